@@ -1,0 +1,130 @@
+//! The `MessageBus` trait: topics, consumer groups and at-least-once delivery.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::Result;
+
+/// Settings for a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicConfig {
+    /// Partitions (ordering holds per key within one partition).
+    pub partitions: u32,
+    /// How long messages are kept.
+    pub retention: Duration,
+    /// Largest message, bytes; larger publishes fail with `TooLarge`.
+    pub max_message_bytes: usize,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            retention: Duration::from_secs(3600),
+            max_message_bytes: 1024 * 1024 + 6068,
+        }
+    }
+}
+
+impl TopicConfig {
+    /// With `partitions`.
+    pub fn with_partitions(mut self, n: u32) -> Self {
+        self.partitions = n.max(1);
+        self
+    }
+    /// With `retention`.
+    pub fn with_retention(mut self, d: Duration) -> Self {
+        self.retention = d;
+        self
+    }
+    /// With `max_message_bytes`.
+    pub fn with_max_message_bytes(mut self, n: usize) -> Self {
+        self.max_message_bytes = n;
+        self
+    }
+}
+
+/// One received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// Its offset in the partition.
+    pub offset: u64,
+    /// The key it was published with.
+    pub key: Option<Bytes>,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// What a bus adapter guarantees beyond the contract; suites pick cases by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusCapabilities {
+    /// Messages survive a restart of the bus.
+    pub durable: bool,
+    /// Messages with the same key arrive in publish order.
+    pub ordered_per_key: bool,
+}
+
+impl BusCapabilities {
+    /// Capabilities from flags.
+    pub const fn new(durable: bool, ordered_per_key: bool) -> Self {
+        Self {
+            durable,
+            ordered_per_key,
+        }
+    }
+}
+
+/// A subscription of one consumer group member to a topic.
+///
+/// Methods take `&self` so one consumer can be shared by a receiving task and the tasks that
+/// finish the work and acknowledge it.
+#[async_trait]
+pub trait Consumer: fmt::Debug + Send + Sync + 'static {
+    /// Waits for the next message for this member.
+    async fn recv(&self) -> Result<Delivery>;
+    /// Acknowledges `delivery`. Acknowledgements may come out of order; the adapter keeps
+    /// every unacknowledged message deliverable again (Kafka adapters commit only up to the
+    /// lowest unacknowledged offset).
+    async fn commit(&self, delivery: &Delivery) -> Result<()>;
+}
+
+/// A publish/subscribe bus with consumer groups and at-least-once delivery.
+///
+/// # Contract
+///
+/// * Topics are created with [`create_topic`](MessageBus::create_topic) (idempotent); publishing
+///   to or subscribing to a missing topic is `NotFound`. A payload over the topic's
+///   `max_message_bytes` is `TooLarge` and is not published.
+/// * Every message published after a group subscribed is delivered to exactly one live member
+///   of that group; every group sees every message.
+/// * **At least once:** a message delivered to a member that is dropped before committing it
+///   is delivered again to a member of the same group (a later subscriber if no other is live).
+///   Committed messages are never delivered again to that group.
+/// * With [`BusCapabilities::ordered_per_key`], messages with the same key reach a member in
+///   publish order.
+/// * A group that subscribes for the first time receives at least every message published
+///   after its first `subscribe` returned (durable adapters may also deliver older retained ones).
+#[async_trait]
+pub trait MessageBus: fmt::Debug + Send + Sync + 'static {
+    /// Creates `topic` unless it exists.
+    async fn create_topic(&self, topic: &str, config: &TopicConfig) -> Result<()>;
+    /// Publishes `payload` (with an optional ordering key).
+    async fn publish(&self, topic: &str, key: Option<&[u8]>, payload: Bytes) -> Result<()>;
+    /// Joins `group` on `topic`.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>>;
+    /// What this adapter guarantees.
+    fn capabilities(&self) -> BusCapabilities;
+}
+
+/// `dyn MessageBus`.
+pub type DynBus = dyn MessageBus;

@@ -1,0 +1,67 @@
+//! The core of **faas**: the domain model, the five seams and the pure building blocks of an
+//! OpenWhisk-compatible Function-as-a-Service platform.
+//!
+//! # Highlights
+//!
+//! * OpenWhisk's entities, activation records and bus messages with its exact JSON shapes
+//!   ([`entity`], [`activation`], [`message`]), names validated by its rules ([`names`]) and its
+//!   limits and messages ([`limits`]).
+//! * One error type, [`Error`], that maps onto OpenWhisk's HTTP errors.
+//! * Five object-safe traits, each with its contract in its documentation: [`Store`],
+//!   [`MessageBus`], [`Executor`], [`Scheduler`], [`Authenticator`].
+//! * Pure implementations: OpenWhisk's sharding scheduler ([`sharding::ShardingScheduler`]) and
+//!   the store-backed Basic authenticator ([`auth::StoreAuthenticator`]).
+//! * `testkit` (feature): one conformance suite per trait, so that any adapter, ours or
+//!   yours, proves it keeps the contract.
+//!
+//! # Available implementations
+//!
+//! | trait | crate | adapters |
+//! |---|---|---|
+//! | `Store` | `faas-store` | in-memory |
+//! | `MessageBus` | `faas-bus` | in-process |
+//! | `Executor` | `faas-exec` | local processes |
+//! | `Scheduler` | `faas-core` | sharding (OpenWhisk's) |
+//! | `Authenticator` | `faas-core` | Basic over the store, cached |
+//!
+//! # Feature flags
+//!
+//! | feature | what |
+//! |---|---|
+//! | `testkit` | the conformance suites ([`testkit`]) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod activation;
+pub mod auth;
+pub mod bus;
+pub mod entity;
+mod error;
+pub mod executor;
+pub mod identity;
+pub mod limits;
+pub mod message;
+pub mod names;
+pub mod params;
+pub mod runtimes;
+pub mod scheduler;
+pub mod sharding;
+pub mod store;
+pub mod time;
+
+#[cfg(any(feature = "testkit", test))]
+pub mod testkit;
+
+pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
+pub use auth::{Authenticator, DynAuthenticator, StoreAuthenticator};
+pub use bus::{BusCapabilities, Consumer, Delivery, DynBus, MessageBus, TopicConfig};
+pub use entity::{Action, Entity, EntityKind, Exec};
+pub use error::{BoxError, Chain, Error, Result};
+pub use executor::{Container, ContainerSpec, DynExecutor, Executor, ProxyError, ProxyResponse};
+pub use identity::{AuthKey, Identity, Subject};
+pub use limits::{ActionLimits, SystemLimits, UserLimits};
+pub use message::{Acknowledgement, ActivationMessage, InvokerInstanceId, PingMessage};
+pub use names::{EntityName, EntityPath, FullyQualifiedName};
+pub use params::{Parameters, SemVer};
+pub use runtimes::{RuntimeManifest, RuntimeSpec};
+pub use scheduler::{DynScheduler, InvokerState, Scheduler};
+pub use store::{DynStore, Revision, Store, Versioned};

@@ -1,0 +1,1 @@
+//! OpenWhisk's sharding scheduler (ShardingContainerPoolBalancer).

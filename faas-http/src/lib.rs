@@ -1,0 +1,1 @@
+//! faas-http
