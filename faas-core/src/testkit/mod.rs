@@ -13,6 +13,10 @@
 //! Setups that return `None` print why and the test returns early; set `FAAS_REQUIRE_SERVICES=1`
 //! (the project's test script does) to turn such skips into failures.
 
+pub mod auth;
+pub mod bus;
+pub mod executor;
+pub mod scheduler;
 pub mod store;
 
 /// Whether service-backed tests must not skip (`FAAS_REQUIRE_SERVICES=1`).

@@ -1,0 +1,1 @@
+//! The executor conformance suite.
