@@ -1,0 +1,744 @@
+//! [`MemoryStore`]: a [`Store`] that keeps everything in process memory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use faas_core::activation::{Activation, ActivationId};
+use faas_core::entity::{Entity, EntityKind};
+use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
+use faas_core::limits::UserLimits;
+use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
+use faas_core::store::{ActivationQuery, ListQuery, Revision, Store, Versioned};
+use faas_core::{Error, Result};
+
+/// A [`Store`] held in process memory: fast, not durable, shared by cloning an `Arc`.
+///
+/// It is the store of the embedded (standalone) platform and of tests. It keeps the whole
+/// [`Store` contract](Store#contract) — one id space for all entity kinds, CouchDB-like
+/// revisions (`N-<32 hex>`), `AlreadyExists`/`Conflict`/`NotFound` exactly where CouchDB would
+/// answer them, write-once activation records — and passes `faas_core::store_conformance!`.
+///
+/// # Costs
+///
+/// * Entity get/put/delete: O(log n) plus cloning the entity (reads hand out owned copies).
+/// * Entity lists and counts of a namespace: ordered by an index per (namespace, kind), so a
+///   page costs O(log n + skip + limit); counts of a whole namespace are O(1), of a package
+///   O(entities of the namespace).
+/// * Activations: O(log n) put and get, kept per namespace ordered by `start`, so the newest
+///   page is cheap; `since`/`upto` narrow the range scanned, `name` filters by scanning it.
+/// * Identity lookups: one hash lookup.
+///
+/// # Memory
+///
+/// Nothing is ever dropped: every entity, activation record and subject stays until the
+/// process ends (a deleted entity is gone at once). Bounding memory is not this store's job
+/// for entities and subjects; for activation records, which grow with traffic, use
+/// [`with_max_activations`](Self::with_max_activations) to keep only the most recent ones.
+///
+/// # Example
+///
+/// ```
+/// use faas_core::entity::{Entity, Trigger};
+/// use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
+/// use faas_core::store::Store;
+/// use faas_core::Error;
+/// use faas_store::MemoryStore;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let ns = EntityPath::new("guest")?;
+/// let trigger = Entity::Trigger(Trigger {
+///     namespace: ns.clone(),
+///     name: EntityName::new("ticks")?,
+///     version: Default::default(),
+///     publish: false,
+///     parameters: Default::default(),
+///     limits: Default::default(),
+///     annotations: Default::default(),
+///     rules: None,
+///     updated: 1,
+/// });
+///
+/// let rev = store.put_entity(&trigger, None).await?;          // create
+/// let id = FullyQualifiedName::new(ns, EntityName::new("ticks")?);
+/// assert_eq!(store.get_entity(&id).await?.value, trigger);
+/// assert!(matches!(                                          // create again: 409
+///     store.put_entity(&trigger, None).await,
+///     Err(Error::AlreadyExists { .. })
+/// ));
+/// let rev2 = store.put_entity(&trigger, Some(&rev)).await?;  // update at the current rev
+/// assert!(matches!(                                          // stale rev: 409
+///     store.delete_entity(&id, &rev).await,
+///     Err(Error::Conflict { .. })
+/// ));
+/// store.delete_entity(&id, &rev2).await?;
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
+pub struct MemoryStore {
+    // A std `RwLock`, not a tokio one: every critical section is a few map operations with no
+    // `.await` inside, so a blocking lock is cheaper than an async one and cannot be held
+    // across a suspension point. Reads (entity gets, identity lookups: the hot path) share the
+    // lock; writes are short. A poisoned lock is recovered rather than propagated: the
+    // sections hold only map operations that do not panic, so the state cannot be half-written.
+    state: RwLock<State>,
+    max_activations: Option<usize>,
+}
+
+/// Everything the store holds.
+#[derive(Default)]
+struct State {
+    /// Source of unique revisions and activation sequence numbers.
+    seq: u64,
+    /// Entities by id (`path/name`); one id space for every kind.
+    entities: HashMap<FullyQualifiedName, Doc>,
+    /// Ordered index for lists: (root namespace, kind) → {(updated, id)}.
+    lists: HashMap<(String, EntityKind), BTreeSet<(u64, FullyQualifiedName)>>,
+    /// Activation records per invoking (root) namespace.
+    activations: HashMap<String, Activations>,
+    /// Number of activation records held, all namespaces.
+    activation_count: usize,
+    /// Write order of activations, oldest first; only kept when a maximum is set.
+    activation_fifo: VecDeque<(String, ActivationId)>,
+    /// Subject records by subject name.
+    subjects: HashMap<String, Subject>,
+    /// `uuid` → subject name, for every namespace of every subject.
+    by_uuid: HashMap<String, String>,
+    /// Namespace → subject name.
+    by_namespace: HashMap<EntityName, String>,
+    /// Namespace limits.
+    limits: HashMap<EntityName, UserLimits>,
+}
+
+/// One stored entity with its revision.
+struct Doc {
+    entity: Entity,
+    generation: u64,
+    rev: Revision,
+}
+
+/// A namespace's activation records, ordered by `(start, write sequence)`.
+#[derive(Default)]
+struct Activations {
+    by_key: BTreeMap<(u64, u64), Activation>,
+    by_id: HashMap<ActivationId, (u64, u64)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store that keeps every record.
+    pub fn new() -> Self {
+        Self {
+            state: RwLock::new(State::default()),
+            max_activations: None,
+        }
+    }
+
+    /// Keeps at most `max` activation records (all namespaces together), dropping the
+    /// earliest written when a new one would exceed it. A dropped record reads as `NotFound`
+    /// and may be written again. `max` of 0 is treated as 1.
+    pub fn with_max_activations(mut self, max: usize) -> Self {
+        self.max_activations = Some(max.max(1));
+        self
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    // Counts only: the contents can be large, and subjects hold secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.read();
+        f.debug_struct("MemoryStore")
+            .field("entities", &s.entities.len())
+            .field("activations", &s.activation_count)
+            .field("subjects", &s.subjects.len())
+            .field("max_activations", &self.max_activations)
+            .finish()
+    }
+}
+
+impl fmt::Display for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A fresh revision `N-<32 hex>`; the hex part is unique within this store, so a
+    /// recreated document never reuses an old revision.
+    fn revision(&mut self, generation: u64) -> Revision {
+        let seq = self.next_seq();
+        // Spread the counter over the digits (a bijection on u64) so revisions look random.
+        let mixed = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Revision(format!("{generation}-{mixed:016x}{seq:016x}"))
+    }
+
+    fn index_insert(&mut self, id: &FullyQualifiedName, e: &Entity) {
+        self.lists
+            .entry((id.path.root().to_string(), e.kind()))
+            .or_default()
+            .insert((e.updated(), id.clone()));
+    }
+
+    fn index_remove(&mut self, id: &FullyQualifiedName, e: &Entity) {
+        let key = (id.path.root().to_string(), e.kind());
+        if let Some(set) = self.lists.get_mut(&key) {
+            set.remove(&(e.updated(), id.clone()));
+            if set.is_empty() {
+                self.lists.remove(&key);
+            }
+        }
+    }
+
+    /// The index entries of `path` and `kind`, newest first.
+    fn listed<'a>(
+        &'a self,
+        path: &'a EntityPath,
+        kind: EntityKind,
+    ) -> impl Iterator<Item = &'a FullyQualifiedName> + 'a {
+        let whole_namespace = path.is_namespace();
+        self.lists
+            .get(&(path.root().to_string(), kind))
+            .into_iter()
+            .flat_map(|set| set.iter().rev())
+            .map(|(_, id)| id)
+            .filter(move |id| whole_namespace || &id.path == path)
+    }
+
+    fn identity(&self, subject: &Subject, ns: &faas_core::identity::NamespaceKey) -> Identity {
+        Identity {
+            subject: subject.subject.clone(),
+            namespace: Namespace {
+                name: ns.name.clone(),
+                uuid: ns.uuid.clone(),
+            },
+            authkey: AuthKey {
+                uuid: ns.uuid.clone(),
+                key: ns.key.clone(),
+            },
+            rights: Identity::all_rights(),
+            limits: self.limits.get(&ns.name).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn remove_subject_indexes(&mut self, subject: &Subject) {
+        for ns in &subject.namespaces {
+            if self.by_uuid.get(&ns.uuid) == Some(&subject.subject) {
+                self.by_uuid.remove(&ns.uuid);
+            }
+            if self.by_namespace.get(&ns.name) == Some(&subject.subject) {
+                self.by_namespace.remove(&ns.name);
+            }
+        }
+    }
+
+    fn remove_activation(&mut self, ns: &str, id: &ActivationId) {
+        let Some(acts) = self.activations.get_mut(ns) else {
+            return;
+        };
+        if let Some(key) = acts.by_id.remove(id) {
+            acts.by_key.remove(&key);
+            self.activation_count -= 1;
+        }
+        if acts.by_id.is_empty() {
+            self.activations.remove(ns);
+        }
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `skip`/`limit` as iterator bounds (`limit == 0`: no limit).
+fn page<I: Iterator>(it: I, skip: u64, limit: u64) -> impl Iterator<Item = I::Item> {
+    let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+    let take = match limit {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    it.skip(skip).take(take)
+}
+
+fn entity_id(e: &Entity) -> FullyQualifiedName {
+    FullyQualifiedName::new(e.namespace().clone(), e.name().clone())
+}
+
+impl Activations {
+    /// The records passing the time filters, newest first (name filter and paging not applied).
+    fn in_range<'a>(&'a self, q: &ActivationQuery) -> impl Iterator<Item = &'a Activation> + 'a {
+        let lower = Bound::Included((q.since.unwrap_or(0), 0));
+        let upper = match q.upto.and_then(|u| u.checked_add(1)) {
+            Some(next) => Bound::Excluded((next, 0)),
+            None => Bound::Unbounded,
+        };
+        let empty = q.since.zip(q.upto).is_some_and(|(s, u)| s > u);
+        let range = if empty {
+            None
+        } else {
+            Some(self.by_key.range((lower, upper)))
+        };
+        range.into_iter().flat_map(|r| r.rev()).map(|(_, a)| a)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get_entity(&self, id: &FullyQualifiedName) -> Result<Versioned<Entity>> {
+        let s = self.read();
+        let doc = s
+            .entities
+            .get(id)
+            .ok_or_else(|| Error::not_found(id.doc_id()))?;
+        Ok(Versioned {
+            value: doc.entity.clone(),
+            rev: doc.rev.clone(),
+        })
+    }
+
+    async fn put_entity(&self, entity: &Entity, rev: Option<&Revision>) -> Result<Revision> {
+        let id = entity_id(entity);
+        let mut s = self.write();
+        let generation = match (s.entities.get(&id), rev) {
+            (Some(_), None) => {
+                return Err(Error::AlreadyExists { id: id.doc_id() });
+            }
+            (Some(doc), Some(r)) if &doc.rev == r => doc.generation + 1,
+            (Some(_), Some(_)) | (None, Some(_)) => return Err(Error::conflict(id.doc_id())),
+            (None, None) => 1,
+        };
+        let new_rev = s.revision(generation);
+        let doc = Doc {
+            entity: entity.clone(),
+            generation,
+            rev: new_rev.clone(),
+        };
+        if let Some(old) = s.entities.insert(id.clone(), doc) {
+            s.index_remove(&id, &old.entity);
+        }
+        s.index_insert(&id, entity);
+        Ok(new_rev)
+    }
+
+    async fn delete_entity(&self, id: &FullyQualifiedName, rev: &Revision) -> Result<()> {
+        let mut s = self.write();
+        match s.entities.get(id) {
+            None => return Err(Error::not_found(id.doc_id())),
+            Some(doc) if &doc.rev != rev => return Err(Error::conflict(id.doc_id())),
+            Some(_) => {}
+        }
+        if let Some(old) = s.entities.remove(id) {
+            s.index_remove(id, &old.entity);
+        }
+        Ok(())
+    }
+
+    async fn list_entities(
+        &self,
+        path: &EntityPath,
+        kind: EntityKind,
+        query: ListQuery,
+    ) -> Result<Vec<Entity>> {
+        let s = self.read();
+        let out = page(s.listed(path, kind), query.skip, query.limit)
+            .filter_map(|id| s.entities.get(id).map(|d| d.entity.clone()))
+            .collect();
+        Ok(out)
+    }
+
+    async fn count_entities(&self, path: &EntityPath, kind: EntityKind) -> Result<u64> {
+        let s = self.read();
+        let n = if path.is_namespace() {
+            s.lists
+                .get(&(path.root().to_string(), kind))
+                .map_or(0, BTreeSet::len)
+        } else {
+            s.listed(path, kind).count()
+        };
+        Ok(n as u64)
+    }
+
+    async fn put_activation(&self, activation: &Activation) -> Result<bool> {
+        let ns = activation.namespace.root();
+        let mut s = self.write();
+        if s.activations
+            .get(ns)
+            .is_some_and(|a| a.by_id.contains_key(&activation.activation_id))
+        {
+            return Ok(false);
+        }
+        let key = (activation.start, s.next_seq());
+        let acts = s.activations.entry(ns.to_string()).or_default();
+        acts.by_id.insert(activation.activation_id.clone(), key);
+        acts.by_key.insert(key, activation.clone());
+        s.activation_count += 1;
+        if let Some(max) = self.max_activations {
+            s.activation_fifo
+                .push_back((ns.to_string(), activation.activation_id.clone()));
+            while s.activation_count > max {
+                let Some((old_ns, old_id)) = s.activation_fifo.pop_front() else {
+                    break;
+                };
+                s.remove_activation(&old_ns, &old_id);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn get_activation(
+        &self,
+        namespace: &EntityName,
+        id: &ActivationId,
+    ) -> Result<Activation> {
+        let s = self.read();
+        s.activations
+            .get(namespace.as_str())
+            .and_then(|acts| acts.by_id.get(id).and_then(|key| acts.by_key.get(key)))
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("{namespace}/{id}")))
+    }
+
+    async fn list_activations(
+        &self,
+        namespace: &EntityName,
+        query: &ActivationQuery,
+    ) -> Result<Vec<Activation>> {
+        let s = self.read();
+        let Some(acts) = s.activations.get(namespace.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let matching = acts.in_range(query).filter(|a| query.matches(a));
+        Ok(page(matching, query.skip, query.limit).cloned().collect())
+    }
+
+    async fn count_activations(
+        &self,
+        namespace: &EntityName,
+        query: &ActivationQuery,
+    ) -> Result<u64> {
+        let s = self.read();
+        let Some(acts) = s.activations.get(namespace.as_str()) else {
+            return Ok(0);
+        };
+        let n = if query.name.is_none() && query.since.is_none() && query.upto.is_none() {
+            acts.by_key.len()
+        } else {
+            acts.in_range(query).filter(|a| query.matches(a)).count()
+        };
+        Ok(n as u64)
+    }
+
+    async fn put_subject(&self, subject: &Subject) -> Result<()> {
+        let mut s = self.write();
+        if let Some(old) = s.subjects.remove(&subject.subject) {
+            s.remove_subject_indexes(&old);
+        }
+        for ns in &subject.namespaces {
+            s.by_uuid.insert(ns.uuid.clone(), subject.subject.clone());
+            s.by_namespace
+                .insert(ns.name.clone(), subject.subject.clone());
+        }
+        s.subjects.insert(subject.subject.clone(), subject.clone());
+        Ok(())
+    }
+
+    async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
+        let s = self.read();
+        let not_found = || Error::not_found(format!("subject with uuid {}", key.uuid));
+        let subject = s
+            .by_uuid
+            .get(&key.uuid)
+            .and_then(|name| s.subjects.get(name))
+            .filter(|subj| !subj.blocked)
+            .ok_or_else(not_found)?;
+        let ns = subject
+            .namespaces
+            .iter()
+            .find(|ns| ns.uuid == key.uuid && same_secret(&ns.key, &key.key))
+            .ok_or_else(not_found)?;
+        Ok(s.identity(subject, ns))
+    }
+
+    async fn identity_for_namespace(&self, namespace: &EntityName) -> Result<Identity> {
+        let s = self.read();
+        let not_found = || Error::not_found(format!("subject of namespace {namespace}"));
+        let subject = s
+            .by_namespace
+            .get(namespace)
+            .and_then(|name| s.subjects.get(name))
+            .filter(|subj| !subj.blocked)
+            .ok_or_else(not_found)?;
+        let ns = subject
+            .namespaces
+            .iter()
+            .find(|ns| &ns.name == namespace)
+            .ok_or_else(not_found)?;
+        Ok(s.identity(subject, ns))
+    }
+
+    async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()> {
+        self.write()
+            .limits
+            .insert(namespace.clone(), limits.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use faas_core::activation::ActivationResponse;
+    use faas_core::entity::Package;
+    use faas_core::params::{Parameters, SemVer};
+
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn act(ns: &str, start: u64) -> Activation {
+        Activation {
+            namespace: EntityPath::new(ns).unwrap(),
+            name: EntityName::new("a").unwrap(),
+            subject: "s".into(),
+            activation_id: ActivationId::generate(),
+            start,
+            end: start.saturating_add(1),
+            duration: Some(1),
+            cause: None,
+            response: ActivationResponse::success(serde_json::json!({})),
+            logs: vec![],
+            version: SemVer::default(),
+            publish: false,
+            annotations: Parameters::new(),
+        }
+    }
+
+    fn pkg(ns: &str, name: &str, updated: u64) -> Entity {
+        Entity::Package(Package {
+            namespace: EntityPath::new(ns).unwrap(),
+            name: EntityName::new(name).unwrap(),
+            version: SemVer::default(),
+            publish: false,
+            binding: None,
+            parameters: Parameters::new(),
+            annotations: Parameters::new(),
+            updated,
+        })
+    }
+
+    #[test]
+    fn revisions_look_like_couchdb_and_count_generations() {
+        rt().block_on(async {
+            let s = MemoryStore::new();
+            let e = pkg("ns", "p", 1);
+            let r1 = s.put_entity(&e, None).await.unwrap();
+            let r2 = s.put_entity(&e, Some(&r1)).await.unwrap();
+            let r3 = s.put_entity(&e, Some(&r2)).await.unwrap();
+            for (r, generation) in [(&r1, "1"), (&r2, "2"), (&r3, "3")] {
+                let (n, hex) = r.0.split_once('-').unwrap();
+                assert_eq!(n, generation);
+                assert_eq!(hex.len(), 32);
+                assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+            // Identical content still gets a new revision each write.
+            assert_ne!(r2.0[2..], r1.0[2..]);
+        });
+    }
+
+    #[test]
+    fn max_activations_evicts_earliest_written() {
+        rt().block_on(async {
+            let s = MemoryStore::new().with_max_activations(3);
+            let ns = EntityName::new("ns").unwrap();
+            let other = EntityName::new("other").unwrap();
+            let acts: Vec<Activation> = (0..5)
+                .map(|i| act(if i % 2 == 0 { "ns" } else { "other" }, 100 - i))
+                .collect();
+            for a in &acts {
+                assert!(s.put_activation(a).await.unwrap());
+            }
+            let q = ActivationQuery::default();
+            let total = s.count_activations(&ns, &q).await.unwrap()
+                + s.count_activations(&other, &q).await.unwrap();
+            assert_eq!(total, 3);
+            for (i, a) in acts.iter().enumerate() {
+                let ns = a.namespace.root();
+                let got = s
+                    .get_activation(&EntityName::new(ns).unwrap(), &a.activation_id)
+                    .await;
+                assert_eq!(got.is_ok(), i >= 2, "activation {i}");
+            }
+            // An evicted record can be written again, and evicts the next earliest.
+            assert!(s.put_activation(&acts[0]).await.unwrap());
+            assert!(s.get_activation(&ns, &acts[0].activation_id).await.is_ok());
+            assert!(s.get_activation(&ns, &acts[2].activation_id).await.is_err());
+            let dbg = format!("{s:?}");
+            assert!(dbg.contains("activations: 3"), "{dbg}");
+        });
+    }
+
+    #[test]
+    fn ties_on_start_list_latest_write_first() {
+        rt().block_on(async {
+            let s = MemoryStore::new();
+            let ns = EntityName::new("ns").unwrap();
+            let a = act("ns", 5);
+            let b = act("ns", 5);
+            s.put_activation(&a).await.unwrap();
+            s.put_activation(&b).await.unwrap();
+            let listed = s
+                .list_activations(&ns, &ActivationQuery::default())
+                .await
+                .unwrap();
+            assert_eq!(listed, vec![b, a]);
+        });
+    }
+
+    #[test]
+    fn extreme_time_bounds() {
+        rt().block_on(async {
+            let s = MemoryStore::new();
+            let ns = EntityName::new("ns").unwrap();
+            let a = act("ns", u64::MAX);
+            let b = act("ns", 0);
+            s.put_activation(&a).await.unwrap();
+            s.put_activation(&b).await.unwrap();
+            let q = |since, upto| ActivationQuery {
+                since,
+                upto,
+                ..Default::default()
+            };
+            let n = |q| {
+                let s = &s;
+                let ns = &ns;
+                async move { s.count_activations(ns, &q).await.unwrap() }
+            };
+            assert_eq!(n(q(None, Some(u64::MAX))).await, 2);
+            assert_eq!(n(q(Some(u64::MAX), None)).await, 1);
+            assert_eq!(n(q(None, Some(0))).await, 1);
+            assert_eq!(n(q(Some(5), Some(4))).await, 0);
+            assert_eq!(
+                s.list_activations(&ns, &q(Some(1), Some(u64::MAX)))
+                    .await
+                    .unwrap(),
+                vec![a]
+            );
+            let huge = ActivationQuery {
+                skip: u64::MAX,
+                limit: u64::MAX,
+                ..Default::default()
+            };
+            assert!(s.list_activations(&ns, &huge).await.unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn shared_uuid_across_subjects_keeps_latest_owner() {
+        rt().block_on(async {
+            let s = MemoryStore::new();
+            let key = AuthKey::generate();
+            let mut first = Subject::single(EntityName::new("first").unwrap(), &key);
+            first.subject = "first-user".into();
+            s.put_subject(&first).await.unwrap();
+            let mut second = Subject::single(EntityName::new("second").unwrap(), &key);
+            second.subject = "second-user".into();
+            s.put_subject(&second).await.unwrap();
+            assert_eq!(s.find_identity(&key).await.unwrap().subject, "second-user");
+            // Rewriting the first subject must not drop the second's index entries.
+            s.put_subject(&first).await.unwrap();
+            s.put_subject(&second).await.unwrap();
+            let second_ns = EntityName::new("second").unwrap();
+            assert_eq!(
+                s.identity_for_namespace(&second_ns).await.unwrap().subject,
+                "second-user"
+            );
+        });
+    }
+
+    #[test]
+    fn kind_change_on_update_moves_between_lists() {
+        rt().block_on(async {
+            let s = MemoryStore::new();
+            let p = pkg("ns", "x", 1);
+            let rev = s.put_entity(&p, None).await.unwrap();
+            let Entity::Package(inner) = &p else {
+                unreachable!()
+            };
+            let t = Entity::Trigger(faas_core::entity::Trigger {
+                namespace: inner.namespace.clone(),
+                name: inner.name.clone(),
+                version: SemVer::default(),
+                publish: false,
+                parameters: Parameters::new(),
+                limits: Default::default(),
+                annotations: Parameters::new(),
+                rules: None,
+                updated: 2,
+            });
+            s.put_entity(&t, Some(&rev)).await.unwrap();
+            let ns = EntityPath::new("ns").unwrap();
+            let q = ListQuery::default();
+            assert!(
+                s.list_entities(&ns, EntityKind::Package, q)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                s.list_entities(&ns, EntityKind::Trigger, q).await.unwrap(),
+                vec![t]
+            );
+            assert!(
+                !s.read()
+                    .lists
+                    .contains_key(&("ns".into(), EntityKind::Package)),
+                "an emptied index must be dropped"
+            );
+        });
+    }
+
+    #[test]
+    fn debug_and_display() {
+        let s = Arc::new(MemoryStore::default());
+        assert_eq!(s.to_string(), "MemoryStore");
+        let dbg = format!("{s:?}");
+        assert!(dbg.starts_with("MemoryStore {"), "{dbg}");
+        assert!(dbg.contains("entities: 0"), "{dbg}");
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(same_secret("", ""));
+    }
+}

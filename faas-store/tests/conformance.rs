@@ -1,0 +1,235 @@
+//! `MemoryStore` against the shared conformance suites of `faas-core`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use faas_core::{Authenticator, Store, StoreAuthenticator};
+use faas_store::MemoryStore;
+
+/// One store per case, as a fresh process would have.
+mod memory_store {
+    use super::*;
+
+    async fn setup() -> Option<Arc<dyn Store>> {
+        Some(Arc::new(MemoryStore::new()))
+    }
+    faas_core::store_conformance!(setup);
+}
+
+/// One store shared by every case, as a shared server would be: cases must not see each
+/// other's data.
+mod memory_store_shared {
+    use super::*;
+    use std::sync::OnceLock;
+
+    static SHARED: OnceLock<Arc<MemoryStore>> = OnceLock::new();
+
+    async fn setup() -> Option<Arc<MemoryStore>> {
+        Some(Arc::clone(
+            SHARED.get_or_init(|| Arc::new(MemoryStore::new())),
+        ))
+    }
+    faas_core::store_conformance!(setup);
+}
+
+/// A store that evicts activations still keeps the contract while under its bound.
+mod memory_store_bounded {
+    use super::*;
+
+    async fn setup() -> Option<Arc<dyn Store>> {
+        Some(Arc::new(MemoryStore::new().with_max_activations(1_000)))
+    }
+    faas_core::store_conformance!(setup);
+}
+
+/// `StoreAuthenticator` over `MemoryStore`, with the default (5 minute) cache.
+mod store_authenticator_cached {
+    use super::*;
+
+    async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
+        Some((Arc::new(auth), store))
+    }
+    faas_core::authenticator_conformance!(setup);
+}
+
+/// `StoreAuthenticator` over `MemoryStore` without a cache.
+mod store_authenticator_uncached {
+    use super::*;
+
+    async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        Some((Arc::new(auth), store))
+    }
+    faas_core::authenticator_conformance!(setup);
+}
+
+/// The suites can fail: an authenticator that passes store errors through (so a bad key is a
+/// 404, not a 401) must be caught, and so must a store that overwrites on create.
+mod suites_catch_broken_adapters {
+    use super::*;
+    use async_trait::async_trait;
+    use faas_core::entity::Entity;
+    use faas_core::identity::{AuthKey, Identity};
+    use faas_core::store::{Revision, Versioned};
+    use faas_core::testkit;
+
+    #[derive(Debug)]
+    struct PassThrough(Arc<dyn Store>);
+
+    #[async_trait]
+    impl Authenticator for PassThrough {
+        async fn authenticate(&self, key: &AuthKey) -> faas_core::Result<Identity> {
+            self.0.find_identity(key).await
+        }
+    }
+
+    /// Forwards everything, but a create replaces an existing document.
+    #[derive(Debug, Default)]
+    struct Overwriting(MemoryStore);
+
+    #[async_trait]
+    impl Store for Overwriting {
+        async fn get_entity(
+            &self,
+            id: &faas_core::FullyQualifiedName,
+        ) -> faas_core::Result<Versioned<Entity>> {
+            self.0.get_entity(id).await
+        }
+        async fn put_entity(
+            &self,
+            entity: &Entity,
+            rev: Option<&Revision>,
+        ) -> faas_core::Result<Revision> {
+            let id = faas_core::FullyQualifiedName::new(
+                entity.namespace().clone(),
+                entity.name().clone(),
+            );
+            match (rev, self.0.get_entity(&id).await) {
+                (None, Ok(current)) => self.0.put_entity(entity, Some(&current.rev)).await,
+                _ => self.0.put_entity(entity, rev).await,
+            }
+        }
+        async fn delete_entity(
+            &self,
+            id: &faas_core::FullyQualifiedName,
+            rev: &Revision,
+        ) -> faas_core::Result<()> {
+            self.0.delete_entity(id, rev).await
+        }
+        async fn list_entities(
+            &self,
+            path: &faas_core::EntityPath,
+            kind: faas_core::entity::EntityKind,
+            query: faas_core::store::ListQuery,
+        ) -> faas_core::Result<Vec<Entity>> {
+            self.0.list_entities(path, kind, query).await
+        }
+        async fn count_entities(
+            &self,
+            path: &faas_core::EntityPath,
+            kind: faas_core::entity::EntityKind,
+        ) -> faas_core::Result<u64> {
+            self.0.count_entities(path, kind).await
+        }
+        async fn put_activation(&self, a: &faas_core::Activation) -> faas_core::Result<bool> {
+            self.0.put_activation(a).await
+        }
+        async fn get_activation(
+            &self,
+            ns: &faas_core::EntityName,
+            id: &faas_core::ActivationId,
+        ) -> faas_core::Result<faas_core::Activation> {
+            self.0.get_activation(ns, id).await
+        }
+        async fn list_activations(
+            &self,
+            ns: &faas_core::EntityName,
+            q: &faas_core::store::ActivationQuery,
+        ) -> faas_core::Result<Vec<faas_core::Activation>> {
+            self.0.list_activations(ns, q).await
+        }
+        async fn count_activations(
+            &self,
+            ns: &faas_core::EntityName,
+            q: &faas_core::store::ActivationQuery,
+        ) -> faas_core::Result<u64> {
+            self.0.count_activations(ns, q).await
+        }
+        async fn put_subject(&self, s: &faas_core::Subject) -> faas_core::Result<()> {
+            self.0.put_subject(s).await
+        }
+        async fn find_identity(&self, key: &AuthKey) -> faas_core::Result<Identity> {
+            self.0.find_identity(key).await
+        }
+        async fn identity_for_namespace(
+            &self,
+            ns: &faas_core::EntityName,
+        ) -> faas_core::Result<Identity> {
+            self.0.identity_for_namespace(ns).await
+        }
+        async fn put_limits(
+            &self,
+            ns: &faas_core::EntityName,
+            limits: &faas_core::UserLimits,
+        ) -> faas_core::Result<()> {
+            self.0.put_limits(ns, limits).await
+        }
+    }
+
+    /// Whether `case` panics (fails), run on its own task so the panic is contained.
+    async fn fails<F>(case: F) -> bool
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let run = tokio::spawn(case);
+        match tokio::time::timeout(Duration::from_secs(10), run).await {
+            Ok(joined) => joined.is_err_and(|e| e.is_panic()),
+            Err(_) => panic!("case did not finish"),
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_suite_rejects_not_found_for_unauthenticated() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let auth = PassThrough(Arc::clone(&store));
+        // The passing case still passes, so the harness itself is sound.
+        let (a, s) = (Arc::new(auth), Arc::clone(&store));
+        assert!(
+            !fails(async move { testkit::auth::valid_key_yields_identity(&*a, &*s).await }).await
+        );
+        let (a, s) = (
+            Arc::new(PassThrough(Arc::clone(&store))),
+            Arc::clone(&store),
+        );
+        assert!(
+            fails(async move { testkit::auth::wrong_key_unauthenticated(&*a, &*s).await }).await
+        );
+        let (a, s) = (
+            Arc::new(PassThrough(Arc::clone(&store))),
+            Arc::clone(&store),
+        );
+        assert!(
+            fails(async move { testkit::auth::blocked_subject_unauthenticated(&*a, &*s).await })
+                .await
+        );
+    }
+
+    #[tokio::test]
+    async fn store_suite_rejects_overwriting_creates() {
+        let store = Arc::new(Overwriting::default());
+        let s = Arc::clone(&store);
+        assert!(
+            fails(async move { testkit::store::create_existing_id_already_exists(&*s).await })
+                .await
+        );
+        let s = Arc::clone(&store);
+        assert!(
+            fails(async move { testkit::store::concurrent_creates_single_winner(&*s).await }).await
+        );
+        let s = Arc::clone(&store);
+        assert!(!fails(async move { testkit::store::update_with_current_rev(&*s).await }).await);
+    }
+}
