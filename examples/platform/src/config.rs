@@ -1,0 +1,198 @@
+//! Configuration: command-line flags, `FAAS_*` environment variables and a TOML file.
+//!
+//! Precedence: flag > environment variable > config file > default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use faas_core::{Error, Result, SystemLimits};
+
+/// `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
+#[derive(Debug, Parser)]
+#[command(name = "faas-platform", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Modes.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Controller and invoker in one process (in-memory store, in-process bus and local
+    /// processes by default).
+    Standalone(StandaloneArgs),
+}
+
+/// Flags of `standalone`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StandaloneArgs {
+    /// A TOML config file (see README).
+    #[arg(long, env = "FAAS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the API on [default: 127.0.0.1:3233].
+    #[arg(long, env = "FAAS_LISTEN")]
+    pub listen: Option<String>,
+    /// Store adapter URL [default: memory:].
+    #[arg(long, env = "FAAS_STORE")]
+    pub store: Option<String>,
+    /// Message bus adapter URL [default: inproc:].
+    #[arg(long, env = "FAAS_BUS")]
+    pub bus: Option<String>,
+    /// Executor adapter URL [default: process:].
+    #[arg(long, env = "FAAS_EXECUTOR")]
+    pub executor: Option<String>,
+    /// The guest namespace's credentials `uuid:key` [default: a random key, printed].
+    #[arg(long, env = "FAAS_GUEST_AUTH", hide_env_values = true)]
+    pub guest_auth: Option<String>,
+    /// Memory the invoker may give to actions, MB [default: 2048].
+    #[arg(long, env = "FAAS_USER_MEMORY_MB")]
+    pub user_memory_mb: Option<u64>,
+}
+
+/// The config file's shape; every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to serve on.
+    pub listen: Option<String>,
+    /// Store URL.
+    pub store: Option<String>,
+    /// Bus URL.
+    pub bus: Option<String>,
+    /// Executor URL.
+    pub executor: Option<String>,
+    /// Guest credentials.
+    pub guest_auth: Option<String>,
+    /// Invoker settings.
+    pub invoker: InvokerSection,
+    /// System limits (OpenWhisk's defaults for unset fields).
+    pub limits: Option<SystemLimits>,
+}
+
+/// `[invoker]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvokerSection {
+    /// Memory for actions, MB.
+    pub user_memory_mb: Option<u64>,
+    /// Prewarmed containers of the default Node.js kind (256 MB each).
+    pub prewarm_nodejs: Option<usize>,
+}
+
+/// The resolved settings of `standalone`.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// Store URL.
+    pub store: String,
+    /// Bus URL.
+    pub bus: String,
+    /// Executor URL.
+    pub executor: String,
+    /// Guest credentials, if given.
+    pub guest_auth: Option<String>,
+    /// Memory for actions, MB.
+    pub user_memory_mb: u64,
+    /// Prewarmed Node.js containers.
+    pub prewarm_nodejs: usize,
+    /// System limits.
+    pub limits: SystemLimits,
+}
+
+impl Default for StandaloneConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3233)),
+            store: "memory:".into(),
+            bus: "inproc:".into(),
+            executor: "process:".into(),
+            guest_auth: None,
+            user_memory_mb: 2048,
+            prewarm_nodejs: 1,
+            limits: SystemLimits::default(),
+        }
+    }
+}
+
+impl StandaloneConfig {
+    /// Merges flags/env (already merged by clap) over the config file over defaults.
+    pub fn resolve(args: &StandaloneArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    Error::bad_request(format!("cannot read config {}: {e}", p.display()))
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| {
+                    Error::bad_request(format!("bad config {}: {e}", p.display()))
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let d = Self::default();
+        let listen_s = args.listen.clone().or(file.listen);
+        let listen = match listen_s {
+            Some(s) => s
+                .parse()
+                .map_err(|e| Error::bad_request(format!("bad listen address '{s}': {e}")))?,
+            None => d.listen,
+        };
+        Ok(Self {
+            listen,
+            store: args.store.clone().or(file.store).unwrap_or(d.store),
+            bus: args.bus.clone().or(file.bus).unwrap_or(d.bus),
+            executor: args.executor.clone().or(file.executor).unwrap_or(d.executor),
+            guest_auth: args.guest_auth.clone().or(file.guest_auth),
+            user_memory_mb: args
+                .user_memory_mb
+                .or(file.invoker.user_memory_mb)
+                .unwrap_or(d.user_memory_mb),
+            prewarm_nodejs: file.invoker.prewarm_nodejs.unwrap_or(d.prewarm_nodejs),
+            limits: file.limits.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[limits]\ninvocations_per_minute = 1000\n",
+        )
+        .unwrap();
+        let args = StandaloneArgs {
+            config: Some(p),
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.user_memory_mb, 512);
+        assert_eq!(c.limits.invocations_per_minute, 1000);
+        assert_eq!(c.limits.concurrent_invocations, 30);
+        assert_eq!(c.bus, "inproc:");
+    }
+
+    #[test]
+    fn bad_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "nonsense = 1\n").unwrap();
+        let args = StandaloneArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let e = StandaloneConfig::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("bad config"), "{e}");
+    }
+}

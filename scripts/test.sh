@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need (idempotently),
+# then runs lints, unit/conformance/API tests, the runner protocol tests and the end-to-end
+# tests that drive the real faas-platform binary with the `openwhisk` npm client.
+#
+# Usage: scripts/test.sh            (from the repository root or anywhere)
+# Every test that needs a service runs with FAAS_REQUIRE_SERVICES=1: a missing service fails
+# the run instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "tools"
+"$root/scripts/setup.sh"
+
+export FAAS_REQUIRE_SERVICES=1
+export CARGO_TERM_COLOR=never
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
+step "build"
+cargo build --workspace --all-features --bins
+
+step "runner protocol tests (Node.js and Python runners)"
+python3 faas-exec/runtimes/test_runners.py
+
+step "unit, conformance and API tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --no-fail-fast
+  cargo test --workspace --all-features --doc
+else
+  cargo test --workspace --all-features --no-fail-fast
+fi
+
+step "end-to-end tests (faas-platform + openwhisk npm client)"
+FAAS_PLATFORM_BIN="$root/target/debug/faas-platform" npm test --prefix tests/e2e
+
+step "all tests passed"
