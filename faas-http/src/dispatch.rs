@@ -1,0 +1,208 @@
+//! The dispatch pipeline: schedule → book → publish → (blocking) wait.
+//!
+//! 1. The activation message is built and serialized first, so nothing is reserved for a
+//!    message that cannot be sent.
+//! 2. The [`Scheduler`](faas_core::Scheduler) picks an invoker and reserves memory there
+//!    (503 when none is usable).
+//! 3. The activation enters the [books](crate::books) with its forced-completion deadline and,
+//!    for blocking calls, a `oneshot` the caller waits on. This happens before publishing, so
+//!    no acknowledgement can arrive for an unknown activation.
+//! 4. The message is published on `invoker<N>`. If that fails, the entry is taken back and
+//!    the reservation released.
+//! 5. Non-blocking calls return the id. Blocking calls wait, up to their `timeout`, for the
+//!    result acknowledgement; if the entry completes without delivering the activation
+//!    (shrunk acknowledgement), the record is read from the store; when the wait runs out the
+//!    caller gets the id (202) and the activation keeps running.
+//!
+//! The hot path does one serialization, one scheduler call, one map insert and one publish,
+//! and is woken exactly once by the acknowledgement consumer.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use faas_core::message::{ActionRef, ActivationMessage, TransactionId, invoker_topic};
+use faas_core::scheduler::ScheduleRequest;
+use faas_core::store::Revision;
+use faas_core::{Action, Activation, ActivationId, EntityName, EntityPath, Error, Exec, Identity};
+
+use crate::books::Entry;
+use crate::controller::Shared;
+use crate::error::ApiError;
+use crate::throttle::Ticket;
+
+/// Everything needed to run one activation.
+#[derive(Debug)]
+pub(crate) struct Invocation {
+    /// The request's transaction.
+    pub(crate) transid: TransactionId,
+    /// Who invokes.
+    pub(crate) user: Identity,
+    /// The action (its `namespace` is where it lives, package included).
+    pub(crate) action: Action,
+    /// The revision read.
+    pub(crate) revision: Revision,
+    /// The binding it was reached through, if any.
+    pub(crate) binding: Option<EntityPath>,
+    /// The merged arguments.
+    pub(crate) content: Option<Value>,
+    /// Parameters passed at `/init`.
+    pub(crate) init_args: Vec<String>,
+    /// Encrypted parameters.
+    pub(crate) locked_args: Map<String, Value>,
+    /// Whether the caller waits.
+    pub(crate) blocking: bool,
+    /// The parent activation.
+    pub(crate) cause: Option<ActivationId>,
+    /// The namespace's in-flight slot, released when the activation leaves the books.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+/// How a dispatch ended for the caller.
+#[derive(Debug)]
+pub(crate) enum Dispatched {
+    /// Running (non-blocking, or the wait ran out).
+    Accepted(ActivationId),
+    /// Finished within the wait.
+    Done(Box<Activation>),
+}
+
+impl Shared {
+    /// Dispatches `inv`; blocking invocations wait up to `wait`.
+    pub(crate) async fn dispatch(
+        &self,
+        inv: Invocation,
+        wait: Duration,
+    ) -> Result<Dispatched, ApiError> {
+        let wait_deadline = Instant::now() + wait;
+        let Invocation {
+            transid,
+            user,
+            action,
+            revision,
+            binding,
+            content,
+            init_args,
+            locked_args,
+            blocking,
+            cause,
+            ticket,
+        } = inv;
+        let activation_id = ActivationId::generate();
+        let blackbox = matches!(action.exec, Exec::Blackbox { .. });
+        let limits = action.limits;
+        let fqn = action.fqn();
+        let msg = ActivationMessage {
+            transid,
+            action: ActionRef {
+                path: action.namespace,
+                name: action.name,
+                version: action.version,
+                binding,
+            },
+            revision: Some(revision.0),
+            user,
+            activation_id: activation_id.clone(),
+            root_controller_index: self.instance.clone(),
+            blocking,
+            content,
+            init_args,
+            locked_args,
+            cause,
+            trace_context: None,
+        };
+        let payload = Bytes::from(serde_json::to_vec(&msg).map_err(|e| {
+            ApiError::from(Error::internal(format!("cannot encode activation: {e}")))
+        })?);
+        let namespace = msg.user.namespace.name.clone();
+        let invoker = self.scheduler.schedule(&ScheduleRequest {
+            namespace: namespace.as_str(),
+            action: &fqn,
+            memory_mb: limits.memory,
+            max_concurrent: limits.concurrency,
+            blackbox,
+        })?;
+        let topic = invoker_topic(invoker.instance);
+        let (tx, rx) = if blocking {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let deadline = std::time::Instant::now()
+            + self
+                .config
+                .completion_timeout(Duration::from_millis(limits.timeout));
+        self.books.insert(
+            activation_id.clone(),
+            Entry::new(
+                invoker,
+                limits.memory,
+                limits.concurrency,
+                fqn,
+                deadline,
+                tx,
+                ticket,
+            ),
+        );
+        if let Err(e) = self.bus.publish(&topic, None, payload).await {
+            if let Some(entry) = self.books.remove(&activation_id) {
+                self.finish(entry, None);
+            }
+            tracing::error!(error = %faas_core::Chain(&e), %topic, "publishing an activation failed");
+            return Err(match e {
+                Error::TooLarge { .. } => ApiError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "The request content was too large.",
+                ),
+                other => ApiError::from(other),
+            });
+        }
+        let Some(rx) = rx else {
+            return Ok(Dispatched::Accepted(activation_id));
+        };
+        match tokio::time::timeout_at(wait_deadline, rx).await {
+            Ok(Ok(activation)) => Ok(Dispatched::Done(activation)),
+            // Completed without a result in hand: the record is in the store (or soon).
+            Ok(Err(_)) => Ok(
+                match self
+                    .await_record(&namespace, &activation_id, wait_deadline)
+                    .await
+                {
+                    Some(a) => Dispatched::Done(Box::new(a)),
+                    None => Dispatched::Accepted(activation_id),
+                },
+            ),
+            Err(_) => Ok(Dispatched::Accepted(activation_id)),
+        }
+    }
+
+    /// Reads the record of `id` until it appears or `deadline` passes, backing off from
+    /// 2 ms to 500 ms between reads.
+    pub(crate) async fn await_record(
+        &self,
+        namespace: &EntityName,
+        id: &ActivationId,
+        deadline: Instant,
+    ) -> Option<Activation> {
+        let mut delay = Duration::from_millis(2);
+        loop {
+            match self.store.get_activation(namespace, id).await {
+                Ok(a) => return Some(a),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(error = %faas_core::Chain(&e), activation_id = %id, "reading an activation record failed");
+                }
+            }
+            let next = Instant::now() + delay;
+            if next >= deadline {
+                return None;
+            }
+            tokio::time::sleep_until(next).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+}

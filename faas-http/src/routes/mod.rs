@@ -1,0 +1,248 @@
+//! The routes and the helpers every handler shares.
+//!
+//! Handlers take the raw body and query and parse them themselves, so that every bad input
+//! is answered with OpenWhisk's status and message (axum's extractor rejections would use
+//! their own words).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde::Serialize;
+
+use faas_core::message::TransactionId;
+use faas_core::{EntityName, Identity};
+
+use crate::controller::Shared;
+use crate::error::{ApiError, messages};
+
+pub(crate) mod actions;
+mod activations;
+mod namespaces;
+pub(crate) mod query;
+pub(crate) mod system;
+
+/// The state of every handler.
+pub(crate) type State = axum::extract::State<Arc<Shared>>;
+
+/// Routes served without authentication: system information, health, API docs.
+pub(crate) fn public(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", only_get(get(system::info)))
+        .route("/ping", only_get(get(system::ping)))
+        .route("/invokers", only_get(get(system::invokers)))
+        .route(
+            "/invokers/healthy/count",
+            only_get(get(system::healthy_count)),
+        )
+        .route("/invokers/ready", only_get(get(system::ready)))
+        .route("/api-docs", only_get(get(system::api_docs)))
+        .route("/api/v1", only_get(get(system::api_v1)))
+        .route("/api/v1/", only_get(get(system::api_v1)))
+        .route("/api/v1/api-docs", only_get(get(system::api_docs)))
+        .with_state(shared)
+}
+
+/// Routes that need credentials (the caller wraps them in the authentication layer).
+pub(crate) fn authenticated(shared: Arc<Shared>) -> Router {
+    const NS: &str = "/api/v1/namespaces";
+    Router::new()
+        .route(NS, only_get(get(namespaces::list)))
+        .route(&format!("{NS}/"), only_get(get(namespaces::list)))
+        .route(
+            &format!("{NS}/{{ns}}/limits"),
+            only_get(get(namespaces::limits)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/actions"),
+            only_get(get(actions::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/actions/"),
+            only_get(get(actions::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/actions/{{name}}"),
+            entity_methods(
+                get(actions::get)
+                    .put(actions::put)
+                    .delete(actions::delete)
+                    .post(actions::invoke),
+            ),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/actions/{{pkg}}/"),
+            only_get(get(actions::list_package)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/actions/{{pkg}}/{{name}}"),
+            entity_methods(
+                get(actions::get_packaged)
+                    .put(actions::put_packaged)
+                    .delete(actions::delete_packaged)
+                    .post(actions::invoke_packaged),
+            ),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/activations"),
+            only_get(get(activations::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/activations/"),
+            only_get(get(activations::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/activations/{{id}}"),
+            only_get(get(activations::get)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/activations/{{id}}/logs"),
+            only_get(get(activations::logs)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/activations/{{id}}/result"),
+            only_get(get(activations::result)),
+        )
+        .with_state(shared)
+}
+
+type Methods = MethodRouter<Arc<Shared>>;
+
+/// 405 with pekko's message listing `allow` for the other methods. (axum adds its `Allow`
+/// header only after the layers ran, so the message cannot be derived from it.)
+fn allow_only(methods: Methods, allow: &'static str) -> Methods {
+    methods.fallback(move || async move {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            messages::method_not_allowed(allow),
+        )
+    })
+}
+
+fn only_get(methods: Methods) -> Methods {
+    allow_only(methods, "GET")
+}
+
+fn entity_methods(methods: Methods) -> Methods {
+    allow_only(methods, "GET, PUT, DELETE, POST")
+}
+
+/// 404 for every path nobody serves.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, messages::ROUTE_NOT_FOUND)
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut res = Response::new(Body::from(body));
+            *res.status_mut() = status;
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+        Err(e) => ApiError::from(faas_core::Error::internal(format!("cannot encode: {e}")))
+            .into_response(),
+    }
+}
+
+/// The caller's identity and transaction, moved out of the request.
+pub(crate) struct Caller {
+    pub(crate) identity: Identity,
+    pub(crate) transid: TransactionId,
+}
+
+impl Caller {
+    /// Takes them from a request's extensions (put there by the authentication and
+    /// request-id layers).
+    pub(crate) fn take(ext: &mut Extensions) -> Result<Self, ApiError> {
+        let identity = ext
+            .remove::<Identity>()
+            .ok_or_else(|| ApiError::unauthorized(messages::AUTH_MISSING))?;
+        let transid = ext
+            .remove::<TransactionId>()
+            .unwrap_or_else(|| TransactionId::new(crate::layers::request_id::generate_id()));
+        Ok(Self { identity, transid })
+    }
+
+    /// The caller's namespace if `ns` names it (or is `_`), else 403 for `resource`.
+    pub(crate) fn namespace(&self, ns: &str, resource: &str) -> Result<EntityName, ApiError> {
+        entitled(&self.identity, ns, resource)
+    }
+}
+
+/// The caller's namespace if `ns` names it (or is `_`); else 403 naming `resource`
+/// (`ns/...` as the request wrote it).
+pub(crate) fn entitled(
+    identity: &Identity,
+    ns: &str,
+    resource: &str,
+) -> Result<EntityName, ApiError> {
+    if ns == faas_core::names::DEFAULT_NAMESPACE || ns == identity.namespace.name.as_str() {
+        Ok(identity.namespace.name.clone())
+    } else {
+        Err(ApiError::forbidden(resource))
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Reads a body of at most `limit` bytes; larger ones get 413 `Request larger than allowed`
+/// (from `Content-Length` before reading anything, else as soon as the count passes it).
+pub(crate) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    if let Some(n) = content_length(headers) {
+        if n > limit {
+            return Err(ApiError::too_large(n, limit));
+        }
+    }
+    let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::debug!(error = %e, "reading a request body failed");
+            ApiError::bad_request(messages::BODY_UNREADABLE)
+        })?;
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(ApiError::too_large(total, limit));
+        }
+        match (&mut first, &mut rest) {
+            (None, None) => first = Some(chunk),
+            (Some(f), None) => {
+                let mut b = BytesMut::with_capacity(f.len() + chunk.len());
+                b.extend_from_slice(f);
+                b.extend_from_slice(&chunk);
+                first = None;
+                rest = Some(b);
+            }
+            (_, Some(b)) => b.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match (first, rest) {
+        (_, Some(b)) => b.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    })
+}

@@ -1,0 +1,180 @@
+//! Per-namespace throttles of invocations (OpenWhisk §3.2): a rate per wall-clock minute and
+//! a number of activations in flight on this controller.
+//!
+//! Both counters of a namespace live in one map entry behind one `std` mutex: admission is a
+//! single short critical section (no await inside), cheaper than any async lock. An admitted
+//! invocation holds a [`Ticket`]; dropping it (when the activation leaves the books, or when
+//! the request fails before dispatch) gives the in-flight slot back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::StatusCode;
+
+use crate::error::ApiError;
+
+#[derive(Debug)]
+struct Counters {
+    key: Arc<str>,
+    minute: u64,
+    count: u32,
+    in_flight: u32,
+}
+
+/// The throttle state of one controller.
+#[derive(Debug, Default)]
+pub(crate) struct Throttles {
+    map: Mutex<HashMap<Arc<str>, Counters>>,
+}
+
+/// This controller's share of a namespace limit when `cluster` controllers enforce it:
+/// `ceil(limit × 1.2) / cluster` (at least 1; 0 stays 0) for more than one controller.
+pub(crate) fn share(limit: u32, cluster: u32) -> u32 {
+    if cluster <= 1 || limit == 0 {
+        return limit;
+    }
+    let scaled = (u64::from(limit) * 12).div_ceil(10);
+    ((scaled / u64::from(cluster)) as u32).max(1)
+}
+
+/// An admitted invocation's in-flight slot; released on drop.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    throttles: Arc<Throttles>,
+    namespace: Arc<str>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut map = self
+            .throttles
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = map.get_mut(&*self.namespace) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Throttles {
+    /// Counts one invocation of `namespace` in minute `minute` and takes an in-flight slot,
+    /// or answers 429 with OpenWhisk's message.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        namespace: &str,
+        per_minute: u32,
+        concurrent: u32,
+        minute: u64,
+    ) -> Result<Ticket, ApiError> {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if !map.contains_key(namespace) {
+            let key: Arc<str> = Arc::from(namespace);
+            map.insert(
+                Arc::clone(&key),
+                Counters {
+                    key,
+                    minute,
+                    count: 0,
+                    in_flight: 0,
+                },
+            );
+        }
+        let Some(c) = map.get_mut(namespace) else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::error::messages::INTERNAL,
+            ));
+        };
+        if c.minute != minute {
+            c.minute = minute;
+            c.count = 0;
+        }
+        c.count = c.count.saturating_add(1);
+        if c.count > per_minute {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many requests in the last minute (count: {}, allowed: {per_minute}).",
+                    c.count
+                ),
+            ));
+        }
+        if c.in_flight >= concurrent {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many concurrent requests in flight (count: {}, allowed: {concurrent}).",
+                    c.in_flight
+                ),
+            ));
+        }
+        c.in_flight += 1;
+        Ok(Ticket {
+            throttles: Arc::clone(self),
+            namespace: Arc::clone(&c.key),
+        })
+    }
+
+    /// Drops counters of namespaces with nothing in flight and no invocation this minute.
+    pub(crate) fn prune(&self, minute: u64) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, c| c.in_flight > 0 || c.minute >= minute);
+    }
+
+    #[cfg(test)]
+    fn in_flight(&self, namespace: &str) -> u32 {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(namespace).map_or(0, |c| c.in_flight)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares() {
+        assert_eq!(share(60, 1), 60);
+        assert_eq!(share(60, 2), 36);
+        assert_eq!(share(1, 3), 1);
+        assert_eq!(share(0, 3), 0);
+    }
+
+    #[test]
+    fn rate_per_minute() {
+        let t = Arc::new(Throttles::default());
+        let a = t.admit("ns", 2, 10, 7).unwrap();
+        let b = t.admit("ns", 2, 10, 7).unwrap();
+        let e = t.admit("ns", 2, 10, 7).unwrap_err();
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            e.message(),
+            "Too many requests in the last minute (count: 3, allowed: 2)."
+        );
+        // The next minute starts afresh; other namespaces are independent.
+        let c = t.admit("ns", 2, 10, 8).unwrap();
+        let d = t.admit("other", 2, 10, 7).unwrap();
+        drop((a, b, c, d));
+        assert_eq!(t.in_flight("ns"), 0);
+    }
+
+    #[test]
+    fn concurrency_and_release() {
+        let t = Arc::new(Throttles::default());
+        let a = t.admit("ns", 100, 1, 1).unwrap();
+        let e = t.admit("ns", 100, 1, 1).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Too many concurrent requests in flight (count: 1, allowed: 1)."
+        );
+        drop(a);
+        let _b = t.admit("ns", 100, 1, 1).unwrap();
+        assert_eq!(t.in_flight("ns"), 1);
+        t.prune(5);
+        assert_eq!(t.in_flight("ns"), 1, "entries in flight survive pruning");
+        let e = t.admit("blocked", 0, 0, 1).unwrap_err();
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}

@@ -1,0 +1,262 @@
+//! The controller with the real invoker (`faas_exec::invoker`) and local-process containers:
+//! the whole OpenWhisk invoke path in one process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::json;
+
+use faas_core::Executor;
+use faas_core::message::InvokerInstanceId;
+use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
+use faas_exec::pool::ContainerPool;
+use faas_exec::process::ProcessExecutor;
+use faas_http::ControllerConfig;
+use support::*;
+
+struct Platform {
+    env: Env,
+    invoker: Option<InvokerHandle>,
+}
+
+impl Platform {
+    async fn start() -> Self {
+        let exec = ProcessExecutor::detect().expect("node and python3 on PATH");
+        let config = ControllerConfig::default().with_manifest(exec.runtimes());
+        let env = env_with(config).await;
+        let config = InvokerConfig::new(InvokerInstanceId::new(0, 2048))
+            .with_api_host("http://127.0.0.1:1")
+            .with_health_interval(Duration::from_millis(50))
+            .with_shutdown_timeout(Duration::from_secs(10));
+        let pool = ContainerPool::new(Arc::new(exec), config.pool_config()).unwrap();
+        let svc = InvokerService::new(config, Arc::clone(&env.store), Arc::clone(&env.bus), pool);
+        let invoker = within("invoker start", run_invoker(svc)).await.unwrap();
+        within("invoker healthy", async {
+            while !env.scheduler.invokers().iter().any(|h| h.state.is_usable()) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        Self {
+            env,
+            invoker: Some(invoker),
+        }
+    }
+
+    async fn action(&self, name: &str, code: &str) {
+        let r = put(
+            &self.env.router,
+            &format!("{ACTIONS}/{name}"),
+            node_action(code),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    }
+
+    async fn stop(mut self) {
+        if let Some(h) = self.invoker.take() {
+            within("invoker shutdown", h.shutdown()).await;
+        }
+    }
+}
+
+async fn await_record(p: &Platform, id: &str) -> Reply {
+    within("record stored", async {
+        loop {
+            let r = get(&p.env.router, &format!("{ACTIVATIONS}/{id}")).await;
+            if r.status == StatusCode::OK {
+                return r;
+            }
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn blocking_invokes_through_the_real_invoker() {
+    let p = Platform::start().await;
+    let router = &p.env.router;
+    p.action(
+        "echo",
+        "function main(a){ console.log('hello from', a.name); return {got: a}; }",
+    )
+    .await;
+
+    let r = post(
+        router,
+        &format!("{ACTIONS}/echo?blocking=true"),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let js = r.json();
+    let id = js["activationId"].as_str().unwrap().to_string();
+    assert_eq!(r.header("x-openwhisk-activation-id"), Some(id.as_str()));
+    assert_eq!(js["response"]["result"], json!({"got": {"name": "x"}}));
+    assert_eq!(js["response"]["status"], "success");
+    assert_eq!(js["namespace"], "guest");
+    assert_eq!(js["name"], "echo");
+
+    // Read right after the blocking reply: never a spurious 404, and the logs are there.
+    let r = get(router, &format!("{ACTIVATIONS}/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let logs = get(router, &format!("{ACTIVATIONS}/{id}/logs"))
+        .await
+        .json();
+    let lines = logs["logs"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("stdout: hello from x")),
+        "{logs}"
+    );
+
+    let r = post(
+        router,
+        &format!("{ACTIONS}/echo?blocking=true&result=true"),
+        Some(json!({"name": "y"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({"got": {"name": "y"}}));
+
+    p.action("fail", "function main(a){ return {error: 'boom'}; }")
+        .await;
+    let r = post(router, &format!("{ACTIONS}/fail?blocking=true"), None).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["response"]["result"], json!({"error": "boom"}));
+    assert_eq!(r.json()["response"]["status"], "application error");
+    let r = post(
+        router,
+        &format!("{ACTIONS}/fail?blocking=true&result=true"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json(), json!({"error": "boom"}));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn expired_waits_and_non_blocking_invokes_finish_later() {
+    let p = Platform::start().await;
+    let router = &p.env.router;
+    p.action(
+        "sleepy",
+        "function main(a){ return new Promise(r => setTimeout(() => r({slept: true}), 1500)); }",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = post(
+        router,
+        &format!("{ACTIONS}/sleepy?blocking=true&timeout=100"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "did not wait for the action"
+    );
+    let id = r.json()["activationId"].as_str().unwrap().to_string();
+    let rec = await_record(&p, &id).await;
+    assert_eq!(rec.json()["response"]["result"], json!({"slept": true}));
+
+    p.action("quick", "function main(a){ return {n: a.n * 2}; }")
+        .await;
+    let r = post(router, &format!("{ACTIONS}/quick"), Some(json!({"n": 21}))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["activationId"].as_str().unwrap().to_string();
+    let rec = await_record(&p, &id).await;
+    assert_eq!(rec.json()["response"]["result"], json!({"n": 42}));
+    within("books drained", async {
+        while p.env.controller.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let r = get(router, &format!("{ACTIVATIONS}?name=quick")).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn sequences_run_their_components() {
+    let p = Platform::start().await;
+    let router = &p.env.router;
+    p.action("inc", "function main(a){ return {x: (a.x || 0) + 1}; }")
+        .await;
+    p.action("dbl", "function main(a){ return {x: a.x * 2}; }")
+        .await;
+    p.action("oops", "function main(a){ return {error: 'stop here'}; }")
+        .await;
+    let seq = |c: serde_json::Value| json!({"exec": {"kind": "sequence", "components": c}});
+    assert_eq!(
+        put(
+            router,
+            &format!("{ACTIONS}/pipeline"),
+            seq(json!(["inc", "dbl", "inc"]))
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let r = post(
+        router,
+        &format!("{ACTIONS}/pipeline?blocking=true"),
+        Some(json!({"x": 4})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let js = r.json();
+    assert_eq!(js["response"]["result"], json!({"x": 11}));
+    let components = js["logs"].as_array().unwrap();
+    assert_eq!(components.len(), 3);
+    let seq_id = js["activationId"].as_str().unwrap().to_string();
+    // Each component's record names the sequence as its cause.
+    let first = await_record(&p, components[0].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(first["cause"], seq_id.as_str());
+    let stored = await_record(&p, &seq_id).await.json();
+    assert_eq!(stored["response"]["result"], json!({"x": 11}));
+
+    // Nested sequences are inlined; the first failure ends the run.
+    assert_eq!(
+        put(
+            router,
+            &format!("{ACTIONS}/outer"),
+            seq(json!(["pipeline", "oops", "inc"]))
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let r = post(
+        router,
+        &format!("{ACTIONS}/outer?blocking=true&result=true"),
+        Some(json!({"x": 1})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json(), json!({"error": "stop here"}));
+
+    let r = post(
+        router,
+        &format!("{ACTIONS}/pipeline"),
+        Some(json!({"x": 0})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["activationId"].as_str().unwrap().to_string();
+    let rec = await_record(&p, &id).await.json();
+    assert_eq!(rec["response"]["result"], json!({"x": 3}));
+    p.stop().await;
+}
