@@ -30,6 +30,9 @@ pub struct ControllerConfig {
     /// How long `GET /activations/{id}` waits for a record whose result has arrived but that
     /// is not stored yet.
     pub record_wait: Duration,
+    /// How often an unhealthy or unresponsive invoker gets a health test action (default 60 s,
+    /// as OpenWhisk; also sent on entering the state and after each successful test).
+    pub health_test_interval: Duration,
     /// The `build` field of `GET /api/v1`.
     pub build: String,
     /// The `buildno` field of `GET /api/v1`.
@@ -48,6 +51,7 @@ impl Default for ControllerConfig {
             timeout_addon: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(1),
             record_wait: Duration::from_secs(5),
+            health_test_interval: Duration::from_secs(60),
             build: concat!("faas-", env!("CARGO_PKG_VERSION")).into(),
             buildno: env!("CARGO_PKG_VERSION").into(),
         }
@@ -98,6 +102,12 @@ impl ControllerConfig {
     /// With the record wait of `GET /activations/{id}`.
     pub fn with_record_wait(mut self, wait: Duration) -> Self {
         self.record_wait = wait;
+        self
+    }
+
+    /// With the interval between health test actions for an unhealthy invoker.
+    pub fn with_health_test_interval(mut self, every: Duration) -> Self {
+        self.health_test_interval = every;
         self
     }
 

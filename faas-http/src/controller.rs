@@ -46,6 +46,7 @@ pub(crate) struct Shared {
     pub(crate) throttles: Arc<Throttles>,
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
+    pub(crate) health_tests: crate::health::HealthTests,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -91,7 +92,8 @@ impl Shared {
             } => {
                 if let Some(e) = self.books.remove(&activation_id) {
                     self.finish(e, Some(outcome(is_system_error)));
-                } else {
+                } else if !crate::health::on_test_completion(self, &activation_id, is_system_error)
+                {
                     tracing::debug!(%activation_id, "completion for an activation not in the books");
                 }
             }
@@ -109,7 +111,7 @@ impl Shared {
                         e.deliver(a);
                     }
                     self.finish(e, Some(outcome(is_system_error)));
-                } else {
+                } else if !crate::health::on_test_completion(self, &id, is_system_error) {
                     tracing::debug!(activation_id = %id, "combined ack for an activation not in the books");
                 }
             }
@@ -168,6 +170,7 @@ impl Controller {
                 throttles: Arc::new(Throttles::default()),
                 instance,
                 completed_topic,
+                health_tests: Default::default(),
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -225,8 +228,16 @@ impl Controller {
                     Err(e) => tracing::warn!(error = %e, "skipping an undecodable ping"),
                 }
             })),
-            tokio::spawn(sweep(weak, s.config.sweep_interval)),
+            tokio::spawn(sweep(Weak::clone(&weak), s.config.sweep_interval)),
         ];
+        let mut tasks = tasks;
+        if let Some(action) = crate::health::upsert_test_action(s).await? {
+            tasks.push(tokio::spawn(crate::health::run(
+                weak,
+                action,
+                s.config.health_test_interval.min(Duration::from_secs(1)),
+            )));
+        }
         s.tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -89,6 +89,7 @@ mod config;
 mod controller;
 mod dispatch;
 pub mod error;
+mod health;
 pub mod layers;
 mod routes;
 mod sequence;

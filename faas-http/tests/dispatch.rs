@@ -632,3 +632,52 @@ async fn request_timeout_is_503_with_the_body_shape() {
         "The server was not able to produce a timely response to your request.\r\nPlease try again in a short while!",
     );
 }
+
+#[tokio::test]
+async fn unresponsive_invoker_recovers_through_health_test_actions() {
+    let config = ControllerConfig::default()
+        .with_completion_timeout(0, Duration::from_millis(50))
+        .with_sweep_interval(Duration::from_millis(10))
+        .with_health_test_interval(Duration::from_millis(20));
+    let e = env_with(config).await;
+    let inv = FakeInvoker::start(&e).await;
+    with_action(&e, "hello", json!({})).await;
+    for _ in 0..4 {
+        let r = post(&e.router, &format!("{ACTIONS}/hello"), None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        let _msg = inv.next().await;
+    }
+    drained(&e).await;
+    let r = call(&e.router, request(Method::GET, "/invokers", None, None)).await;
+    assert_eq!(r.json(), json!({"invoker0": "unresponsive"}));
+    // No work is scheduled there now; the controller sends test actions instead, straight to
+    // invoker0, and each successful one counts towards recovery.
+    let mut tests = 0;
+    while !e
+        .scheduler
+        .invokers()
+        .iter()
+        .any(|h| h.id.instance == 0 && h.state.is_usable())
+    {
+        let msg = inv.next().await;
+        assert_eq!(msg.action.path.as_str(), "whisk.system");
+        assert_eq!(msg.action.name.as_str(), "invokerHealthTestAction0");
+        assert_eq!(msg.transid.id, "sid_invokerHealth");
+        inv.ack(&e, &inv.completion(&msg)).await;
+        tests += 1;
+        assert!(
+            tests <= 10,
+            "still not healthy after {tests} successful tests"
+        );
+        // Let the acknowledgement be applied before looking again.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(tests >= 1);
+    let r = call(&e.router, request(Method::GET, "/invokers", None, None)).await;
+    assert_eq!(r.json(), json!({"invoker0": "up"}));
+    // The test action exists in the system namespace, as in OpenWhisk.
+    let fqn =
+        faas_core::FullyQualifiedName::resolve("/whisk.system/invokerHealthTestAction0", "guest")
+            .unwrap();
+    assert!(e.store.get_entity(&fqn).await.is_ok());
+}

@@ -1,0 +1,320 @@
+//! The local-process [`Executor`]: each sandbox is a runner process (Node.js or Python, standard
+//! library only) that speaks OpenWhisk's action-proxy protocol (reference §7.4) on a Unix socket.
+//!
+//! ```no_run
+//! # async fn demo() -> faas_core::Result<()> {
+//! use std::time::Duration;
+//! use faas_core::{ContainerSpec, Executor};
+//! use faas_exec::process::ProcessExecutor;
+//!
+//! let executor = ProcessExecutor::detect()?; // finds `node` and `python3` on PATH
+//! let kind = executor.runtimes().default_kind("nodejs").unwrap_or("nodejs:20").to_string();
+//! let c = executor.create(&ContainerSpec::new("demo", kind, 256)).await?;
+//! let init = r#"{"value":{"name":"demo","main":"main","code":"function main(a){return a}"}}"#;
+//! c.init(init.into(), Duration::from_secs(5)).await.ok();
+//! let reply = c.run(r#"{"value":{"hi":1}}"#.into(), Duration::from_secs(5)).await.ok();
+//! let logs = c.logs(10 * 1024 * 1024, true).await?;
+//! c.destroy().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # How a sandbox looks
+//!
+//! * A private temporary directory holds the socket (`proxy.sock`) and is the runner's working
+//!   directory, `HOME` and `TMPDIR`; it is removed on destroy.
+//! * The runner starts with a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's
+//!   environment and `__OW_LISTEN=unix:<dir>/proxy.sock`. It leads its own process group, so
+//!   pause (`SIGSTOP`), resume (`SIGCONT`) and destroy (`SIGKILL`) reach whatever the action
+//!   started too.
+//! * One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
+//!   the caller's task (no hand-off to a connection task on the hot path).
+//! * stdout and stderr are read line by line into a bounded buffer that
+//!   [`logs`](faas_core::Container::logs) cuts at the sentinels.
+//!
+//! # Capabilities
+//!
+//! | capability | |
+//! |---|---|
+//! | memory limit | **no**: Node gets `--max-old-space-size=<memory_mb>`, a soft V8 heap cap; its heap-exhaustion abort is reported as `Exited { oom: true }` |
+//! | network isolation | no |
+//! | pause/resume | yes (`SIGSTOP`/`SIGCONT` to the process group) |
+//! | blackbox images | no (`create` returns [`Error::NotSupported`]) |
+
+// `client` and `logs` are shared with the Docker executor.
+pub(crate) mod client;
+mod container;
+mod detect;
+pub(crate) mod logs;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use faas_core::executor::ExecCapabilities;
+use faas_core::{Container, ContainerSpec, Error, Executor, Result, RuntimeManifest, RuntimeSpec};
+use tempfile::TempDir;
+
+use self::container::ProcessContainer;
+use self::detect::{Family, Interpreter};
+
+/// The adapter name in errors.
+const BACKEND: &str = "process";
+
+/// The Node.js runner, embedded so that the binary is self-contained.
+const NODE_RUNNER: &str = include_str!("../../runtimes/nodejs/runner.js");
+/// The Python runner.
+const PYTHON_RUNNER: &str = include_str!("../../runtimes/python/runner.py");
+
+/// Default cap on a reply body read from a runner: OpenWhisk's 1 MiB result limit plus room
+/// for the JSON around it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024 + 64 * 1024;
+/// Default longest wait for the log sentinels after a run.
+pub const DEFAULT_LOG_WAIT: Duration = Duration::from_secs(2);
+/// Default log bytes buffered per sandbox: OpenWhisk's largest log limit (10 MiB) plus slack.
+pub const DEFAULT_LOG_BUFFER_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
+
+/// Runs actions as local runner processes. See the [module documentation](self).
+///
+/// Cheap to clone (the clones share the runner scripts and the configuration).
+#[derive(Clone)]
+pub struct ProcessExecutor {
+    inner: Arc<Inner>,
+}
+
+/// What every sandbox of one executor shares.
+pub(crate) struct Inner {
+    node: Option<Interpreter>,
+    python: Option<Interpreter>,
+    manifest: RuntimeManifest,
+    /// Holds the runner scripts; removed when the executor goes away.
+    _runner_dir: TempDir,
+    node_runner: PathBuf,
+    python_runner: PathBuf,
+    work_dir: PathBuf,
+    search_path: OsString,
+    max_response_bytes: usize,
+    log_wait: Duration,
+    log_buffer_bytes: usize,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for ProcessExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let show = |x: &Option<Interpreter>| x.as_ref().map(|x| (x.kind.clone(), x.path.clone()));
+        f.debug_struct("ProcessExecutor")
+            .field("node", &show(&i.node))
+            .field("python", &show(&i.python))
+            .field("work_dir", &i.work_dir)
+            .field("max_response_bytes", &i.max_response_bytes)
+            .field("log_wait", &i.log_wait)
+            .field("log_buffer_bytes", &i.log_buffer_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessExecutor {
+    /// Finds `node` and `python3` on `PATH` with the default settings; see
+    /// [`ProcessExecutorBuilder::build`].
+    pub fn detect() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// A builder with the default settings.
+    pub fn builder() -> ProcessExecutorBuilder {
+        ProcessExecutorBuilder::new()
+    }
+
+    fn interpreter(&self, family: Family) -> Option<&Interpreter> {
+        match family {
+            Family::Node => self.inner.node.as_ref(),
+            Family::Python => self.inner.python.as_ref(),
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for ProcessExecutor {
+    async fn create(&self, spec: &ContainerSpec) -> Result<Arc<dyn Container>> {
+        if spec.kind == "blackbox" {
+            return Err(Error::NotSupported {
+                operation: "blackbox actions".into(),
+                backend: BACKEND,
+            });
+        }
+        let runtime = self.inner.manifest.resolve(&spec.kind)?;
+        let interp = [Family::Node, Family::Python]
+            .into_iter()
+            .find(|f| f.name() == runtime.family())
+            .and_then(|f| self.interpreter(f))
+            .ok_or_else(|| Error::internal(format!("no interpreter for {}", runtime.kind)))?;
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("p{n}-{}", spec.name);
+        let container = ProcessContainer::spawn(&self.inner, interp, spec, id)?;
+        Ok(Arc::new(container))
+    }
+
+    fn runtimes(&self) -> RuntimeManifest {
+        self.inner.manifest.clone()
+    }
+
+    fn capabilities(&self) -> ExecCapabilities {
+        ExecCapabilities::new(false, false, true, false)
+    }
+}
+
+/// Which interpreter to use for a family.
+#[derive(Debug, Clone)]
+enum Program {
+    /// Look it up (a name on `PATH`, or a path); a miss leaves the family out.
+    Find(OsString),
+    /// Leave the family out.
+    Disabled,
+}
+
+/// Configures a [`ProcessExecutor`].
+#[derive(Debug, Clone)]
+pub struct ProcessExecutorBuilder {
+    node: Program,
+    python: Program,
+    work_dir: Option<PathBuf>,
+    max_response_bytes: usize,
+    log_wait: Duration,
+    log_buffer_bytes: usize,
+}
+
+impl Default for ProcessExecutorBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProcessExecutorBuilder {
+    /// `node` and `python3` from `PATH`, the system temporary directory, default limits.
+    pub fn new() -> Self {
+        Self {
+            node: Program::Find("node".into()),
+            python: Program::Find("python3".into()),
+            work_dir: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            log_wait: DEFAULT_LOG_WAIT,
+            log_buffer_bytes: DEFAULT_LOG_BUFFER_BYTES,
+        }
+    }
+
+    /// The Node.js interpreter: a name looked up on `PATH`, or a path.
+    pub fn with_node(mut self, program: impl Into<OsString>) -> Self {
+        self.node = Program::Find(program.into());
+        self
+    }
+
+    /// The Python 3 interpreter: a name looked up on `PATH`, or a path.
+    pub fn with_python(mut self, program: impl Into<OsString>) -> Self {
+        self.python = Program::Find(program.into());
+        self
+    }
+
+    /// Offers no Node.js runtime.
+    pub fn without_node(mut self) -> Self {
+        self.node = Program::Disabled;
+        self
+    }
+
+    /// Offers no Python runtime.
+    pub fn without_python(mut self) -> Self {
+        self.python = Program::Disabled;
+        self
+    }
+
+    /// Where sandbox directories are created (default: the system temporary directory). Keep
+    /// it short: socket paths are limited to 107 bytes.
+    pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_dir = Some(dir.into());
+        self
+    }
+
+    /// The most bytes of a reply body kept (default [`DEFAULT_MAX_RESPONSE_BYTES`]); longer
+    /// bodies are cut and report their full length in `ProxyResponse::truncated`.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The longest `logs(_, true)` waits for the sentinels (default [`DEFAULT_LOG_WAIT`]).
+    pub fn with_log_wait(mut self, wait: Duration) -> Self {
+        self.log_wait = wait;
+        self
+    }
+
+    /// The most log bytes buffered per sandbox (default [`DEFAULT_LOG_BUFFER_BYTES`]); lines
+    /// beyond it are dropped and the collection is marked truncated.
+    pub fn with_log_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.log_buffer_bytes = bytes;
+        self
+    }
+
+    /// Detects the interpreters (running each once for its version, which blocks for some tens
+    /// of milliseconds) and writes the runner scripts into a private temporary directory.
+    ///
+    /// A missing interpreter leaves its family out of [`Executor::runtimes`]; having none is
+    /// an [`Error::Unavailable`].
+    pub fn build(self) -> Result<ProcessExecutor> {
+        let search_path = detect::default_search_path();
+        let find = |family: Family, program: &Program| match program {
+            Program::Disabled => None,
+            Program::Find(p) => match detect::detect(family, p, &search_path) {
+                Ok(i) => {
+                    tracing::debug!(kind = %i.kind, version = %i.version, path = %i.path.display(), "runtime found");
+                    Some(i)
+                }
+                Err(why) => {
+                    tracing::warn!(family = family.name(), %why, "runtime not available");
+                    None
+                }
+            },
+        };
+        let node = find(Family::Node, &self.node);
+        let python = find(Family::Python, &self.python);
+        if node.is_none() && python.is_none() {
+            return Err(Error::unavailable(
+                "no action runtime found: neither node nor python3 is available",
+            ));
+        }
+        let mut manifest = RuntimeManifest::new();
+        for i in node.iter().chain(python.iter()) {
+            manifest.add(RuntimeSpec::new(i.kind.clone(), true));
+        }
+
+        let work_dir = self.work_dir.unwrap_or_else(std::env::temp_dir);
+        let runner_dir = tempfile::Builder::new()
+            .prefix("faas-runners-")
+            .tempdir_in(&work_dir)
+            .map_err(|e| Error::backend(BACKEND, false, e))?;
+        let node_runner = runner_dir.path().join("runner.js");
+        let python_runner = runner_dir.path().join("runner.py");
+        std::fs::write(&node_runner, NODE_RUNNER).map_err(|e| Error::backend(BACKEND, false, e))?;
+        std::fs::write(&python_runner, PYTHON_RUNNER)
+            .map_err(|e| Error::backend(BACKEND, false, e))?;
+
+        Ok(ProcessExecutor {
+            inner: Arc::new(Inner {
+                node,
+                python,
+                manifest,
+                _runner_dir: runner_dir,
+                node_runner,
+                python_runner,
+                work_dir,
+                search_path,
+                max_response_bytes: self.max_response_bytes,
+                log_wait: self.log_wait,
+                log_buffer_bytes: self.log_buffer_bytes,
+                next_id: AtomicU64::new(0),
+            }),
+        })
+    }
+}
