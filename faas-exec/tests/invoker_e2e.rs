@@ -333,7 +333,12 @@ async fn second_invoke_is_warm_and_skips_init() {
     assert_eq!((s.cold_starts, s.warm_hits), (1, 1), "{s:?}");
     // Logs of the second run are only its own.
     assert_eq!(second.logs.len(), 2, "{:?}", second.logs);
-    assert!(second.logs[0].ends_with("stdout: hello 2"));
+    // Order across stdout and stderr is best effort; within a stream it is kept.
+    assert!(
+        second.logs.iter().any(|l| l.ends_with("stdout: hello 2")),
+        "{:?}",
+        second.logs
+    );
     env.shutdown().await;
 }
 
