@@ -127,9 +127,8 @@ impl StandaloneConfig {
                 let text = std::fs::read_to_string(p).map_err(|e| {
                     Error::bad_request(format!("cannot read config {}: {e}", p.display()))
                 })?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| {
-                    Error::bad_request(format!("bad config {}: {e}", p.display()))
-                })?
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| Error::bad_request(format!("bad config {}: {e}", p.display())))?
             }
             None => FileConfig::default(),
         };
@@ -145,7 +144,11 @@ impl StandaloneConfig {
             listen,
             store: args.store.clone().or(file.store).unwrap_or(d.store),
             bus: args.bus.clone().or(file.bus).unwrap_or(d.bus),
-            executor: args.executor.clone().or(file.executor).unwrap_or(d.executor),
+            executor: args
+                .executor
+                .clone()
+                .or(file.executor)
+                .unwrap_or(d.executor),
             guest_auth: args.guest_auth.clone().or(file.guest_auth),
             user_memory_mb: args
                 .user_memory_mb

@@ -116,11 +116,16 @@ mod tests {
     async fn picks_by_scheme() {
         let mut r: Registry<str> = Registry::new("thing");
         r.register("a", |_u| async { Ok(Arc::<str>::from("A")) });
-        r.register("b", |u: AdapterUrl| async move { Ok(Arc::<str>::from(u.url.as_str())) });
+        r.register("b", |u: AdapterUrl| async move {
+            Ok(Arc::<str>::from(u.url.as_str()))
+        });
         assert_eq!(&*r.make("a:").await.unwrap(), "A");
         assert_eq!(&*r.make("b://x").await.unwrap(), "b://x");
         let e = r.make("zz:").await.unwrap_err().to_string();
-        assert!(e.contains("unknown thing 'zz:'") && e.contains("a:, b:"), "{e}");
+        assert!(
+            e.contains("unknown thing 'zz:'") && e.contains("a:, b:"),
+            "{e}"
+        );
         assert!(r.make("").await.is_err());
         let dbg = format!("{:?}", AdapterUrl::parse("couchdb://u:secret@h/").unwrap());
         assert!(!dbg.contains("secret"));
