@@ -24,12 +24,33 @@ pub struct Cli {
 pub enum Command {
     /// Controller and invoker in one process (in-memory store, in-process bus and local
     /// processes by default).
-    Standalone(StandaloneArgs),
+    Standalone(NodeArgs),
+    /// A controller only (the REST API); invokers run as separate processes sharing its store
+    /// and bus (for example `--store couchdb://… --bus kafka://…`).
+    Controller(NodeArgs),
+    /// An invoker only: consumes `invoker<N>` from the bus and runs actions.
+    Invoker(NodeArgs),
 }
 
-/// Flags of `standalone`.
+/// The flags of `standalone` (the former name of [`NodeArgs`]).
+pub type StandaloneArgs = NodeArgs;
+/// The settings of `standalone` (the former name of [`NodeConfig`]).
+pub type StandaloneConfig = NodeConfig;
+
+/// Flags shared by every mode (each mode reads the ones it needs).
 #[derive(Debug, Clone, Default, Args)]
-pub struct StandaloneArgs {
+pub struct NodeArgs {
+    /// This node's id: the controller id (`completed<ID>`) or the invoker number (`invoker<ID>`)
+    /// [default: 0].
+    #[arg(long, env = "FAAS_ID")]
+    pub id: Option<String>,
+    /// Number of controllers sharing the invokers (each takes 1/N of every invoker's memory)
+    /// [default: 1].
+    #[arg(long, env = "FAAS_CLUSTER_SIZE")]
+    pub cluster_size: Option<u32>,
+    /// `__OW_API_HOST` given to actions by an invoker [default: http://<listen>].
+    #[arg(long, env = "FAAS_API_HOST")]
+    pub api_host: Option<String>,
     /// A TOML config file (see README).
     #[arg(long, env = "FAAS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -67,6 +88,12 @@ pub struct FileConfig {
     pub executor: Option<String>,
     /// Guest credentials.
     pub guest_auth: Option<String>,
+    /// Node id.
+    pub id: Option<String>,
+    /// Number of controllers.
+    pub cluster_size: Option<u32>,
+    /// `__OW_API_HOST` for actions.
+    pub api_host: Option<String>,
     /// Invoker settings.
     pub invoker: InvokerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
@@ -83,9 +110,15 @@ pub struct InvokerSection {
     pub prewarm_nodejs: Option<usize>,
 }
 
-/// The resolved settings of `standalone`.
+/// The resolved settings of a node.
 #[derive(Debug, Clone)]
-pub struct StandaloneConfig {
+pub struct NodeConfig {
+    /// Controller id or invoker number.
+    pub id: String,
+    /// Number of controllers.
+    pub cluster_size: u32,
+    /// `__OW_API_HOST` for actions (`None`: derived from `listen`).
+    pub api_host: Option<String>,
     /// Address to serve on.
     pub listen: SocketAddr,
     /// Store URL.
@@ -104,9 +137,12 @@ pub struct StandaloneConfig {
     pub limits: SystemLimits,
 }
 
-impl Default for StandaloneConfig {
+impl Default for NodeConfig {
     fn default() -> Self {
         Self {
+            id: "0".into(),
+            cluster_size: 1,
+            api_host: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 3233)),
             store: "memory:".into(),
             bus: "inproc:".into(),
@@ -119,9 +155,9 @@ impl Default for StandaloneConfig {
     }
 }
 
-impl StandaloneConfig {
+impl NodeConfig {
     /// Merges flags/env (already merged by clap) over the config file over defaults.
-    pub fn resolve(args: &StandaloneArgs) -> Result<Self> {
+    pub fn resolve(args: &NodeArgs) -> Result<Self> {
         let file = match &args.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
@@ -141,6 +177,13 @@ impl StandaloneConfig {
             None => d.listen,
         };
         Ok(Self {
+            id: args.id.clone().or(file.id).unwrap_or(d.id),
+            cluster_size: args
+                .cluster_size
+                .or(file.cluster_size)
+                .unwrap_or(d.cluster_size)
+                .max(1),
+            api_host: args.api_host.clone().or(file.api_host),
             listen,
             store: args.store.clone().or(file.store).unwrap_or(d.store),
             bus: args.bus.clone().or(file.bus).unwrap_or(d.bus),

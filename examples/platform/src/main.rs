@@ -1,14 +1,17 @@
 //! `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
 //!
 //! Run with: `cargo run --release -p faas-platform -- standalone`
+//! (or `controller --id C` and `invoker --id N`, any number of each, sharing a store and a bus).
+
+use std::process::ExitCode;
 
 use clap::Parser;
-use faas_platform::config::{Cli, Command, StandaloneConfig};
-use faas_platform::standalone::{Adapters, start};
+use faas_platform::config::{Cli, Command, NodeConfig};
+use faas_platform::standalone::{Adapters, start, start_controller, start_invoker};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -16,31 +19,50 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let (mode, args) = match &cli.command {
+        Command::Standalone(a) => ("standalone", a),
+        Command::Controller(a) => ("controller", a),
+        Command::Invoker(a) => ("invoker", a),
+    };
+    let config = match NodeConfig::resolve(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("faas-platform: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let adapters = Adapters::default();
     match cli.command {
-        Command::Standalone(args) => {
-            let config = match StandaloneConfig::resolve(&args) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("faas-platform: {e}");
-                    return std::process::ExitCode::from(2);
-                }
+        Command::Invoker(_) => {
+            let invoker = match start_invoker(&config, &adapters).await {
+                Ok(i) => i,
+                Err(e) => return cannot_start(&e),
             };
-            let mut running = match start(&config, &Adapters::default()).await {
+            println!("faas-platform invoker {} running", config.id);
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            invoker.shutdown().await;
+            ExitCode::SUCCESS
+        }
+        Command::Standalone(_) | Command::Controller(_) => {
+            let started = if mode == "standalone" {
+                start(&config, &adapters).await
+            } else {
+                start_controller(&config, &adapters).await
+            };
+            let mut running = match started {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("faas-platform: cannot start: {}", faas_core::Chain(&e));
-                    return std::process::ExitCode::FAILURE;
-                }
+                Err(e) => return cannot_start(&e),
             };
             if config.guest_auth.is_none() {
                 println!("guest auth (generated): {}", running.guest.compact());
             }
-            println!("faas-platform listening on http://{}", running.addr);
+            println!("faas-platform {mode} listening on http://{}", running.addr);
             tokio::select! {
                 r = running.wait() => {
                     if let Err(e) = r {
                         eprintln!("faas-platform: server failed: {e}");
-                        return std::process::ExitCode::FAILURE;
+                        return ExitCode::FAILURE;
                     }
                 }
                 _ = shutdown_signal() => {
@@ -48,9 +70,14 @@ async fn main() -> std::process::ExitCode {
                 }
             }
             running.shutdown().await;
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
     }
+}
+
+fn cannot_start(e: &faas_core::Error) -> ExitCode {
+    eprintln!("faas-platform: cannot start: {}", faas_core::Chain(e));
+    ExitCode::FAILURE
 }
 
 async fn shutdown_signal() {

@@ -16,7 +16,7 @@ use faas_http::{Controller, ControllerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::config::StandaloneConfig;
+use crate::config::NodeConfig;
 use crate::registry::Registry;
 
 /// The adapter factories this binary links.
@@ -102,14 +102,79 @@ impl Running {
     }
 }
 
-/// Starts the platform: builds the adapters named in `config`, registers the guest subject,
-/// starts the invoker and the controller, and serves the API on `config.listen`.
-pub async fn start(config: &StandaloneConfig, adapters: &Adapters) -> Result<Running> {
+/// Builds the invoker named by `config.id` (a number) over `store`, `bus` and `executor`, and
+/// starts consuming `invoker<N>` and pinging `health`.
+pub async fn start_invoker_with(
+    config: &NodeConfig,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn MessageBus>,
+    executor: Arc<dyn Executor>,
+    api_host: String,
+) -> Result<InvokerHandle> {
+    let n: u32 = config.id.parse().map_err(|_| {
+        faas_core::Error::bad_request(format!(
+            "an invoker id must be a number, not '{}'",
+            config.id
+        ))
+    })?;
+    let manifest = executor.runtimes();
+    let instance = InvokerInstanceId::new(n, config.user_memory_mb);
+    let inv_config = InvokerConfig::new(instance)
+        .with_limits(config.limits.clone())
+        .with_api_host(api_host);
+    let mut stems = Vec::new();
+    if config.prewarm_nodejs > 0 && manifest.default_kind("nodejs").is_some() {
+        stems.push(StemCell::new("nodejs:default", 256, config.prewarm_nodejs));
+    }
+    let pool = ContainerPool::new(executor, inv_config.pool_config().with_stem_cells(stems))?;
+    let service = InvokerService::new(inv_config, store, bus, pool);
+    run_invoker(service).await
+}
+
+/// Starts an invoker node (`faas-platform invoker`): its adapters from `config`, then the
+/// invoker. It serves no HTTP.
+pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<InvokerHandle> {
+    let store = adapters.stores.make(&config.store).await?;
+    let bus = adapters.buses.make(&config.bus).await?;
+    let executor = adapters.executors.make(&config.executor).await?;
+    let api_host = config
+        .api_host
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    start_invoker_with(config, store, bus, executor, api_host).await
+}
+
+/// Starts a controller node (`faas-platform controller`): registers the guest subject,
+/// starts the controller's consumers and serves the API on `config.listen`.
+pub async fn start_controller(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
+    let store = adapters.stores.make(&config.store).await?;
+    let bus = adapters.buses.make(&config.bus).await?;
+    // The controller validates kinds against what the invokers can run. Without an executor of
+    // its own it uses the executor named in the config to learn the manifest (no sandbox is
+    // created).
+    let executor = adapters.executors.make(&config.executor).await?;
+    let manifest = executor.runtimes();
+    serve_controller(config, store, bus, manifest, None).await
+}
+
+/// Starts the platform in one process (`faas-platform standalone`): builds the adapters named
+/// in `config`, registers the guest subject, starts invoker `config.id` and controller
+/// `config.id`, and serves the API on `config.listen`.
+pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
     let executor = adapters.executors.make(&config.executor).await?;
     let manifest = executor.runtimes();
+    serve_controller(config, store, bus, manifest, Some(executor)).await
+}
 
+async fn serve_controller(
+    config: &NodeConfig,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn MessageBus>,
+    manifest: faas_core::RuntimeManifest,
+    executor: Option<Arc<dyn Executor>>,
+) -> Result<Running> {
     let guest = match &config.guest_auth {
         Some(s) => AuthKey::parse(s)?,
         None => AuthKey::generate(),
@@ -125,27 +190,32 @@ pub async fn start(config: &StandaloneConfig, adapters: &Adapters) -> Result<Run
         .local_addr()
         .map_err(|e| faas_core::Error::internal(e.to_string()))?;
 
-    // Invoker 0.
-    let instance = InvokerInstanceId::new(0, config.user_memory_mb);
-    let inv_config = InvokerConfig::new(instance)
-        .with_limits(config.limits.clone())
-        .with_api_host(format!("http://{addr}"));
-    let mut stems = Vec::new();
-    if config.prewarm_nodejs > 0 && manifest.default_kind("nodejs").is_some() {
-        stems.push(StemCell::new("nodejs:default", 256, config.prewarm_nodejs));
-    }
-    let pool = ContainerPool::new(
-        Arc::clone(&executor),
-        inv_config.pool_config().with_stem_cells(stems),
-    )?;
-    let service = InvokerService::new(inv_config, Arc::clone(&store), Arc::clone(&bus), pool);
-    let invoker = run_invoker(service).await?;
+    let invoker = match executor {
+        Some(executor) => {
+            let api_host = config
+                .api_host
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            Some(
+                start_invoker_with(
+                    config,
+                    Arc::clone(&store),
+                    Arc::clone(&bus),
+                    executor,
+                    api_host,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
 
-    // Controller 0.
-    let scheduler: Arc<dyn Scheduler> = Arc::new(ShardingScheduler::new());
+    let scheduler: Arc<dyn Scheduler> =
+        Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
     let ctl_config = ControllerConfig::new()
-        .with_id("0")
+        .with_id(config.id.clone())
+        .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
         .with_manifest(manifest);
     let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
@@ -165,7 +235,7 @@ pub async fn start(config: &StandaloneConfig, adapters: &Adapters) -> Result<Run
         guest,
         store,
         controller,
-        invoker: Some(invoker),
+        invoker,
         stop: Some(stop),
         server: Some(server),
     })
