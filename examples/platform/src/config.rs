@@ -48,7 +48,7 @@ pub struct NodeArgs {
     /// [default: 1].
     #[arg(long, env = "FAAS_CLUSTER_SIZE")]
     pub cluster_size: Option<u32>,
-    /// `__OW_API_HOST` given to actions by an invoker [default: `http://<listen>`].
+    /// `__OW_API_HOST` given to actions by an invoker (default: `http://` and the listen address).
     #[arg(long, env = "FAAS_API_HOST")]
     pub api_host: Option<String>,
     /// A TOML config file (see README).
