@@ -5,10 +5,25 @@
 //! | adapter | module | durable | use |
 //! |---|---|---|---|
 //! | [`MemoryStore`] | [`memory`] (always built) | no | the embedded platform, tests, examples |
+//! | `CouchDbStore` | `couchdb` (feature `couchdb`) | yes | OpenWhisk's database layout on CouchDB or `pouchdb-server` |
 //!
-//! Every adapter keeps the `# Contract` of [`faas_core::Store`] and proves it by running
-//! `faas_core::store_conformance!` (and `faas_core::authenticator_conformance!` through
-//! [`faas_core::StoreAuthenticator`]) in this crate's tests.
+//! and one wrapper, which implements [`Store`](faas_core::Store) over any store:
+//!
+//! | wrapper | module | what |
+//! |---|---|---|
+//! | [`CachedStore`] | [`cache`] | OpenWhisk's entity and identity cache, invalidated on writes and, across processes, over the `cacheInvalidation` topic |
+//!
+//! # Feature flags
+//!
+//! | feature | what |
+//! |---|---|
+//! | `couchdb` | the CouchDB adapter on `couch_rs` (plain HTTP) |
+//!
+//! Every adapter, and the cache wrapper, keeps the `# Contract` of [`faas_core::Store`] and
+//! proves it by running `faas_core::store_conformance!` (and
+//! `faas_core::authenticator_conformance!` through [`faas_core::StoreAuthenticator`]) in this
+//! crate's tests; the CouchDB runs need a server (`FAAS_TEST_COUCHDB_URL`, started by
+//! `scripts/services/couchdb.sh`) and skip without one.
 //!
 //! # Example
 //!
@@ -33,6 +48,13 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cache;
+#[cfg(feature = "couchdb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "couchdb")))]
+pub mod couchdb;
 pub mod memory;
 
+pub use cache::CachedStore;
+#[cfg(feature = "couchdb")]
+pub use couchdb::CouchDbStore;
 pub use memory::MemoryStore;

@@ -31,11 +31,23 @@ pub struct Adapters {
 }
 
 impl Default for Adapters {
-    /// The built-in adapters: `memory:`, `inproc:`, `process:`.
+    /// The built-in adapters: `memory:`, `inproc:`, `process:`, and `couchdb:` (feature
+    /// `couchdb`, on by default).
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
         stores.register("memory", |_u| async {
             Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn Store>)
+        });
+        // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
+        // CouchDB (or pouchdb-server), behind OpenWhisk's entity and identity read cache (this
+        // process is the only controller, so its own writes keep the cache fresh).
+        #[cfg(feature = "couchdb")]
+        stores.register("couchdb", |u: crate::registry::AdapterUrl| async move {
+            let store = faas_store::CouchDbStore::builder()
+                .with_url(u.url)
+                .build()
+                .await?;
+            Ok(Arc::new(faas_store::CachedStore::new(store)) as Arc<dyn Store>)
         });
         let mut buses: Registry<dyn MessageBus> = Registry::new("bus");
         buses.register("inproc", |_u| async {
