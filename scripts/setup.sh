@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, idempotently, on a fresh machine.
-# Today: Rust (present on the machine), Node.js + npm, Python 3, and the e2e test's npm
-# packages. Services (Docker engine, CouchDB-API server, Kafka-API broker) are added here by
-# the issues that introduce the adapters needing them.
+# Tools: Rust (present on the machine), Node.js + npm, Python 3, and the e2e test's npm
+# packages. Services are started by scripts/services/*.sh (called from scripts/test.sh, which
+# exports their URLs for the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

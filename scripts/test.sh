@@ -12,8 +12,12 @@ root=$(pwd)
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
-step "tools"
+step "tools and services"
 "$root/scripts/setup.sh"
+# Each service script installs and starts its service idempotently and prints its URL last.
+FAAS_TEST_COUCHDB_URL=$("$root/scripts/services/couchdb.sh" start | tail -n 1)
+export FAAS_TEST_COUCHDB_URL
+echo "CouchDB-API server: $FAAS_TEST_COUCHDB_URL"
 
 export FAAS_REQUIRE_SERVICES=1
 export CARGO_TERM_COLOR=never
