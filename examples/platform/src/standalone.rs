@@ -39,15 +39,15 @@ impl Default for Adapters {
             Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn Store>)
         });
         // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
-        // CouchDB (or pouchdb-server), behind OpenWhisk's entity and identity read cache (this
-        // process is the only controller, so its own writes keep the cache fresh).
+        // CouchDB (or pouchdb-server). Controllers put OpenWhisk's read cache in front (see
+        // `controller_store`).
         #[cfg(feature = "couchdb")]
         stores.register("couchdb", |u: crate::registry::AdapterUrl| async move {
             let store = faas_store::CouchDbStore::builder()
                 .with_url(u.url)
                 .build()
                 .await?;
-            Ok(Arc::new(faas_store::CachedStore::new(store)) as Arc<dyn Store>)
+            Ok(Arc::new(store) as Arc<dyn Store>)
         });
         let mut buses: Registry<dyn MessageBus> = Registry::new("bus");
         buses.register("inproc", |_u| async {
@@ -180,6 +180,23 @@ pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> 
     serve_controller(config, store, bus, manifest, Some(executor)).await
 }
 
+/// The store a controller uses: a shared (non-memory) store gets OpenWhisk's entity and
+/// identity read cache, whose invalidations travel on the bus's `cacheInvalidation` topic so
+/// that every controller drops entries another one changed.
+async fn controller_store(
+    config: &NodeConfig,
+    store: Arc<dyn Store>,
+    bus: &Arc<dyn MessageBus>,
+) -> Result<Arc<dyn Store>> {
+    if crate::registry::AdapterUrl::parse(&config.store)?.scheme == "memory" {
+        return Ok(store);
+    }
+    let cached = faas_store::CachedStore::from_arc(store)
+        .with_bus(Arc::clone(bus), format!("controller{}", config.id))
+        .await?;
+    Ok(Arc::new(cached))
+}
+
 async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
@@ -222,6 +239,7 @@ async fn serve_controller(
         None => None,
     };
 
+    let store = controller_store(config, store, &bus).await?;
     let scheduler: Arc<dyn Scheduler> =
         Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
