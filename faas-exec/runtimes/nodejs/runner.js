@@ -347,6 +347,13 @@ function cleanupAndExit() {
 process.on('SIGTERM', cleanupAndExit);
 process.on('SIGINT', cleanupAndExit);
 
+// Started by the platform as a child process: exit when the platform goes away, even if it
+// was killed without a chance to stop us (we are re-parented then).
+if (process.env.__OW_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) cleanupAndExit(); }, 1000).unref();
+}
+
 server.on('error', (e) => {
   try { fs.writeSync(2, 'runner: cannot listen: ' + e.message + '\n'); } catch (err) { /* ignore */ }
   process.exit(1);

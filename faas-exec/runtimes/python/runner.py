@@ -12,6 +12,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler
 
@@ -300,6 +301,23 @@ def main():
         sys.stderr.write("runner: unsupported __OW_LISTEN value: %s\n" % listen)
         sys.exit(2)
     signal.signal(signal.SIGTERM, terminate)
+    if os.environ.get("__OW_EXIT_WITH_PARENT") == "1":
+        # Started by the platform as a child process: exit when the platform goes away, even
+        # if it was killed without a chance to stop us (we are re-parented then).
+        parent = os.getppid()
+
+        def watch_parent():
+            while True:
+                time.sleep(1)
+                if os.getppid() != parent:
+                    if unix_path is not None:
+                        try:
+                            os.unlink(unix_path)
+                        except OSError:
+                            pass
+                    os._exit(0)
+
+        threading.Thread(target=watch_parent, daemon=True).start()
     try:
         server.serve_forever(poll_interval=3600)
     except KeyboardInterrupt:

@@ -137,6 +137,8 @@ impl ProcessContainer {
             .env("TMPDIR", dir.path())
             .envs(&spec.env)
             .env("__OW_LISTEN", &listen)
+            // The runner exits by itself if this process dies without stopping it.
+            .env("__OW_EXIT_WITH_PARENT", "1")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

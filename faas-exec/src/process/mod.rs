@@ -23,7 +23,8 @@
 //! * A private temporary directory holds the socket (`proxy.sock`) and is the runner's working
 //!   directory, `HOME` and `TMPDIR`; it is removed on destroy.
 //! * The runner starts with a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's
-//!   environment and `__OW_LISTEN=unix:<dir>/proxy.sock`. It leads its own process group, so
+//!   environment, `__OW_LISTEN=unix:<dir>/proxy.sock` and `__OW_EXIT_WITH_PARENT=1` (the
+//!   runner exits when this process dies without stopping it). It leads its own process group, so
 //!   pause (`SIGSTOP`), resume (`SIGCONT`) and destroy (`SIGKILL`) reach whatever the action
 //!   started too.
 //! * One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
