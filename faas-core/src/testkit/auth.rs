@@ -7,7 +7,7 @@
 //!
 //! Run the suite with [`authenticator_conformance!`](crate::authenticator_conformance):
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<(Arc<dyn faas_core::Authenticator>, Arc<dyn faas_core::Store>)> {
 //!     let store: Arc<dyn faas_core::Store> = Arc::new(MyStore::new());
 //!     Some((Arc::new(faas_core::StoreAuthenticator::new(Arc::clone(&store))), store))

@@ -12,7 +12,7 @@
 //!
 //! Run the whole suite with [`bus_conformance!`](crate::bus_conformance):
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<std::sync::Arc<dyn faas_core::MessageBus>> {
 //!     Some(std::sync::Arc::new(MyBus::connect().await?))   // None skips the case
 //! }
@@ -769,7 +769,7 @@ pub async fn concurrent_publishers_are_all_delivered(bus: Bus) {
 /// `tokio` with `macros` and `rt-multi-thread` and should invoke the macro in its own test
 /// file or module (it defines one function per case name).
 ///
-/// ```ignore
+/// ```text
 /// async fn setup() -> Option<std::sync::Arc<dyn faas_core::MessageBus>> {
 ///     Some(std::sync::Arc::new(faas_bus::InProcessBus::new()))
 /// }

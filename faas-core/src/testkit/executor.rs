@@ -9,7 +9,7 @@
 //! Run the whole suite with [`executor_conformance!`](crate::executor_conformance), which
 //! expands to one `#[tokio::test]` per case:
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<std::sync::Arc<dyn faas_core::Executor>> {
 //!     Some(std::sync::Arc::new(MyExecutor::new())) // `None` skips: runtime not available
 //! }
@@ -563,7 +563,7 @@ pub async fn containers_are_isolated(executor: &dyn Executor) {
 /// `Arc<dyn Executor>`); `None` skips the case through [`testkit::skip`](crate::testkit::skip),
 /// which fails instead when `FAAS_REQUIRE_SERVICES=1`. `$setup` runs once per case.
 ///
-/// ```ignore
+/// ```text
 /// mod executor_conformance {
 ///     async fn setup() -> Option<std::sync::Arc<dyn faas_core::Executor>> {
 ///         my_crate::MyExecutor::detect().ok().map(|e| std::sync::Arc::new(e) as _)

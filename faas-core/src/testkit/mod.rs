@@ -3,7 +3,7 @@
 //! Each suite is a set of `pub async fn` cases taking the adapter, plus a macro that expands
 //! to one `#[tokio::test]` per case. An adapter crate calls, in a test module:
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<std::sync::Arc<dyn faas_core::Store>> {
 //!     Some(std::sync::Arc::new(MyStore::new()))   // None skips (service not configured)
 //! }

@@ -20,7 +20,7 @@
 //! Use it from a test module of the adapter's crate (with `faas-core`'s `testkit` feature;
 //! no async runtime is needed, the macro brings one):
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<std::sync::Arc<dyn faas_core::Scheduler>> {
 //!     Some(std::sync::Arc::new(MyScheduler::new()))   // None skips
 //! }
@@ -397,7 +397,7 @@ pub async fn unknown_invokers_are_ignored(s: &DynScheduler) {
 /// scheduler without invokers for each case, or `None` to skip (see
 /// [`skip`](crate::testkit::skip)). The tests run on their own current-thread runtime.
 ///
-/// ```ignore
+/// ```text
 /// async fn setup() -> Option<std::sync::Arc<dyn faas_core::Scheduler>> {
 ///     Some(std::sync::Arc::new(faas_core::sharding::ShardingScheduler::new()))
 /// }

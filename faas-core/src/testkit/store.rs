@@ -8,7 +8,7 @@
 //! Run the whole suite with [`store_conformance!`](crate::store_conformance), which expands to
 //! one `#[tokio::test]` per case:
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> Option<std::sync::Arc<dyn faas_core::Store>> {
 //!     Some(std::sync::Arc::new(MyStore::new())) // `None` skips: service not configured
 //! }
@@ -79,7 +79,7 @@ pub fn unique_name(prefix: &str) -> EntityName {
 /// `Arc<dyn Store>`); `None` skips the case through [`testkit::skip`](crate::testkit::skip),
 /// which fails instead when `FAAS_REQUIRE_SERVICES=1`. `$setup` runs once per case.
 ///
-/// ```ignore
+/// ```text
 /// mod store_conformance {
 ///     async fn setup() -> Option<std::sync::Arc<dyn faas_core::Store>> {
 ///         Some(std::sync::Arc::new(my_crate::MyStore::new()))
