@@ -9,7 +9,7 @@
 //! 1. **warm**: an idle container created for the same [`ContainerKey`] (invoking namespace,
 //!    action, revision, kind, memory), the most recently used first;
 //! 2. **prewarmed**: a stem cell of the same kind and memory (a replacement is started at once
-//!    when memory allows);
+//!    when memory allows; see [Reactive prewarming](#reactive-prewarming));
 //! 3. **cold**: a new container, when `busy + idle + prewarmed + starting + memory ≤ user memory`;
 //! 4. **evict**: idle warm containers, least recently used first, until the new one fits
 //!    (prewarmed ones are kept, unless the request could never fit beside them);
@@ -21,6 +21,16 @@
 //! A request that finds no idle container of its key while one of its key is *finishing* (its
 //! run is over, see [`Lease::mark_finishing`]) waits up to [`PoolConfig::drain_wait`] for it
 //! instead of cold starting: sequential callers then always find their container.
+//!
+//! # Reactive prewarming
+//!
+//! A [`StemCell`] with [`StemCell::reactive`] settings scales with demand as OpenWhisk's
+//! `reactive` stem cells do (reference §7.2): its prewarmed containers expire after `ttl`
+//! unused, and every [`PoolConfig::prewarm_scale_interval`] the number kept ready becomes
+//! `min(max(min_count, cold_starts / threshold × increment), max_count)`, where `cold_starts`
+//! counts the cold starts of that kind and memory during the past interval. It starts at
+//! `initial_count`; between rescalings, a prewarmed container that is taken or expires is
+//! replaced up to the current count.
 //!
 //! # Lifecycle
 //!
@@ -54,8 +64,11 @@ pub struct StemCell {
     pub kind: String,
     /// Memory, MB.
     pub memory_mb: u64,
-    /// How many to keep ready.
+    /// How many to keep ready (at start, for reactive ones).
     pub initial_count: usize,
+    /// Scale the count with the cold starts (OpenWhisk's `reactive` settings); `None`: keep
+    /// `initial_count` ready always.
+    pub reactive: Option<ReactivePrewarm>,
 }
 
 impl StemCell {
@@ -65,7 +78,57 @@ impl StemCell {
             kind: kind.into(),
             memory_mb,
             initial_count: count,
+            reactive: None,
         }
+    }
+    /// With reactive scaling.
+    pub fn with_reactive(mut self, reactive: ReactivePrewarm) -> Self {
+        self.reactive = Some(reactive);
+        self
+    }
+}
+
+/// OpenWhisk's `reactive` stem-cell settings (`runtimes.json`, e.g. `minCount 1, maxCount 4,
+/// ttl 2 min, threshold 1, increment 1`); see [Reactive prewarming](self#reactive-prewarming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReactivePrewarm {
+    /// Fewest kept ready.
+    pub min_count: usize,
+    /// Most kept ready.
+    pub max_count: usize,
+    /// An unused prewarmed container is removed after this long.
+    pub ttl: Duration,
+    /// Cold starts per `increment` more containers.
+    pub threshold: u64,
+    /// Containers added per `threshold` cold starts.
+    pub increment: usize,
+}
+
+impl ReactivePrewarm {
+    /// `min_count..=max_count` containers, expiring after `ttl`, one more per cold start.
+    pub fn new(min_count: usize, max_count: usize, ttl: Duration) -> Self {
+        Self {
+            min_count,
+            max_count: max_count.max(min_count),
+            ttl,
+            threshold: 1,
+            increment: 1,
+        }
+    }
+    /// With `increment` more containers per `threshold` cold starts.
+    pub fn with_scaling(mut self, threshold: u64, increment: usize) -> Self {
+        self.threshold = threshold.max(1);
+        self.increment = increment;
+        self
+    }
+    /// The count to keep after `cold_starts` cold starts in an interval:
+    /// `min(max(min_count, cold_starts / threshold × increment), max_count)`.
+    pub fn desired(&self, cold_starts: u64) -> usize {
+        let steps = usize::try_from(cold_starts / self.threshold.max(1)).unwrap_or(usize::MAX);
+        steps
+            .saturating_mul(self.increment)
+            .max(self.min_count)
+            .min(self.max_count)
     }
 }
 
@@ -90,6 +153,9 @@ pub struct PoolConfig {
     pub env: BTreeMap<String, String>,
     /// Longest wait of [`ContainerPool::shutdown`] for containers being created or destroyed.
     pub shutdown_timeout: Duration,
+    /// How often reactive stem cells are rescaled from the cold starts (default 10 min, as
+    /// OpenWhisk).
+    pub prewarm_scale_interval: Duration,
 }
 
 impl Default for PoolConfig {
@@ -103,6 +169,7 @@ impl Default for PoolConfig {
             name_prefix: "wsk0".into(),
             env: BTreeMap::new(),
             shutdown_timeout: Duration::from_secs(10),
+            prewarm_scale_interval: Duration::from_secs(600),
         }
     }
 }
@@ -143,6 +210,11 @@ impl PoolConfig {
     /// With an environment variable for every container.
     pub fn with_env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.env.insert(k.into(), v.into());
+        self
+    }
+    /// With the rescaling interval of reactive stem cells.
+    pub fn with_prewarm_scale_interval(mut self, d: Duration) -> Self {
+        self.prewarm_scale_interval = d;
         self
     }
 }
@@ -271,6 +343,8 @@ struct Prewarmed {
     id: u64,
     kind: Arc<str>,
     memory_mb: u64,
+    /// When a reactive stem cell's container is removed unused.
+    expires: Option<Instant>,
 }
 
 /// What a queued request is given.
@@ -302,6 +376,12 @@ struct Stem {
     starting: usize,
     retry_after: Option<Instant>,
     failures: u32,
+    /// How many to keep ready now (`initial_count`, rescaled for reactive cells).
+    desired: usize,
+    /// Cold starts of this kind and memory since the last rescaling.
+    cold_starts: u64,
+    /// When a reactive cell is rescaled next.
+    next_scale: Instant,
 }
 
 #[derive(Default)]
@@ -430,11 +510,14 @@ impl ContainerPool {
         let mut stems = Vec::new();
         for cell in &config.stem_cells {
             match manifest.resolve(&cell.kind) {
-                Ok(spec) if cell.initial_count > 0 => {
+                Ok(spec) if cell.initial_count > 0 || cell.reactive.is_some() => {
                     let mut cell = cell.clone();
                     cell.kind = spec.kind.clone();
                     stems.push(Stem {
                         kind: Arc::from(cell.kind.as_str()),
+                        desired: cell.initial_count,
+                        cold_starts: 0,
+                        next_scale: Instant::now() + config.prewarm_scale_interval,
                         cell,
                         starting: 0,
                         retry_after: None,
@@ -822,9 +905,11 @@ impl Inner {
                     fx.destroy.push(c);
                 }
                 Ok(c) => {
+                    let mut expires = None;
                     if let Some(s) = st.stems.get_mut(i) {
                         s.failures = 0;
                         s.retry_after = None;
+                        expires = s.cell.reactive.map(|r| Instant::now() + r.ttl);
                     }
                     st.mem.prewarm += mem;
                     st.prewarmed.push(Prewarmed {
@@ -832,6 +917,7 @@ impl Inner {
                         id: n,
                         kind,
                         memory_mb: mem,
+                        expires,
                     });
                     process_waiters(&self.config, &mut st, &mut fx);
                     backfill(&self.config, &mut st, &mut fx);
@@ -1106,10 +1192,22 @@ fn try_schedule(
         }
     }
     let user = cfg.user_memory_mb;
+    let image = r.image;
+    let kind = r.kind;
     let reserve = |st: &mut State| {
         st.mem.starting += m;
         st.cold_starting += 1;
         st.stats.cold_starts += 1;
+        if !image {
+            // Counted for reactive prewarming (reference §7.2).
+            if let Some(s) = st
+                .stems
+                .iter_mut()
+                .find(|s| s.cell.memory_mb == m && &*s.kind == kind)
+            {
+                s.cold_starts += 1;
+            }
+        }
         Some(Grant::Cold(m))
     };
     if st.mem.used() + m <= user {
@@ -1250,7 +1348,7 @@ fn backfill(cfg: &PoolConfig, st: &mut State, fx: &mut Effects) {
             (
                 Arc::clone(&s.kind),
                 s.cell.memory_mb,
-                s.cell.initial_count,
+                s.desired,
                 s.starting,
                 s.retry_after,
             )
@@ -1273,13 +1371,56 @@ fn backfill(cfg: &PoolConfig, st: &mut State, fx: &mut Effects) {
     }
 }
 
+/// Reactive stem cells (reference §7.2): rescales those whose interval is over from their cold
+/// starts, and removes their expired prewarmed containers (the backfill that follows replaces
+/// them up to the new count). Returns how many were removed.
+fn rescale_prewarms(cfg: &PoolConfig, st: &mut State, now: Instant, fx: &mut Effects) -> usize {
+    let mut any = false;
+    for s in st.stems.iter_mut() {
+        let Some(r) = s.cell.reactive else { continue };
+        any = true;
+        if now >= s.next_scale {
+            let desired = r.desired(s.cold_starts);
+            if desired != s.desired {
+                tracing::debug!(kind = %s.kind, memory_mb = s.cell.memory_mb, cold_starts = s.cold_starts, from = s.desired, to = desired, "rescaling prewarmed containers");
+            }
+            s.desired = desired;
+            s.cold_starts = 0;
+            s.next_scale = now + cfg.prewarm_scale_interval;
+        }
+    }
+    if !any {
+        return 0;
+    }
+    let before = st.prewarmed.len();
+    let mut freed = 0;
+    let mut kept = Vec::with_capacity(before);
+    for p in st.prewarmed.drain(..) {
+        if p.expires.is_some_and(|t| t <= now) {
+            freed += p.memory_mb;
+            fx.destroy.push(p.container);
+        } else {
+            kept.push(p);
+        }
+    }
+    st.prewarmed = kept;
+    let expired = before - st.prewarmed.len();
+    st.mem.prewarm -= freed;
+    st.destroying += expired;
+    expired
+}
+
 async fn reaper_loop(weak: Weak<Inner>) {
     let tick = {
         let Some(inner) = weak.upgrade() else { return };
-        let base = match inner.config.pause_grace {
-            Some(g) => g.min(inner.config.idle_timeout),
-            None => inner.config.idle_timeout,
+        let cfg = &inner.config;
+        let mut base = match cfg.pause_grace {
+            Some(g) => g.min(cfg.idle_timeout),
+            None => cfg.idle_timeout,
         };
+        for r in cfg.stem_cells.iter().filter_map(|c| c.reactive) {
+            base = base.min(r.ttl).min(cfg.prewarm_scale_interval);
+        }
         (base / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     };
     loop {
@@ -1340,7 +1481,8 @@ async fn reaper_loop(weak: Weak<Inner>) {
             st.paused_count -= paused_removed;
             st.stats.idle_removed += removed as u64;
             st.destroying += fx.destroy.len();
-            if removed > 0 {
+            let expired = rescale_prewarms(&inner.config, &mut st, now, &mut fx);
+            if removed > 0 || expired > 0 {
                 process_waiters(&inner.config, &mut st, &mut fx);
             }
             backfill(&inner.config, &mut st, &mut fx);
@@ -1376,5 +1518,151 @@ async fn reaper_loop(weak: Weak<Inner>) {
             };
             inner.apply(fx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use faas_core::executor::{ExecCapabilities, LogCollection, ProxyError, ProxyResponse};
+    use faas_core::{RuntimeManifest, RuntimeSpec};
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Fake {
+        created: AtomicUsize,
+        destroyed: Arc<AtomicUsize>,
+    }
+
+    #[derive(Debug)]
+    struct FakeContainer(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Container for FakeContainer {
+        fn id(&self) -> &str {
+            "fake"
+        }
+        async fn init(&self, _: Bytes, _: Duration) -> Result<ProxyResponse, ProxyError> {
+            Err(ProxyError::Timeout)
+        }
+        async fn run(&self, _: Bytes, _: Duration) -> Result<ProxyResponse, ProxyError> {
+            Err(ProxyError::Timeout)
+        }
+        async fn logs(&self, _: u64, _: bool) -> Result<LogCollection> {
+            Ok(LogCollection::default())
+        }
+        async fn pause(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn resume(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn destroy(&self) -> Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Executor for Fake {
+        async fn create(&self, _: &ContainerSpec) -> Result<Arc<dyn Container>> {
+            // Slow enough that a replacement stem cell is not ready for the next request.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.created.fetch_add(1, Ordering::SeqCst);
+            Ok(Arc::new(FakeContainer(Arc::clone(&self.destroyed))))
+        }
+        fn runtimes(&self) -> RuntimeManifest {
+            let mut m = RuntimeManifest::new();
+            m.add(RuntimeSpec::new("nodejs:20", true));
+            m
+        }
+        fn capabilities(&self) -> ExecCapabilities {
+            ExecCapabilities::new(false, false, true, false)
+        }
+    }
+
+    #[test]
+    fn reactive_count_follows_openwhisk() {
+        // runtimes.json: minCount 1, maxCount 4, threshold 1, increment 1.
+        let r = ReactivePrewarm::new(1, 4, Duration::from_secs(120));
+        assert_eq!(r.desired(0), 1);
+        assert_eq!(r.desired(1), 1);
+        assert_eq!(r.desired(3), 3);
+        assert_eq!(r.desired(100), 4);
+        // threshold 2, increment 1: 4 cold starts → 2.
+        let r = r.with_scaling(2, 1);
+        assert_eq!((r.desired(3), r.desired(4), r.desired(5)), (1, 2, 2));
+        let r = ReactivePrewarm::new(0, 10, Duration::from_secs(1)).with_scaling(1, 3);
+        assert_eq!((r.desired(0), r.desired(2), r.desired(9)), (0, 6, 10));
+        assert_eq!(ReactivePrewarm::new(3, 1, Duration::ZERO).max_count, 3);
+    }
+
+    async fn eventually(pool: &ContainerPool, what: &str, f: impl Fn(&PoolStats) -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !f(&pool.stats()) {
+            assert!(Instant::now() < end, "{what}: {:?}", pool.stats());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reactive_stem_cells_scale_with_cold_starts_and_expire() {
+        let fake = Arc::new(Fake::default());
+        let destroyed = Arc::clone(&fake.destroyed);
+        let cell = StemCell::new("nodejs:default", 128, 1).with_reactive(
+            ReactivePrewarm::new(1, 3, Duration::from_millis(400)).with_scaling(2, 1),
+        );
+        let config = PoolConfig::new(2048)
+            .with_stem_cells(vec![cell])
+            .with_prewarm_scale_interval(Duration::from_millis(250));
+        let pool = ContainerPool::new(Arc::clone(&fake) as Arc<dyn Executor>, config).unwrap();
+        eventually(&pool, "the initial stem cell", |s| s.prewarmed == 1).await;
+
+        // Seven requests at once: the stem cell serves one, six are cold starts.
+        let keys: Vec<_> = (0..7)
+            .map(|i| ContainerKey::new("ns", &format!("a{i}"), "1", "nodejs:20", 128))
+            .collect();
+        let acquires = keys.iter().map(|key| {
+            let pool = pool.clone();
+            async move {
+                let req = AcquireRequest {
+                    key,
+                    kind: "nodejs:20",
+                    memory_mb: 128,
+                    image: None,
+                    name: "a",
+                    deadline: Instant::now() + Duration::from_secs(5),
+                };
+                pool.acquire(&req).await.unwrap()
+            }
+        });
+        let leases = futures::future::join_all(acquires).await;
+        let s = pool.stats();
+        assert_eq!((s.prewarm_hits, s.cold_starts), (1, 6), "{s:?}");
+        // The next rescaling keeps 6 / 2 × 1 = 3 ready.
+        eventually(&pool, "three stem cells", |s| s.prewarmed == 3).await;
+        for l in leases {
+            l.release(Release::Destroy);
+        }
+        // Unused, they expire, and with no cold starts the count falls back to min_count.
+        eventually(&pool, "back to one stem cell", |s| {
+            s.prewarmed == 1 && s.starting == 0
+        })
+        .await;
+        assert!(destroyed.load(Ordering::SeqCst) >= 7 + 2);
+        // The survivor is recycled when it expires in turn (a fresh one replaces it).
+        let created = fake.created.load(Ordering::SeqCst);
+        eventually(&pool, "a recycled stem cell", |_| {
+            fake.created.load(Ordering::SeqCst) > created
+        })
+        .await;
+        eventually(&pool, "one stem cell", |s| s.prewarmed == 1).await;
+        pool.shutdown().await;
     }
 }

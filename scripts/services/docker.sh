@@ -57,6 +57,29 @@ apt_install() {
 
 engine_up() { timeout 10 docker info >/dev/null 2>&1; }
 
+# Whether `pid` is a live (not zombie) process whose command line contains `name`. A killed
+# daemon whose parent does not reap it stays a zombie, which `kill -0` takes for alive.
+alive() {
+  local pid=$1 name=$2 state
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
+  [ "$state" != Z ] && [ "$state" != X ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name"
+}
+
+# Starts dockerd in the background, detached from this script, recording its pid.
+launch_dockerd() {
+  local pidfile=$1 logfile=$2
+  # A stale pid file left by a killed dockerd keeps the next one from starting.
+  if [ -f /var/run/docker.pid ] && ! alive "$(cat /var/run/docker.pid)" dockerd; then
+    sudo_if_needed rm -f /var/run/docker.pid
+  fi
+  log "starting dockerd (log: $logfile)"
+  # setsid + nohup: the engine outlives this script and the shell that ran it; `exec` makes
+  # the recorded pid dockerd's own.
+  sudo_if_needed setsid nohup sh -c 'echo $$ > "$1"; exec dockerd --log-level=warn >>"$2" 2>&1' \
+    sh "$pidfile" "$logfile" </dev/null >/dev/null 2>&1 &
+}
+
 cmd_start() {
   if ! need dockerd || ! need docker; then
     log "installing Debian's docker.io"
@@ -68,27 +91,16 @@ cmd_start() {
     return 0
   fi
   sudo_if_needed mkdir -p "$state"
-  local pidfile="$state/dockerd.pid" logfile="$state/dockerd.log"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    log "dockerd (pid $(cat "$pidfile")) is running but not answering yet; waiting"
-  else
-    # A stale pid file left by a killed dockerd keeps the next one from starting.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-      sudo_if_needed rm -f /var/run/docker.pid
-    fi
-    log "starting dockerd (log: $logfile)"
-    # setsid + nohup: the engine outlives this script and the shell that ran it. `exec` makes
-    # the recorded pid dockerd's own.
-    if [ "$(id -u)" = 0 ]; then
-      setsid nohup sh -c 'echo $$ > "$1"; exec dockerd --log-level=warn' sh "$pidfile" \
-        >>"$logfile" 2>&1 </dev/null &
-    else
-      sudo setsid nohup sh -c 'echo $$ > "$1"; exec dockerd --log-level=warn' sh "$pidfile" \
-        >>"$logfile" 2>&1 </dev/null &
-    fi
-  fi
-  local waited=0
+  local pidfile="$state/dockerd.pid" logfile="$state/dockerd.log" waited=0 launches=0
   until engine_up; do
+    # (Re)start it when no dockerd of ours lives (none yet, or it died while starting).
+    if ! { [ -f "$pidfile" ] && alive "$(cat "$pidfile")" dockerd; }; then
+      [ "$launches" -lt 2 ] || { tail -n 30 "$logfile" >&2 || true; die "dockerd exits right after starting"; }
+      launch_dockerd "$pidfile" "$logfile"
+      launches=$((launches + 1))
+    elif [ "$waited" = 0 ]; then
+      log "dockerd (pid $(cat "$pidfile")) is running but not answering yet; waiting"
+    fi
     if [ "$waited" -ge "$start_wait" ]; then
       tail -n 30 "$logfile" >&2 || true
       die "the Docker engine did not answer within ${start_wait}s"
@@ -101,13 +113,13 @@ cmd_start() {
 
 cmd_stop() {
   local pidfile="$state/dockerd.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if [ -f "$pidfile" ] && alive "$(cat "$pidfile")" dockerd; then
     log "stopping dockerd (pid $(cat "$pidfile"))"
     local pid waited=0
     pid=$(cat "$pidfile")
     sudo_if_needed kill "$pid"
-    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 30 ]; do sleep 1; waited=$((waited + 1)); done
-    kill -0 "$pid" 2>/dev/null && die "dockerd (pid $pid) did not stop within 30s"
+    while alive "$pid" dockerd && [ "$waited" -lt 30 ]; do sleep 1; waited=$((waited + 1)); done
+    alive "$pid" dockerd && die "dockerd (pid $pid) did not stop within 30s"
     sudo_if_needed rm -f "$pidfile"
   else
     log "no dockerd started by this script is running"
