@@ -18,6 +18,10 @@ step "tools and services"
 FAAS_TEST_COUCHDB_URL=$("$root/scripts/services/couchdb.sh" start | tail -n 1)
 export FAAS_TEST_COUCHDB_URL
 echo "CouchDB-API server: $FAAS_TEST_COUCHDB_URL"
+# Docker engine (Debian's docker.io, dockerd in the background) and the runtime images, built
+# locally from faas-exec/runtimes/docker (no registry needed; cached and skipped when current).
+"$root/scripts/services/docker.sh" start
+"$root/scripts/services/docker.sh" images
 
 export FAAS_REQUIRE_SERVICES=1
 export CARGO_TERM_COLOR=never

@@ -63,7 +63,7 @@ pub struct NodeArgs {
     /// Message bus adapter URL [default: inproc:].
     #[arg(long, env = "FAAS_BUS")]
     pub bus: Option<String>,
-    /// Executor adapter URL [default: process:].
+    /// Executor adapter URL [default: process: (standalone), docker: (invoker)].
     #[arg(long, env = "FAAS_EXECUTOR")]
     pub executor: Option<String>,
     /// The guest namespace's credentials `uuid:key` [default: a random key, printed].
@@ -158,6 +158,21 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Merges flags/env (already merged by clap) over the config file over defaults.
     pub fn resolve(args: &NodeArgs) -> Result<Self> {
+        Self::resolve_with(args, Self::default())
+    }
+
+    /// As [`resolve`](Self::resolve) for `faas-platform invoker`, whose default executor is
+    /// `docker:` (with the `docker` feature; containers are the production isolation).
+    pub fn resolve_invoker(args: &NodeArgs) -> Result<Self> {
+        let mut d = Self::default();
+        if cfg!(feature = "docker") {
+            d.executor = "docker:".into();
+        }
+        Self::resolve_with(args, d)
+    }
+
+    /// Merges flags/env over the config file over `d`.
+    pub fn resolve_with(args: &NodeArgs, d: Self) -> Result<Self> {
         let file = match &args.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
@@ -168,7 +183,6 @@ impl NodeConfig {
             }
             None => FileConfig::default(),
         };
-        let d = Self::default();
         let listen_s = args.listen.clone().or(file.listen);
         let listen = match listen_s {
             Some(s) => s

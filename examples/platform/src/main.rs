@@ -24,7 +24,12 @@ async fn main() -> ExitCode {
         Command::Controller(a) => ("controller", a),
         Command::Invoker(a) => ("invoker", a),
     };
-    let config = match NodeConfig::resolve(args) {
+    let resolved = if mode == "invoker" {
+        NodeConfig::resolve_invoker(args)
+    } else {
+        NodeConfig::resolve(args)
+    };
+    let config = match resolved {
         Ok(c) => c,
         Err(e) => {
             eprintln!("faas-platform: {e}");

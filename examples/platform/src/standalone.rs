@@ -31,8 +31,8 @@ pub struct Adapters {
 }
 
 impl Default for Adapters {
-    /// The built-in adapters: `memory:`, `inproc:`, `process:`, and `couchdb:` (feature
-    /// `couchdb`, on by default).
+    /// The built-in adapters: `memory:`, `inproc:`, `process:`, and (features on by default)
+    /// `couchdb://…` and `docker:`.
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
         stores.register("memory", |_u| async {
@@ -56,6 +56,21 @@ impl Default for Adapters {
         let mut executors: Registry<dyn Executor> = Registry::new("executor");
         executors.register("process", |_u| async {
             let e = faas_exec::process::ProcessExecutor::detect()?;
+            Ok(Arc::new(e) as Arc<dyn Executor>)
+        });
+        // `docker:?network=none&invoker=0&user_memory=2048&pids_limit=1024`: actions in
+        // containers of locally built runtime images.
+        #[cfg(feature = "docker")]
+        executors.register("docker", |u: crate::registry::AdapterUrl| async move {
+            let e = faas_exec::docker::DockerExecutor::from_url(&u.url).await?;
+            let removed = e.remove_orphans().await?;
+            if removed > 0 {
+                tracing::info!(
+                    removed,
+                    invoker = e.invoker_id(),
+                    "removed containers left by a previous run"
+                );
+            }
             Ok(Arc::new(e) as Arc<dyn Executor>)
         });
         Self {
@@ -143,12 +158,25 @@ pub async fn start_invoker_with(
     run_invoker(service).await
 }
 
+/// The executor URL with this invoker's id and memory filled in (the Docker executor labels
+/// its containers with the invoker id, so a restarted invoker removes only its own orphans).
+fn executor_url(config: &NodeConfig) -> String {
+    #[cfg(feature = "docker")]
+    {
+        faas_exec::docker::invoker_url(&config.executor, &config.id, config.user_memory_mb)
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        config.executor.clone()
+    }
+}
+
 /// Starts an invoker node (`faas-platform invoker`): its adapters from `config`, then the
 /// invoker. It serves no HTTP.
 pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<InvokerHandle> {
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
-    let executor = adapters.executors.make(&config.executor).await?;
+    let executor = adapters.executors.make(&executor_url(config)).await?;
     let api_host = config
         .api_host
         .clone()
@@ -175,7 +203,7 @@ pub async fn start_controller(config: &NodeConfig, adapters: &Adapters) -> Resul
 pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
-    let executor = adapters.executors.make(&config.executor).await?;
+    let executor = adapters.executors.make(&executor_url(config)).await?;
     let manifest = executor.runtimes();
     serve_controller(config, store, bus, manifest, Some(executor)).await
 }

@@ -1,0 +1,924 @@
+//! The platform's speed benchmark: a no-op Node.js action invoked through the whole platform,
+//! against the same runner called directly (the floor), measured in the same run.
+//!
+//! ```sh
+//! cargo bench -p faas-platform --bench invoke
+//! FAAS_BENCH_SECS=5 cargo bench -p faas-platform --bench invoke -- --cold 20
+//! ```
+//!
+//! # What is measured
+//!
+//! * **platform**: `POST /api/v1/namespaces/_/actions/noop?blocking=true&result=true` with body
+//!   `{}` on a standalone platform (memory store, in-process bus, process executor) served on
+//!   loopback, over HTTP/1.1 keep-alive connections (hyper, `TCP_NODELAY`, one connection per
+//!   client, Basic auth). The platform runs on its own multi-threaded Tokio runtime; the clients
+//!   run on a separate single-threaded runtime, as a separate client process would.
+//! * **floor**: the same action in the same runner (`faas-exec`'s process executor, the
+//!   manifest's default `nodejs` kind, 256 MB), initialized once, then `/run` called directly
+//!   with the body the invoker sends (`Container::run`): no HTTP server, controller, bus,
+//!   store or pool. At `c` clients the floor drives `min(c, N)` runners, one client task each,
+//!   where `N` is the number of 256 MB containers the platform may hold for the action
+//!   (`--containers`, default 32; the platform gets `(N + 1) × 256` MB of user memory, the
+//!   extra 256 MB being its prewarmed stem cell). The platform side uses `c` connections.
+//! * **floor + logs** (information only): `/run` followed by collecting the activation's logs
+//!   up to the sentinels, which the invoker does for every activation.
+//! * **cold start**: the first blocking invoke of each of `K` new actions on a fresh platform
+//!   without prewarming, and on one with one prewarmed Node.js stem cell (waiting
+//!   `FAAS_BENCH_STEM_WAIT_MS` between invokes so that a stem cell is ready); the floor is
+//!   create + `/init` + first `/run` directly.
+//!
+//! Latency and throughput phases alternate floor and platform in short rounds so that load
+//! from other processes on the machine hits both sides alike. Every loop is bounded in count
+//! and time and every request by a timeout; everything stays on loopback.
+//!
+//! # Settings
+//!
+//! | env | flag | default | |
+//! |---|---|---|---|
+//! | `FAAS_BENCH_SECS` | `--secs` | 3 | measured seconds per phase and side |
+//! | `FAAS_BENCH_COLD` | `--cold` | 10 | cold starts per variant |
+//! | `FAAS_BENCH_CONTAINERS` | `--containers` | 32 | `N`, see above |
+//! | `FAAS_BENCH_STEM_WAIT_MS` | `--stem-wait-ms` | 1000 | pause before each cold invoke with prewarming |
+//! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
+//!
+//! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
+//! of the floor's throughput at 32 clients.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use faas_core::{Container, ContainerSpec, Executor};
+use faas_exec::process::ProcessExecutor;
+use faas_platform::config::StandaloneConfig;
+use faas_platform::standalone::{self, Adapters, Running};
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = std::result::Result<T, BoxError>;
+
+/// OpenWhisk's well-known development key for `guest`.
+const AUTH: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
+/// The no-op action.
+const CODE: &str = "function main(){return {}}";
+/// Its warm invoke path.
+const INVOKE_NOOP: &str = "/api/v1/namespaces/_/actions/noop?blocking=true&result=true";
+/// Memory of every container, MB (the platform's default action memory).
+const CONTAINER_MB: u64 = 256;
+/// Client counts of the throughput phases.
+const CLIENTS: [usize; 3] = [1, 8, 32];
+/// Longest wait for any one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most requests one client makes in one measured chunk.
+const MAX_REQUESTS: u64 = 2_000_000;
+/// Requests before a latency measurement (also bounded by time).
+const WARMUP_LATENCY: u64 = 300;
+/// Requests of every client before a throughput measurement.
+const WARMUP_THROUGHPUT: u64 = 10;
+/// Floor and platform alternate this many times per phase.
+const ROUNDS: u32 = 3;
+/// Log bytes collected per activation in the floor + logs variant (the default logs limit).
+const LOG_LIMIT: u64 = 10 * 1024 * 1024;
+
+fn main() {
+    match run() {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("invoke bench failed: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Returns whether the targets were met or need not be (`--strict` off).
+fn run() -> Res<bool> {
+    let s = Settings::from_env_and_args()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = s.platform_threads {
+        builder.worker_threads(n);
+    }
+    let platform_rt = builder.enable_all().thread_name("platform").build()?;
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = client_rt.block_on(bench(&s, &platform_rt))?;
+    let pass = report.print(&s);
+    // Runner processes of the cold-start platforms are gone; let the runtimes end quickly.
+    platform_rt.shutdown_timeout(Duration::from_secs(5));
+    client_rt.shutdown_timeout(Duration::from_secs(5));
+    Ok(pass || !s.strict)
+}
+
+// ------------------------------------------------------------------------------------ settings
+
+#[derive(Debug)]
+struct Settings {
+    /// Measured time per phase and side.
+    secs: f64,
+    /// Cold starts per variant.
+    cold: usize,
+    /// `N`.
+    containers: usize,
+    /// Pause before each prewarmed cold invoke.
+    stem_wait: Duration,
+    /// Worker threads of the platform's runtime (default: one per CPU).
+    platform_threads: Option<usize>,
+    /// Exit 1 on a missed target.
+    strict: bool,
+}
+
+impl Settings {
+    fn from_env_and_args() -> Res<Self> {
+        fn env<T: std::str::FromStr>(name: &str) -> Res<Option<T>> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("bad {name}: '{v}'").into()),
+                Err(_) => Ok(None),
+            }
+        }
+        let mut s = Self {
+            secs: env("FAAS_BENCH_SECS")?.unwrap_or(3.0),
+            cold: env("FAAS_BENCH_COLD")?.unwrap_or(10),
+            containers: env("FAAS_BENCH_CONTAINERS")?.unwrap_or(32),
+            stem_wait: Duration::from_millis(env("FAAS_BENCH_STEM_WAIT_MS")?.unwrap_or(1000)),
+            platform_threads: env("FAAS_BENCH_PLATFORM_THREADS")?,
+            strict: env::<String>("FAAS_BENCH_STRICT")?.is_some_and(|v| v == "1" || v == "true"),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            let mut value = |name: &str| -> Res<String> {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value").into())
+            };
+            match a.as_str() {
+                "--secs" => s.secs = value("--secs")?.parse()?,
+                "--cold" => s.cold = value("--cold")?.parse()?,
+                "--containers" => s.containers = value("--containers")?.parse()?,
+                "--stem-wait-ms" => {
+                    s.stem_wait = Duration::from_millis(value("--stem-wait-ms")?.parse()?)
+                }
+                "--platform-threads" => {
+                    s.platform_threads = Some(value("--platform-threads")?.parse()?)
+                }
+                "--strict" => s.strict = true,
+                // `cargo bench` passes `--bench`; filters and other harness flags mean nothing here.
+                _ => {}
+            }
+        }
+        if !(0.1..=600.0).contains(&s.secs) {
+            return Err(format!("secs must be within 0.1..=600, not {}", s.secs).into());
+        }
+        if !(1..=1000).contains(&s.cold) {
+            return Err(format!("cold must be within 1..=1000, not {}", s.cold).into());
+        }
+        if !(1..=256).contains(&s.containers) {
+            return Err(format!("containers must be within 1..=256, not {}", s.containers).into());
+        }
+        if s.platform_threads.is_some_and(|n| !(1..=64).contains(&n)) {
+            return Err("platform threads must be within 1..=64".into());
+        }
+        s.stem_wait = s.stem_wait.min(Duration::from_secs(30));
+        Ok(s)
+    }
+
+    /// One alternation round of a phase.
+    fn chunk(&self) -> Duration {
+        Duration::from_secs_f64(self.secs / f64::from(ROUNDS))
+    }
+}
+
+// ------------------------------------------------------------------------------------- clients
+
+/// One HTTP/1.1 keep-alive connection, driven in the caller's task.
+struct HttpClient {
+    sender: http1::SendRequest<Full<Bytes>>,
+    conn: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+    host: HeaderValue,
+    auth: HeaderValue,
+}
+
+impl HttpClient {
+    async fn connect(addr: SocketAddr) -> Res<Self> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+        let basic = base64::engine::general_purpose::STANDARD.encode(AUTH);
+        Ok(Self {
+            sender,
+            conn: Box::pin(conn),
+            host: HeaderValue::from_str(&addr.to_string())?,
+            auth: HeaderValue::from_str(&format!("Basic {basic}"))?,
+        })
+    }
+
+    /// One request; its status and body.
+    async fn send(&mut self, method: Method, path: &str, body: Bytes) -> Res<(StatusCode, Bytes)> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(Full::new(body))?;
+        let Self { sender, conn, .. } = self;
+        let exchange = async move {
+            sender.ready().await?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        let driven = async {
+            tokio::select! {
+                biased;
+                r = exchange => r.map_err(BoxError::from),
+                r = conn.as_mut() => Err(match r {
+                    Ok(()) => "the server closed the connection".into(),
+                    Err(e) => e.into(),
+                }),
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, driven)
+            .await
+            .map_err(|_| "request timed out")?
+    }
+
+    /// Creates (or replaces) a no-op action.
+    async fn put_action(&mut self, name: &str) -> Res<()> {
+        let path = format!("/api/v1/namespaces/_/actions/{name}?overwrite=true");
+        let body = serde_json::json!({"exec": {"kind": "nodejs:default", "code": CODE}});
+        let (status, body) = self
+            .send(Method::PUT, &path, Bytes::from(body.to_string()))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("PUT {path}: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+        Ok(())
+    }
+
+    /// A blocking invoke expecting `200` and the result `{}`.
+    async fn invoke(&mut self, path: &str) -> Res<()> {
+        let (status, body) = self
+            .send(Method::POST, path, Bytes::from_static(b"{}"))
+            .await?;
+        if status != StatusCode::OK || body.as_ref() != b"{}" {
+            return Err(format!("POST {path}: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The `/init` body of the no-op action, as the invoker sends it (the environment of the first
+/// activation included).
+fn init_body() -> Bytes {
+    let v = serde_json::json!({"value": {
+        "name": "noop", "main": "main", "binary": false, "code": CODE,
+        "env": {
+            "__OW_API_KEY": AUTH,
+            "__OW_NAMESPACE": "guest",
+            "__OW_ACTION_NAME": "/guest/noop",
+            "__OW_ACTION_VERSION": "0.0.1",
+            "__OW_ACTIVATION_ID": format!("{:032x}", 0),
+            "__OW_TRANSACTION_ID": "sid_0",
+            "__OW_DEADLINE": (now_ms() + 60_000).to_string(),
+        }
+    }});
+    Bytes::from(v.to_string())
+}
+
+/// A `/run` body as the invoker sends it, for activation number `n` (actions get the API key
+/// unless annotated `provide-api-key: false`).
+fn run_body(n: u64) -> Bytes {
+    let deadline = now_ms() + 60_000;
+    Bytes::from(format!(
+        r#"{{"value":{{}},"namespace":"guest","action_name":"/guest/noop","action_version":"0.0.1","activation_id":"{n:032x}","transaction_id":"sid_{n}","deadline":"{deadline}","api_key":"{AUTH}"}}"#
+    ))
+}
+
+async fn floor_init(c: &dyn Container) -> Res<()> {
+    let r = c.init(init_body(), REQUEST_TIMEOUT).await?;
+    if r.status != 200 {
+        let body = String::from_utf8_lossy(&r.body);
+        return Err(format!("/init answered {}: {body}", r.status).into());
+    }
+    Ok(())
+}
+
+async fn floor_run(c: &dyn Container, n: u64) -> Res<()> {
+    let r = c.run(run_body(n), REQUEST_TIMEOUT).await?;
+    if r.status != 200 || r.body.as_ref() != b"{}" {
+        let body = String::from_utf8_lossy(&r.body);
+        return Err(format!("/run answered {}: {body}", r.status).into());
+    }
+    Ok(())
+}
+
+/// Who serves one client's requests.
+enum Side<'a> {
+    /// The platform, over HTTP.
+    Platform(&'a mut HttpClient),
+    /// The runner's `/run`, directly.
+    Floor(&'a dyn Container),
+    /// `/run` and then the logs, as the invoker does.
+    FloorLogs(&'a dyn Container),
+}
+
+impl Side<'_> {
+    async fn once(&mut self, n: u64) -> Res<()> {
+        match self {
+            Self::Platform(c) => c.invoke(INVOKE_NOOP).await,
+            Self::Floor(c) => floor_run(*c, n).await,
+            Self::FloorLogs(c) => {
+                if let Some(g) = std::env::var("GAP_US")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    floor_run(*c, n).await?;
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(g) {
+                        std::hint::spin_loop();
+                    }
+                    return Ok(());
+                }
+                floor_run(*c, n).await?;
+                let logs = c.logs(LOG_LIMIT, true).await?;
+                if logs.incomplete {
+                    return Err("the runner's log sentinels did not arrive".into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs every side concurrently until `end` or `max` requests each; the total count and the
+/// time from start to the last completion.
+async fn drive(
+    sides: Vec<Side<'_>>,
+    end: Instant,
+    max: u64,
+    seq: &mut u64,
+) -> Res<(u64, Duration)> {
+    let start = Instant::now();
+    let base = *seq;
+    let clients = sides
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut side)| async move {
+            let mut n = 0u64;
+            while n < max && Instant::now() < end {
+                side.once(base + (i as u64) * MAX_REQUESTS + n).await?;
+                n += 1;
+            }
+            Ok::<u64, BoxError>(n)
+        });
+    let counts = futures::future::join_all(clients).await;
+    let elapsed = start.elapsed();
+    let mut total = 0;
+    for c in counts {
+        total += c?;
+    }
+    *seq = base + 1000 * MAX_REQUESTS;
+    Ok((total, elapsed))
+}
+
+/// Sequential requests until `end` (or the sample cap), appending each latency.
+async fn sample(
+    side: &mut Side<'_>,
+    end: Instant,
+    out: &mut Vec<Duration>,
+    seq: &mut u64,
+) -> Res<()> {
+    let cap = out.len() + MAX_REQUESTS as usize;
+    while out.len() < cap {
+        let t = Instant::now();
+        if t >= end {
+            break;
+        }
+        side.once(*seq).await?;
+        out.push(t.elapsed());
+        *seq += 1;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------- CPU use
+
+/// CPU time used so far, in clock ticks (`USER_HZ`, 100 per second on Linux), by the platform's
+/// runtime threads, the client thread and the runner processes (children of this process).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    platform: u64,
+    client: u64,
+    runners: u64,
+}
+
+/// `utime + stime` and the name of the `/proc/.../stat` at `path`; its parent pid too.
+fn stat_ticks(path: &std::path::Path) -> Option<(String, u64, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text.get(open + 1..close)?.to_string();
+    // After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    // utime stime ...
+    let f: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    let ppid = f.get(1)?.parse().ok()?;
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((name, ppid, ticks))
+}
+
+impl Cpu {
+    /// A snapshot (zeros where `/proc` cannot be read).
+    fn now() -> Self {
+        let mut c = Self::default();
+        let me = u64::from(std::process::id());
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                let tid = t.file_name().to_string_lossy().parse::<u64>().unwrap_or(0);
+                if let Some((name, _, ticks)) = stat_ticks(&t.path().join("stat")) {
+                    if name == "platform" {
+                        c.platform += ticks;
+                    } else if tid == me {
+                        c.client += ticks;
+                    }
+                }
+            }
+        }
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let is_pid = p
+                    .file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit());
+                if !is_pid {
+                    continue;
+                }
+                if let Some((_, ppid, ticks)) = stat_ticks(&p.path().join("stat")) {
+                    if ppid == me {
+                        c.runners += ticks;
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            platform: self.platform.saturating_sub(before.platform),
+            client: self.client.saturating_sub(before.client),
+            runners: self.runners.saturating_sub(before.runners),
+        }
+    }
+}
+
+/// CPU used and requests served by one side of one phase.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuUse {
+    cpu: Cpu,
+    requests: u64,
+}
+
+impl CpuUse {
+    fn add(&mut self, before: Cpu, requests: u64) {
+        let d = Cpu::now().since(before);
+        self.cpu.platform += d.platform;
+        self.cpu.client += d.client;
+        self.cpu.runners += d.runners;
+        self.requests += requests;
+    }
+
+    /// Microseconds of CPU per request of ticks `t`.
+    fn per_request(&self, t: u64) -> f64 {
+        if self.requests == 0 {
+            return f64::NAN;
+        }
+        t as f64 * 10_000.0 / self.requests as f64
+    }
+}
+
+// ------------------------------------------------------------------------------------ platform
+
+/// Starts a platform on the platform runtime with room for `containers` action containers plus
+/// `prewarm` stem cells, and throttles far above what the bench can reach.
+async fn start_platform(rt: &Runtime, containers: usize, prewarm: usize) -> Res<Running> {
+    let mut config = StandaloneConfig::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.guest_auth = Some(AUTH.to_string());
+    config.user_memory_mb = (containers + prewarm) as u64 * CONTAINER_MB;
+    config.prewarm_nodejs = prewarm;
+    config.limits.invocations_per_minute = 1_000_000_000;
+    config.limits.concurrent_invocations = 1_000_000;
+    let started = rt
+        .spawn(async move { standalone::start(&config, &Adapters::default()).await })
+        .await??;
+    Ok(started)
+}
+
+async fn stop_platform(rt: &Runtime, running: Running) {
+    let stopping = rt.spawn(running.shutdown());
+    if tokio::time::timeout(Duration::from_secs(30), stopping)
+        .await
+        .is_err()
+    {
+        eprintln!("warning: a platform did not shut down within 30 s");
+    }
+}
+
+// --------------------------------------------------------------------------------------- bench
+
+/// p50 and p99 of samples.
+#[derive(Debug, Clone, Copy, Default)]
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    n: usize,
+}
+
+fn percentiles(mut v: Vec<Duration>) -> Percentiles {
+    if v.is_empty() {
+        return Percentiles::default();
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+    Percentiles {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: v[v.len() - 1],
+        n: v.len(),
+    }
+}
+
+#[derive(Debug)]
+struct Throughput {
+    clients: usize,
+    floor_containers: usize,
+    platform: f64,
+    floor: f64,
+    cpu_platform: CpuUse,
+    cpu_floor: CpuUse,
+}
+
+#[derive(Debug)]
+struct Report {
+    kind: String,
+    load_before: String,
+    load_after: String,
+    platform: Percentiles,
+    floor: Percentiles,
+    floor_logs: Percentiles,
+    cpu_latency_platform: CpuUse,
+    cpu_latency_floor: CpuUse,
+    cpu_latency_floor_logs: CpuUse,
+    throughput: Vec<Throughput>,
+    cold_platform: Percentiles,
+    cold_prewarm: Percentiles,
+    cold_floor: Percentiles,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
+    let load_before = loadavg();
+    let executor = ProcessExecutor::detect()?;
+    let kind = executor
+        .runtimes()
+        .default_kind("nodejs")
+        .ok_or("no Node.js runtime on this machine (node not on PATH)")?
+        .to_string();
+    let chunk = s.chunk();
+    let mut seq = 1u64;
+
+    eprintln!(
+        "starting the platform and {} floor runners ({kind})",
+        s.containers
+    );
+    let main = start_platform(platform_rt, s.containers, 1).await?;
+    let mut clients = Vec::with_capacity(32);
+    for _ in 0..CLIENTS[CLIENTS.len() - 1] {
+        clients.push(HttpClient::connect(main.addr).await?);
+    }
+    clients[0].put_action("noop").await?;
+    let mut floors: Vec<Arc<dyn Container>> = Vec::with_capacity(s.containers);
+    for i in 0..s.containers {
+        let c = executor
+            .create(&ContainerSpec::new(
+                format!("floor{i}"),
+                kind.clone(),
+                CONTAINER_MB,
+            ))
+            .await?;
+        floor_init(c.as_ref()).await?;
+        floors.push(c);
+    }
+
+    // Warm latency: one client, sequential requests; the sides alternate.
+    eprintln!("latency: {:.1} s per side", s.secs);
+    let warm_end = Instant::now() + Duration::from_secs(5);
+    let warm_sides = vec![
+        Side::Platform(&mut clients[0]),
+        Side::Floor(floors[0].as_ref()),
+    ];
+    drive(warm_sides, warm_end, WARMUP_LATENCY, &mut seq).await?;
+    let (mut lp, mut lf, mut ll) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_lp, mut cpu_lf, mut cpu_ll) =
+        (CpuUse::default(), CpuUse::default(), CpuUse::default());
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let before = Cpu::now();
+            if (side + round) % 2 == 0 {
+                let n = lf.len();
+                let mut floor = Side::Floor(floors[0].as_ref());
+                sample(&mut floor, Instant::now() + chunk, &mut lf, &mut seq).await?;
+                cpu_lf.add(before, (lf.len() - n) as u64);
+            } else {
+                let n = lp.len();
+                let mut platform = Side::Platform(&mut clients[0]);
+                sample(&mut platform, Instant::now() + chunk, &mut lp, &mut seq).await?;
+                cpu_lp.add(before, (lp.len() - n) as u64);
+            }
+        }
+        let before = Cpu::now();
+        let n = ll.len();
+        let mut floor_logs = Side::FloorLogs(floors[0].as_ref());
+        sample(&mut floor_logs, Instant::now() + chunk, &mut ll, &mut seq).await?;
+        cpu_ll.add(before, (ll.len() - n) as u64);
+    }
+
+    // Throughput at 1/8/32 clients.
+    let mut throughput = Vec::new();
+    for &c in &CLIENTS {
+        let nf = c.min(s.containers);
+        eprintln!(
+            "throughput: {c} clients ({nf} floor runners), {:.1} s per side",
+            s.secs
+        );
+        let far = Instant::now() + REQUEST_TIMEOUT;
+        let sides = clients[..c].iter_mut().map(Side::Platform).collect();
+        drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
+        let sides = floors[..nf]
+            .iter()
+            .map(|x| Side::Floor(x.as_ref()))
+            .collect();
+        drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
+        let (mut pt, mut ft) = (Duration::ZERO, Duration::ZERO);
+        let (mut cpu_p, mut cpu_f) = (CpuUse::default(), CpuUse::default());
+        for round in 0..ROUNDS {
+            for side in 0..2 {
+                let end = Instant::now() + chunk;
+                let before = Cpu::now();
+                if (side + round) % 2 == 0 {
+                    let sides = floors[..nf]
+                        .iter()
+                        .map(|x| Side::Floor(x.as_ref()))
+                        .collect();
+                    let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+                    cpu_f.add(before, n);
+                    ft += t;
+                } else {
+                    let sides = clients[..c].iter_mut().map(Side::Platform).collect();
+                    let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+                    cpu_p.add(before, n);
+                    pt += t;
+                }
+            }
+        }
+        throughput.push(Throughput {
+            clients: c,
+            floor_containers: nf,
+            platform: cpu_p.requests as f64 / pt.as_secs_f64().max(1e-9),
+            floor: cpu_f.requests as f64 / ft.as_secs_f64().max(1e-9),
+            cpu_platform: cpu_p,
+            cpu_floor: cpu_f,
+        });
+    }
+    drop(clients);
+    stop_platform(platform_rt, main).await;
+    for f in floors.drain(..) {
+        f.destroy().await?;
+    }
+
+    // Cold starts: floor, platform without prewarming, platform taking a stem cell.
+    eprintln!("cold start: {} per variant", s.cold);
+    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0).await?;
+    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1).await?;
+    let mut bare_client = HttpClient::connect(bare.addr).await?;
+    let mut pre_client = HttpClient::connect(prewarmed.addr).await?;
+    tokio::time::sleep(s.stem_wait).await;
+    let (mut cf, mut cp, mut cw) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..s.cold {
+        // Floor: create + init + first run.
+        let t = Instant::now();
+        let c = executor
+            .create(&ContainerSpec::new(
+                format!("cold{i}"),
+                kind.clone(),
+                CONTAINER_MB,
+            ))
+            .await?;
+        floor_init(c.as_ref()).await?;
+        floor_run(c.as_ref(), seq).await?;
+        cf.push(t.elapsed());
+        c.destroy().await?;
+        seq += 1;
+
+        let name = format!("cold-{i}");
+        bare_client.put_action(&name).await?;
+        let path = format!("/api/v1/namespaces/_/actions/{name}?blocking=true&result=true");
+        let t = Instant::now();
+        bare_client.invoke(&path).await?;
+        cp.push(t.elapsed());
+
+        pre_client.put_action(&name).await?;
+        let t = Instant::now();
+        pre_client.invoke(&path).await?;
+        cw.push(t.elapsed());
+        // Let the replacement stem cell start before anything else is timed.
+        tokio::time::sleep(s.stem_wait).await;
+    }
+    drop((bare_client, pre_client));
+    stop_platform(platform_rt, bare).await;
+    stop_platform(platform_rt, prewarmed).await;
+
+    Ok(Report {
+        kind,
+        load_before,
+        load_after: loadavg(),
+        platform: percentiles(lp),
+        floor: percentiles(lf),
+        floor_logs: percentiles(ll),
+        cpu_latency_platform: cpu_lp,
+        cpu_latency_floor: cpu_lf,
+        cpu_latency_floor_logs: cpu_ll,
+        throughput,
+        cold_platform: percentiles(cp),
+        cold_prewarm: percentiles(cw),
+        cold_floor: percentiles(cf),
+    })
+}
+
+// -------------------------------------------------------------------------------------- report
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+impl Report {
+    /// Prints the table; whether both targets were met.
+    fn print(&self, s: &Settings) -> bool {
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        println!();
+        println!(
+            "faas-platform invoke benchmark: no-op {} action, loopback, {cpus} CPUs, {:.1} s per phase and side",
+            self.kind, s.secs
+        );
+        println!(
+            "floor = the runner's /run called directly; N = {} containers of {CONTAINER_MB} MB; load average before {} / after {}",
+            s.containers, self.load_before, self.load_after
+        );
+        println!();
+        println!(
+            "{:<34} {:>10} {:>10} {:>10}",
+            "warm latency, 1 client", "p50 µs", "p99 µs", "samples"
+        );
+        let row = |name: &str, p: &Percentiles| {
+            println!(
+                "{name:<34} {:>10.1} {:>10.1} {:>10}",
+                us(p.p50),
+                us(p.p99),
+                p.n
+            )
+        };
+        row("platform (HTTP, blocking invoke)", &self.platform);
+        row("floor (runner /run)", &self.floor);
+        println!(
+            "{:<34} {:>10.1} {:>10.1}",
+            "platform - floor",
+            us(self.platform.p50) - us(self.floor.p50),
+            us(self.platform.p99) - us(self.floor.p99)
+        );
+        println!(
+            "{:<34} {:>10.2} {:>10.2}",
+            "platform / floor",
+            ratio(us(self.platform.p50), us(self.floor.p50)),
+            ratio(us(self.platform.p99), us(self.floor.p99))
+        );
+        row("(info) floor /run + logs", &self.floor_logs);
+        println!();
+        println!(
+            "{:<34} {:>12} {:>12} {:>10} {:>16}",
+            "throughput", "platform/s", "floor/s", "runners", "platform/floor"
+        );
+        for t in &self.throughput {
+            println!(
+                "{:<34} {:>12.0} {:>12.0} {:>10} {:>16.2}",
+                format!("{} client(s)", t.clients),
+                t.platform,
+                t.floor,
+                t.floor_containers,
+                ratio(t.platform, t.floor)
+            );
+        }
+        println!();
+        println!(
+            "{:<34} {:>10} {:>10} {:>10} {:>10}",
+            "CPU per request, µs", "platform", "client", "runner", "total"
+        );
+        let cpu = |name: String, u: &CpuUse| {
+            let c = &u.cpu;
+            println!(
+                "{name:<34} {:>10.0} {:>10.0} {:>10.0} {:>10.0}",
+                u.per_request(c.platform),
+                u.per_request(c.client),
+                u.per_request(c.runners),
+                u.per_request(c.platform + c.client + c.runners)
+            )
+        };
+        cpu(
+            "1 client sequential, platform".into(),
+            &self.cpu_latency_platform,
+        );
+        cpu("1 client sequential, floor".into(), &self.cpu_latency_floor);
+        cpu(
+            "1 client sequential, floor + logs".into(),
+            &self.cpu_latency_floor_logs,
+        );
+        for t in &self.throughput {
+            cpu(
+                format!("{} client(s), platform", t.clients),
+                &t.cpu_platform,
+            );
+            cpu(format!("{} client(s), floor", t.clients), &t.cpu_floor);
+        }
+        println!();
+        println!(
+            "{:<34} {:>10} {:>10} {:>10} {:>10}",
+            "cold start, first invoke", "p50 ms", "max ms", "samples", "/ floor"
+        );
+        let cold = |name: &str, p: &Percentiles| {
+            println!(
+                "{name:<34} {:>10.1} {:>10.1} {:>10} {:>10.2}",
+                ms(p.p50),
+                ms(p.max),
+                p.n,
+                ratio(ms(p.p50), ms(self.cold_floor.p50))
+            )
+        };
+        cold("platform, no prewarm", &self.cold_platform);
+        cold("platform, prewarmed stem cell", &self.cold_prewarm);
+        cold("floor (create + /init + /run)", &self.cold_floor);
+        println!();
+
+        let added = us(self.platform.p50) - us(self.floor.p50);
+        let t1 = added < 500.0;
+        println!(
+            "{} latency: the platform adds {added:.1} µs at p50 over the floor (target < 500 µs)",
+            if t1 { "PASS" } else { "FAIL" }
+        );
+        let at32 = self.throughput.iter().find(|t| t.clients == 32);
+        let share = at32.map_or(f64::NAN, |t| ratio(t.platform, t.floor));
+        let t2 = share >= 0.70;
+        println!(
+            "{} throughput: at 32 clients the platform sustains {:.0} % of the floor (target >= 70 %)",
+            if t2 { "PASS" } else { "FAIL" },
+            share * 100.0
+        );
+        t1 && t2
+    }
+}
