@@ -3,11 +3,17 @@
 //! | adapter | module | built | durable | ordered per key |
 //! |---|---|---|---|---|
 //! | in-process | [`inproc`] | always | no | yes |
+//! | Kafka (rdkafka, bundled librdkafka) | `kafka` | feature `kafka` | yes | yes |
 //!
 //! The in-process bus has the semantics a Kafka adapter offers — topics with partitions,
 //! consumer groups, explicit commits, redelivery of what a dropped member left uncommitted —
 //! so that code written against it behaves the same on a cluster. Every adapter here passes
 //! the conformance suite [`faas_core::bus_conformance!`].
+//!
+//! The Kafka adapter (`kafka::KafkaBus`, feature `kafka`) talks to any broker that speaks the
+//! Kafka protocol; the project's tests run it against tansu (`scripts/services/kafka.sh`).
+//! Building it compiles the librdkafka that the `rdkafka` crate bundles (needs a C compiler
+//! and `make`).
 //!
 //! # Example
 //!
@@ -37,5 +43,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod inproc;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub mod kafka;
 
 pub use inproc::InProcessBus;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaBus;

@@ -7,7 +7,8 @@
 # Usage: scripts/services/kafka.sh start    build tansu if the cached binary is missing
 #                                           (cargo install, ~10 min on 2 cores, once), start
 #                                           the broker in the background unless it answers,
-#                                           wait until it accepts connections
+#                                           wait until it accepts connections; prints the
+#                                           broker address (127.0.0.1:PORT) last on stdout
 #        scripts/services/kafka.sh stop     stop the broker this script started
 #        scripts/services/kafka.sh status   print what is there (exit 1 when it is down)
 #        scripts/services/kafka.sh install  only build/cache the binary
@@ -22,6 +23,8 @@
 #                          (a second broker needs its own port and dir)
 #   FAAS_KAFKA_STORAGE     sqlite (survives restarts) or memory        [sqlite]
 #   FAAS_KAFKA_START_WAIT  seconds to wait for the broker              [60]
+#   FAAS_KAFKA_STOP_WAIT   seconds `stop` waits after SIGTERM before   [10]
+#                          SIGKILL (0: kill at once, like a crash)
 #   FAAS_TANSU_ROOT        where tansu is installed (bin/tansu)        [/var/cache/faas/tansu]
 #   FAAS_TANSU_VERSION     the tansu version to build                  [0.6.0]
 set -euo pipefail
@@ -30,6 +33,7 @@ port=${FAAS_KAFKA_PORT:-9092}
 data=${FAAS_KAFKA_DATA:-/var/lib/faas/tansu}
 storage=${FAAS_KAFKA_STORAGE:-sqlite}
 start_wait=${FAAS_KAFKA_START_WAIT:-60}
+stop_wait=${FAAS_KAFKA_STOP_WAIT:-10}
 tansu_root=${FAAS_TANSU_ROOT:-/var/cache/faas/tansu}
 tansu_version=${FAAS_TANSU_VERSION:-0.6.0}
 tansu="$tansu_root/bin/tansu"
@@ -83,6 +87,7 @@ cmd_start() {
     else
       log "something already answers on 127.0.0.1:$port; using it"
     fi
+    echo "127.0.0.1:$port"
     return 0
   fi
   cmd_install
@@ -124,6 +129,7 @@ cmd_start() {
     waited=$((waited + 1))
   done
   log "broker (pid $(cat "$pidfile")) answers on 127.0.0.1:$port after $((waited / 10)).$((waited % 10))s"
+  echo "127.0.0.1:$port"
 }
 
 cmd_stop() {
@@ -133,18 +139,24 @@ cmd_stop() {
     log "no broker started by this script is running (port $port)"
     return 0
   fi
-  log "stopping tansu (pid $pid)"
-  kill "$pid" 2>/dev/null || true
   local waited=0
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$waited" -ge 100 ]; then
-      log "tansu did not stop within 10s; killing it"
-      kill -9 "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.1
-    waited=$((waited + 1))
-  done
+  if [ "$stop_wait" -gt 0 ]; then
+    log "stopping tansu (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$((stop_wait * 10))" ]; do
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+  fi
+  if kill -0 "$pid" 2>/dev/null; then
+    log "killing tansu (pid $pid)"
+    kill -9 "$pid" 2>/dev/null || true
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+  fi
   rm -f "$pidfile"
 }
 
