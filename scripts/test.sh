@@ -22,6 +22,10 @@ echo "CouchDB-API server: $FAAS_TEST_COUCHDB_URL"
 # locally from faas-exec/runtimes/docker (no registry needed; cached and skipped when current).
 "$root/scripts/services/docker.sh" start
 "$root/scripts/services/docker.sh" images
+# Kafka-API broker (tansu, built once into /var/cache/faas/tansu and reused).
+FAAS_TEST_KAFKA_BROKERS=$("$root/scripts/services/kafka.sh" start | tail -n 1)
+export FAAS_TEST_KAFKA_BROKERS
+echo "Kafka-API broker: $FAAS_TEST_KAFKA_BROKERS"
 
 export FAAS_REQUIRE_SERVICES=1
 export CARGO_TERM_COLOR=never

@@ -63,7 +63,7 @@ pub struct NodeArgs {
     /// Message bus adapter URL [default: inproc:].
     #[arg(long, env = "FAAS_BUS")]
     pub bus: Option<String>,
-    /// Executor adapter URL [default: process: (standalone), docker: (invoker)].
+    /// Executor adapter URL [default: process: (standalone), docker: (controller, invoker)].
     #[arg(long, env = "FAAS_EXECUTOR")]
     pub executor: Option<String>,
     /// The guest namespace's credentials `uuid:key` [default: a random key, printed].
@@ -161,9 +161,10 @@ impl NodeConfig {
         Self::resolve_with(args, Self::default())
     }
 
-    /// As [`resolve`](Self::resolve) for `faas-platform invoker`, whose default executor is
-    /// `docker:` (with the `docker` feature; containers are the production isolation).
-    pub fn resolve_invoker(args: &NodeArgs) -> Result<Self> {
+    /// As [`resolve`](Self::resolve) for `faas-platform invoker` and `controller`, whose
+    /// default executor is `docker:` (with the `docker` feature; containers are the production
+    /// isolation, and controllers must offer the kinds their invokers run).
+    pub fn resolve_distributed(args: &NodeArgs) -> Result<Self> {
         let mut d = Self::default();
         if cfg!(feature = "docker") {
             d.executor = "docker:".into();

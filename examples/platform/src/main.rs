@@ -24,8 +24,8 @@ async fn main() -> ExitCode {
         Command::Controller(a) => ("controller", a),
         Command::Invoker(a) => ("invoker", a),
     };
-    let resolved = if mode == "invoker" {
-        NodeConfig::resolve_invoker(args)
+    let resolved = if mode != "standalone" {
+        NodeConfig::resolve_distributed(args)
     } else {
         NodeConfig::resolve(args)
     };

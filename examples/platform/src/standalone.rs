@@ -32,7 +32,7 @@ pub struct Adapters {
 
 impl Default for Adapters {
     /// The built-in adapters: `memory:`, `inproc:`, `process:`, and (features on by default)
-    /// `couchdb://…` and `docker:`.
+    /// `couchdb://…`, `kafka://…` and `docker:`.
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
         stores.register("memory", |_u| async {
@@ -53,6 +53,12 @@ impl Default for Adapters {
         buses.register("inproc", |_u| async {
             Ok(Arc::new(faas_bus::InProcessBus::new()) as Arc<dyn MessageBus>)
         });
+        // `kafka://host:9092[,host:port][?prefix=…&client_id=…]`: any Kafka-API broker.
+        #[cfg(feature = "kafka")]
+        buses.register("kafka", |u: crate::registry::AdapterUrl| async move {
+            let bus = faas_bus::kafka::KafkaBus::from_url(&u.url)?;
+            Ok(Arc::new(bus) as Arc<dyn MessageBus>)
+        });
         let mut executors: Registry<dyn Executor> = Registry::new("executor");
         executors.register("process", |_u| async {
             let e = faas_exec::process::ProcessExecutor::detect()?;
@@ -61,15 +67,24 @@ impl Default for Adapters {
         // `docker:?network=none&invoker=0&user_memory=2048&pids_limit=1024`: actions in
         // containers of locally built runtime images.
         #[cfg(feature = "docker")]
+        // An invoker's URL names its id (`invoker=N`, filled in by `executor_url`): only then
+        // does the factory remove that invoker's orphans. A controller makes one only to learn
+        // the runtime kinds and must not touch any container.
         executors.register("docker", |u: crate::registry::AdapterUrl| async move {
             let e = faas_exec::docker::DockerExecutor::from_url(&u.url).await?;
-            let removed = e.remove_orphans().await?;
-            if removed > 0 {
-                tracing::info!(
-                    removed,
-                    invoker = e.invoker_id(),
-                    "removed containers left by a previous run"
-                );
+            let owns_containers = u
+                .url
+                .split_once('?')
+                .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("invoker=")));
+            if owns_containers {
+                let removed = e.remove_orphans().await?;
+                if removed > 0 {
+                    tracing::info!(
+                        removed,
+                        invoker = e.invoker_id(),
+                        "removed containers left by a previous run"
+                    );
+                }
             }
             Ok(Arc::new(e) as Arc<dyn Executor>)
         });
@@ -190,8 +205,8 @@ pub async fn start_controller(config: &NodeConfig, adapters: &Adapters) -> Resul
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
     // The controller validates kinds against what the invokers can run. Without an executor of
-    // its own it uses the executor named in the config to learn the manifest (no sandbox is
-    // created).
+    // its own it uses the executor named in the config (the invokers' default, `docker:`, unless
+    // told otherwise) to learn the manifest; it creates no sandbox.
     let executor = adapters.executors.make(&config.executor).await?;
     let manifest = executor.runtimes();
     serve_controller(config, store, bus, manifest, None).await
