@@ -1,10 +1,12 @@
 //! Actions: list, get, create/update, delete, invoke (§1.2–1.4, §2.1, §5), in the default
 //! package (`/actions/{name}`) and in packages (`/actions/{pkg}/{name}`, list `/actions/{pkg}/`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State as AxState};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, Request, State as AxState};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -30,10 +32,33 @@ const COLLECTION: &str = "actions";
 pub const ACTIVATION_ID_HEADER: &str = "x-openwhisk-activation-id";
 
 /// An action address as the request wrote it.
-struct ActionPath {
+pub(crate) struct ActionPath {
     ns: String,
     pkg: Option<String>,
     name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ActionPath {
+    type Rejection = ApiError;
+
+    /// Reads `{ns}`, `{name}` and, on package routes, `{pkg}`: one handler per method serves
+    /// both `/actions/{name}` and `/actions/{pkg}/{name}`.
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(mut segs) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::from(Error::bad_request(e.body_text())))?;
+        let mut take = |k: &str| {
+            segs.remove(k)
+                .ok_or_else(|| ApiError::from(Error::internal(format!("route lacks {{{k}}}"))))
+        };
+        let ns = take("ns")?;
+        let name = take("name")?;
+        Ok(Self {
+            ns,
+            pkg: segs.remove("pkg"),
+            name,
+        })
+    }
 }
 
 impl ActionPath {
@@ -215,8 +240,10 @@ pub(crate) async fn list_package(
 // ---------------------------------------------------------------------------------------
 // get
 
-async fn get_impl(
-    s: Arc<Shared>,
+/// `GET /namespaces/{ns}/actions/[{pkg}/]{name}` (`code=false`: without the code); packaged
+/// actions inherit their package's parameters.
+pub(crate) async fn get(
+    AxState(s): State,
     path: ActionPath,
     mut req: Request,
 ) -> Result<Response, ApiError> {
@@ -239,42 +266,6 @@ async fn get_impl(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `GET /namespaces/{ns}/actions/{name}` (`code=false`: without the code).
-pub(crate) async fn get(
-    AxState(s): State,
-    Path((ns, name)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    get_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: None,
-            name,
-        },
-        req,
-    )
-    .await
-}
-
-/// `GET /namespaces/{ns}/actions/{pkg}/{name}`, with the package's parameters inherited.
-pub(crate) async fn get_packaged(
-    AxState(s): State,
-    Path((ns, pkg, name)): Path<(String, String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    get_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: Some(pkg),
-            name,
-        },
-        req,
-    )
-    .await
-}
-
 // ---------------------------------------------------------------------------------------
 // put
 
@@ -291,7 +282,13 @@ fn check_kind(identity: &Identity, exec: &Exec) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn put_impl(s: Arc<Shared>, path: ActionPath, req: Request) -> Result<Response, ApiError> {
+/// `PUT /namespaces/{ns}/actions/[{pkg}/]{name}` (`overwrite=true` to update); the package
+/// must exist and not be a binding.
+pub(crate) async fn put(
+    AxState(s): State,
+    path: ActionPath,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let caller = Caller::take(&mut parts.extensions)?;
     let namespace = caller.namespace(&path.ns, &path.resource())?;
@@ -332,47 +329,12 @@ async fn put_impl(s: Arc<Shared>, path: ActionPath, req: Request) -> Result<Resp
     Ok(json(StatusCode::OK, &entity.to_api_json()))
 }
 
-/// `PUT /namespaces/{ns}/actions/{name}` (`overwrite=true` to update).
-pub(crate) async fn put(
-    AxState(s): State,
-    Path((ns, name)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    put_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: None,
-            name,
-        },
-        req,
-    )
-    .await
-}
-
-/// `PUT /namespaces/{ns}/actions/{pkg}/{name}`: the package must exist and not be a binding.
-pub(crate) async fn put_packaged(
-    AxState(s): State,
-    Path((ns, pkg, name)): Path<(String, String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    put_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: Some(pkg),
-            name,
-        },
-        req,
-    )
-    .await
-}
-
 // ---------------------------------------------------------------------------------------
 // delete
 
-async fn delete_impl(
-    s: Arc<Shared>,
+/// `DELETE /namespaces/{ns}/actions/[{pkg}/]{name}`: answers the deleted action.
+pub(crate) async fn delete(
+    AxState(s): State,
     path: ActionPath,
     mut req: Request,
 ) -> Result<Response, ApiError> {
@@ -386,42 +348,6 @@ async fn delete_impl(
     }
     s.store.delete_entity(&fqn, &rev).await?;
     Ok(json(StatusCode::OK, &value.to_api_json()))
-}
-
-/// `DELETE /namespaces/{ns}/actions/{name}`: answers the deleted action.
-pub(crate) async fn delete(
-    AxState(s): State,
-    Path((ns, name)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    delete_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: None,
-            name,
-        },
-        req,
-    )
-    .await
-}
-
-/// `DELETE /namespaces/{ns}/actions/{pkg}/{name}`.
-pub(crate) async fn delete_packaged(
-    AxState(s): State,
-    Path((ns, pkg, name)): Path<(String, String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    delete_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: Some(pkg),
-            name,
-        },
-        req,
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,7 +422,13 @@ pub(crate) fn accepted_response(id: &str) -> Response {
     res
 }
 
-async fn invoke_impl(s: Arc<Shared>, path: ActionPath, req: Request) -> Result<Response, ApiError> {
+/// `POST /namespaces/{ns}/actions/[{pkg}/]{name}` (`blocking`, `result`, `timeout`);
+/// parameters package < action < payload.
+pub(crate) async fn invoke(
+    AxState(s): State,
+    path: ActionPath,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let Caller { identity, transid } = Caller::take(&mut parts.extensions)?;
     let namespace = entitled(&identity, &path.ns, &path.resource())?;
@@ -601,42 +533,6 @@ async fn invoke_impl(s: Arc<Shared>, path: ActionPath, req: Request) -> Result<R
         Dispatched::Accepted(id) => Ok(accepted_response(id.as_str())),
         Dispatched::Done(a) => Ok(activation_response(&a, result_only)),
     }
-}
-
-/// `POST /namespaces/{ns}/actions/{name}` (`blocking`, `result`, `timeout`).
-pub(crate) async fn invoke(
-    AxState(s): State,
-    Path((ns, name)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    invoke_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: None,
-            name,
-        },
-        req,
-    )
-    .await
-}
-
-/// `POST /namespaces/{ns}/actions/{pkg}/{name}`: parameters package < action < payload.
-pub(crate) async fn invoke_packaged(
-    AxState(s): State,
-    Path((ns, pkg, name)): Path<(String, String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    invoke_impl(
-        s,
-        ActionPath {
-            ns,
-            pkg: Some(pkg),
-            name,
-        },
-        req,
-    )
-    .await
 }
 
 #[cfg(test)]

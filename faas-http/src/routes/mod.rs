@@ -82,10 +82,10 @@ pub(crate) fn authenticated(shared: Arc<Shared>) -> Router {
         .route(
             &format!("{NS}/{{ns}}/actions/{{pkg}}/{{name}}"),
             entity_methods(
-                get(actions::get_packaged)
-                    .put(actions::put_packaged)
-                    .delete(actions::delete_packaged)
-                    .post(actions::invoke_packaged),
+                get(actions::get)
+                    .put(actions::put)
+                    .delete(actions::delete)
+                    .post(actions::invoke),
             ),
         )
         .route(
