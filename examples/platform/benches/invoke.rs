@@ -47,6 +47,10 @@
 //! | `FAAS_BENCH_PLATFORM_THREADS` | `--platform-threads` | one per CPU | worker threads of the platform's runtime |
 //! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
 //!
+//! Without `--bench` (that is, run by `cargo test --benches` rather than `cargo bench`) and
+//! without settings, the binary runs as a quick smoke test: 0.3 s phases, one cold start,
+//! `N` = 2.
+//!
 //! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
 //! of the floor's throughput at 32 clients.
 
@@ -67,9 +71,6 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = std::result::Result<T, BoxError>;
@@ -143,6 +144,8 @@ struct Settings {
     platform_threads: Option<usize>,
     /// Exit 1 on a missed target.
     strict: bool,
+    /// A quick smoke run (not under `cargo bench`).
+    smoke: bool,
 }
 
 impl Settings {
@@ -164,8 +167,21 @@ impl Settings {
             stem_wait: Duration::from_millis(env("FAAS_BENCH_STEM_WAIT_MS")?.unwrap_or(1000)),
             platform_threads: env("FAAS_BENCH_PLATFORM_THREADS")?,
             strict: env::<String>("FAAS_BENCH_STRICT")?.is_some_and(|v| v == "1" || v == "true"),
+            smoke: false,
         };
-        let mut args = std::env::args().skip(1);
+        // `cargo bench` passes `--bench`; without it (`cargo test --benches`, `--all-targets`)
+        // the binary runs as a quick smoke test unless settings were given.
+        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let given = std::env::vars().any(|(k, _)| k.starts_with("FAAS_BENCH_")) || argv.len() > 1;
+        if !argv.iter().any(|a| a == "--bench") && !given {
+            s.secs = 0.3;
+            s.cold = 1;
+            s.containers = 2;
+            s.stem_wait = Duration::from_millis(300);
+            s.smoke = true;
+            eprintln!("smoke mode (run with `cargo bench` for figures)");
+        }
+        let mut args = argv.into_iter();
         while let Some(a) = args.next() {
             let mut value = |name: &str| -> Res<String> {
                 args.next()
@@ -905,6 +921,9 @@ impl Report {
         cold("floor (create + /init + /run)", &self.cold_floor);
         println!();
 
+        if s.smoke {
+            println!("smoke run: the figures below mean nothing; use `cargo bench`");
+        }
         let added = us(self.platform.p50) - us(self.floor.p50);
         let t1 = added < 500.0;
         println!(
