@@ -228,7 +228,10 @@ pub struct ActivationMessage {
 }
 
 /// An activation or just its id (a "shrunk" acknowledgement).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire: the activation object, or the id string. Decoding looks at the JSON type
+/// instead of trying each variant (serde's `untagged` would buffer the whole activation first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ActivationOrId {
     /// The whole record.
@@ -247,8 +250,11 @@ impl ActivationOrId {
     }
 }
 
-/// Acknowledgements an invoker sends on `completed<C>`; the kind is told by the fields present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Acknowledgements an invoker sends on `completed<C>`; the kind is told by the fields present:
+/// `response` with `instance` is `Combined`, `activationId` with `instance` is `Completion`,
+/// `response` alone is `Result`. Decoding reads the fields once into one struct and picks the
+/// variant from what is there (this is on the controller's hot path).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Acknowledgement {
     /// Frees the slot and carries the result.
@@ -283,6 +289,79 @@ pub enum Acknowledgement {
         /// The activation (or its id when shrunk).
         response: ActivationOrId,
     },
+}
+
+impl<'de> Deserialize<'de> for ActivationOrId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ActivationOrId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an activation object or an activation id")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                ActivationId::parse(v)
+                    .map(ActivationOrId::Id)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                Activation::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|a| ActivationOrId::Activation(Box::new(a)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Acknowledgement {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire {
+            transid: TransactionId,
+            #[serde(default)]
+            response: Option<ActivationOrId>,
+            #[serde(default)]
+            activation_id: Option<ActivationId>,
+            #[serde(default)]
+            is_system_error: Option<bool>,
+            #[serde(default)]
+            instance: Option<InvokerInstanceId>,
+        }
+        let w = Wire::deserialize(d)?;
+        match (w.response, w.activation_id, w.instance) {
+            (Some(response), _, Some(instance)) => Ok(Self::Combined {
+                transid: w.transid,
+                response,
+                is_system_error: w
+                    .is_system_error
+                    .ok_or_else(|| D::Error::missing_field("isSystemError"))?,
+                instance,
+            }),
+            (None, Some(activation_id), Some(instance)) => Ok(Self::Completion {
+                transid: w.transid,
+                activation_id,
+                is_system_error: w
+                    .is_system_error
+                    .ok_or_else(|| D::Error::missing_field("isSystemError"))?,
+                instance,
+            }),
+            (Some(response), _, None) => Ok(Self::Result {
+                transid: w.transid,
+                response,
+            }),
+            _ => Err(D::Error::custom(
+                "not an acknowledgement: needs `response` and/or `activationId` with `instance`",
+            )),
+        }
+    }
 }
 
 impl Acknowledgement {
@@ -410,6 +489,24 @@ mod tests {
         );
         let back: ActivationMessage = serde_json::from_value(js).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn malformed_acks_are_errors() {
+        for bad in [
+            json!({"transid": ["t", 1]}),
+            json!({"transid": ["t", 1], "response": 5}),
+            json!({"transid": ["t", 1], "response": "not-an-id"}),
+            json!({"transid": ["t", 1], "activationId": ActivationId::generate()}),
+            json!({"transid": ["t", 1], "response": ActivationId::generate(),
+                   "instance": InvokerInstanceId::new(0, 1)}),
+            json!([1, 2]),
+        ] {
+            assert!(
+                serde_json::from_value::<Acknowledgement>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
