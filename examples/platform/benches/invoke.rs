@@ -54,6 +54,11 @@
 //! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
 //! of the floor's throughput at 32 clients.
 
+/// The same global allocator as the `faas-platform` binary, so that the benchmark measures what
+/// ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
