@@ -513,7 +513,14 @@ impl Inner {
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!(activation = %msg.activation_id, error = %e, "no container for the activation");
-                    let response = ActivationResponse::whisk_error(RESOURCE_PROVISION_ERROR);
+                    // A blackbox image the engine cannot provide is the developer's problem
+                    // (OpenWhisk: `Failed to pull container image '<img>'.`); anything else is ours.
+                    let response = match (&e, image) {
+                        (Error::BadRequest { message }, Some(_)) => {
+                            ActivationResponse::developer_error(message.clone())
+                        }
+                        _ => ActivationResponse::whisk_error(RESOURCE_PROVISION_ERROR),
+                    };
                     let now = now_ms();
                     let r = RunResult {
                         response,

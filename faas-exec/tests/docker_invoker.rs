@@ -597,6 +597,21 @@ async fn blackbox_images_run_and_missing_ones_are_refused() {
     );
     let no_image = ContainerSpec::new("noimage", "blackbox", 128);
     assert!(env.exec.create(&no_image).await.is_err());
+    // Through the invoker it is the developer's error, with that message.
+    let mut gone = env.action("gone", "function main() { return {}; }");
+    gone.exec = Exec::Blackbox {
+        image: "faas-test-no-such-image:1".into(),
+        code: None,
+        binary: false,
+        main: None,
+    };
+    env.put(gone).await;
+    let a = env.invoke("gone", json!({})).await;
+    assert_eq!(a.response.status_code, StatusCode::DeveloperError, "{a:?}");
+    assert_eq!(
+        result(&a)["error"],
+        json!("Failed to pull container image 'faas-test-no-such-image:1'.")
+    );
 
     env.shutdown().await;
     let rm = RemoveImageOptions {
