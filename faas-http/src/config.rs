@@ -33,6 +33,9 @@ pub struct ControllerConfig {
     /// How often an unhealthy or unresponsive invoker gets a health test action (default 60 s,
     /// as OpenWhisk; also sent on entering the state and after each successful test).
     pub health_test_interval: Duration,
+    /// How often a blocking invoke also reads the store for its record while it waits for the
+    /// acknowledgement (default 15 s, OpenWhisk's `polling-from-db`).
+    pub store_poll_interval: Duration,
     /// The `build` field of `GET /api/v1`.
     pub build: String,
     /// The `buildno` field of `GET /api/v1`.
@@ -52,6 +55,7 @@ impl Default for ControllerConfig {
             sweep_interval: Duration::from_secs(1),
             record_wait: Duration::from_secs(5),
             health_test_interval: Duration::from_secs(60),
+            store_poll_interval: Duration::from_secs(15),
             build: concat!("faas-", env!("CARGO_PKG_VERSION")).into(),
             buildno: env!("CARGO_PKG_VERSION").into(),
         }
@@ -102,6 +106,12 @@ impl ControllerConfig {
     /// With the record wait of `GET /activations/{id}`.
     pub fn with_record_wait(mut self, wait: Duration) -> Self {
         self.record_wait = wait;
+        self
+    }
+
+    /// With the interval between store reads of a waiting blocking invoke.
+    pub fn with_store_poll_interval(mut self, every: Duration) -> Self {
+        self.store_poll_interval = every.max(Duration::from_millis(1));
         self
     }
 

@@ -164,19 +164,35 @@ impl Shared {
         let Some(rx) = rx else {
             return Ok(Dispatched::Accepted(activation_id));
         };
-        match tokio::time::timeout_at(wait_deadline, rx).await {
-            Ok(Ok(activation)) => Ok(Dispatched::Done(activation)),
-            // Completed without a result in hand: the record is in the store (or soon).
-            Ok(Err(_)) => Ok(
-                match self
-                    .await_record(&namespace, &activation_id, wait_deadline)
-                    .await
-                {
-                    Some(a) => Dispatched::Done(Box::new(a)),
-                    None => Dispatched::Accepted(activation_id),
-                },
-            ),
-            Err(_) => Ok(Dispatched::Accepted(activation_id)),
+        let mut rx = rx;
+        loop {
+            // The acknowledgement answers; independently the store is read every
+            // `store_poll_interval` (OpenWhisk's `polling-from-db`), so a lost acknowledgement
+            // (another controller's bus trouble, a shrunk message) still answers the caller.
+            let next_poll = (Instant::now() + self.config.store_poll_interval).min(wait_deadline);
+            match tokio::time::timeout_at(next_poll, &mut rx).await {
+                Ok(Ok(activation)) => return Ok(Dispatched::Done(activation)),
+                // Completed without a result in hand: the record is in the store (or soon).
+                Ok(Err(_)) => {
+                    return Ok(
+                        match self
+                            .await_record(&namespace, &activation_id, wait_deadline)
+                            .await
+                        {
+                            Some(a) => Dispatched::Done(Box::new(a)),
+                            None => Dispatched::Accepted(activation_id),
+                        },
+                    );
+                }
+                Err(_) if Instant::now() >= wait_deadline => {
+                    return Ok(Dispatched::Accepted(activation_id));
+                }
+                Err(_) => {
+                    if let Ok(a) = self.store.get_activation(&namespace, &activation_id).await {
+                        return Ok(Dispatched::Done(Box::new(a)));
+                    }
+                }
+            }
         }
     }
 

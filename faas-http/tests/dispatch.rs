@@ -681,3 +681,33 @@ async fn unresponsive_invoker_recovers_through_health_test_actions() {
             .unwrap();
     assert!(e.store.get_entity(&fqn).await.is_ok());
 }
+
+#[tokio::test]
+async fn blocking_invoke_reads_the_store_when_no_acknowledgement_comes() {
+    let config = ControllerConfig::default().with_store_poll_interval(Duration::from_millis(20));
+    let e = env_with(config).await;
+    let inv = FakeInvoker::start(&e).await;
+    with_action(&e, "hello", json!({})).await;
+    let router = e.router.clone();
+    let pending = tokio::spawn(async move {
+        call(
+            &router,
+            request(
+                Method::POST,
+                &format!("{ACTIONS}/hello?blocking=true&timeout=10000"),
+                Some(GUEST),
+                None,
+            ),
+        )
+        .await
+    });
+    let msg = inv.next().await;
+    // The invoker stores the record but its acknowledgements are lost.
+    let a = activation_for(&msg, ActivationResponse::success(json!({"stored": true})));
+    e.store.put_activation(&a).await.unwrap();
+    let r = within("blocking reply from the store", pending)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(r.json()["response"]["result"], json!({"stored": true}));
+}
