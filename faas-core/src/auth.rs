@@ -72,25 +72,24 @@ impl StoreAuthenticator {
 #[async_trait]
 impl Authenticator for StoreAuthenticator {
     async fn authenticate(&self, key: &AuthKey) -> Result<Identity> {
-        if let Ok(c) = self.cache.lock() {
-            if let Some((id, at)) = c.get(key) {
-                if at.elapsed() < self.ttl {
-                    return Ok(id.clone());
-                }
-            }
+        if let Ok(c) = self.cache.lock()
+            && let Some((id, at)) = c.get(key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(id.clone());
         }
         let id = match self.store.find_identity(key).await {
             Ok(id) => id,
             Err(Error::NotFound { .. }) => return Err(Error::Unauthenticated),
             Err(e) => return Err(e),
         };
-        if !self.ttl.is_zero() {
-            if let Ok(mut c) = self.cache.lock() {
-                if c.len() >= self.max_entries {
-                    c.clear();
-                }
-                c.insert(key.clone(), (id.clone(), Instant::now()));
+        if !self.ttl.is_zero()
+            && let Ok(mut c) = self.cache.lock()
+        {
+            if c.len() >= self.max_entries {
+                c.clear();
             }
+            c.insert(key.clone(), (id.clone(), Instant::now()));
         }
         Ok(id)
     }

@@ -21,7 +21,7 @@ pub fn now_ms() -> u64 {
 /// Whether `code` would be treated as base64 (a zip archive) by OpenWhisk (`Exec.isBinaryCode`).
 pub fn is_binary_code(code: &str) -> bool {
     let t = code.trim();
-    if t.is_empty() || t.len() % 4 != 0 {
+    if t.is_empty() || !t.len().is_multiple_of(4) {
         return false;
     }
     let bytes = t.as_bytes();
@@ -365,12 +365,12 @@ impl ActionPut {
             (None, Some(o)) => o.exec.clone(),
             (None, None) => return Err(Error::bad_request("exec undefined")),
         };
-        if let Exec::Code { kind, .. } = &exec {
-            if manifest.resolve(kind)?.deprecated {
-                return Err(Error::bad_request(format!(
-                    "The '{kind}' runtime is no longer supported. You may read and delete but not update or invoke this action."
-                )));
-            }
+        if let Exec::Code { kind, .. } = &exec
+            && manifest.resolve(kind)?.deprecated
+        {
+            return Err(Error::bad_request(format!(
+                "The '{kind}' runtime is no longer supported. You may read and delete but not update or invoke this action."
+            )));
         }
         let exec_size = exec.size_bytes() as u64;
         if exec_size > sys.max_exec_bytes {

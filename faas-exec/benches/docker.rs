@@ -334,26 +334,26 @@ async fn bench() {
     // Docker with the full weight (the transport alone).
     let mut process_rss = None;
     let mut p50 = None;
-    if let Some(p) = &process {
-        if let Some(pkind) = p.runtimes().default_kind("nodejs").map(str::to_string) {
-            let pc = p
-                .create(&ContainerSpec::new("bench", &pkind, 256))
-                .await
-                .unwrap();
-            warm(&*pc).await;
-            let mut pv = warm_runs(&*pc, n.warm).await;
-            let v = pct(&mut pv, 0.5);
-            p50 = Some(v);
-            println!(
-                "warm invoke (/run, echo), process executor ({pkind}): p50 {:>6.1} µs  p99 {:>7.1} µs",
-                us(v),
-                us(pct(&mut pv, 0.99)),
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let runners = pids_with("runner.js", Some(std::process::id()));
-            process_rss = runners.first().and_then(|pid| rss(pid));
-            pc.destroy().await.unwrap();
-        }
+    if let Some(p) = &process
+        && let Some(pkind) = p.runtimes().default_kind("nodejs").map(str::to_string)
+    {
+        let pc = p
+            .create(&ContainerSpec::new("bench", &pkind, 256))
+            .await
+            .unwrap();
+        warm(&*pc).await;
+        let mut pv = warm_runs(&*pc, n.warm).await;
+        let v = pct(&mut pv, 0.5);
+        p50 = Some(v);
+        println!(
+            "warm invoke (/run, echo), process executor ({pkind}): p50 {:>6.1} µs  p99 {:>7.1} µs",
+            us(v),
+            us(pct(&mut pv, 0.99)),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let runners = pids_with("runner.js", Some(std::process::id()));
+        process_rss = runners.first().and_then(|pid| rss(pid));
+        pc.destroy().await.unwrap();
     }
     let full = ContainerSpec::new("bench", &kind, 1024);
     let mut c = None;

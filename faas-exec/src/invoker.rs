@@ -389,20 +389,20 @@ impl Inner {
         let fqn = msg.action.fqn();
         if let Some(rev) = &msg.revision {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cache.get(&fqn) {
-                if &c.rev == rev {
-                    return Ok(Arc::clone(c));
-                }
+            if let Some(c) = cache.get(&fqn)
+                && &c.rev == rev
+            {
+                return Ok(Arc::clone(c));
             }
         }
         match self.store.get_entity(&fqn).await {
             Ok(v) => match v.value {
                 Entity::Action(action) => {
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(c) = cache.get(&fqn) {
-                        if c.rev == v.rev.0 {
-                            return Ok(Arc::clone(c));
-                        }
+                    if let Some(c) = cache.get(&fqn)
+                        && c.rev == v.rev.0
+                    {
+                        return Ok(Arc::clone(c));
                     }
                     let c = Arc::new(CachedAction::new(action, v.rev.0));
                     if cache.len() >= self.config.action_cache_size.max(1) {
@@ -857,10 +857,10 @@ impl InvokerHandle {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let limit = self.service.inner.config.shutdown_timeout;
-        if let Some(h) = self.consume.take() {
-            if tokio::time::timeout(limit, h).await.is_err() {
-                tracing::warn!("the invoker's consumer did not stop in time");
-            }
+        if let Some(h) = self.consume.take()
+            && tokio::time::timeout(limit, h).await.is_err()
+        {
+            tracing::warn!("the invoker's consumer did not stop in time");
         }
         if tokio::time::timeout(limit, self.permits.acquire_many(self.max_in_flight))
             .await

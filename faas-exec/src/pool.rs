@@ -591,12 +591,10 @@ impl ContainerPool {
                 Grant::Warm(key, idle) => {
                     let paused = idle.paused;
                     let lease = self.inner.lease(key, idle, Origin::Warm);
-                    if paused {
-                        if let Err(e) = lease.container.resume().await {
-                            tracing::warn!(container = lease.container.id(), error = %e, "resume failed; destroying");
-                            lease.release(Release::Destroy);
-                            continue;
-                        }
+                    if paused && let Err(e) = lease.container.resume().await {
+                        tracing::warn!(container = lease.container.id(), error = %e, "resume failed; destroying");
+                        lease.release(Release::Destroy);
+                        continue;
                     }
                     lease
                 }
@@ -657,13 +655,11 @@ impl ContainerPool {
                             .iter()
                             .filter(|w| &w.req.key == req.key)
                             .count();
-                if !drain {
-                    if let Some(g) = try_schedule(&inner.config, &mut st, &r, &mut fx) {
-                        backfill(&inner.config, &mut st, &mut fx);
-                        drop(st);
-                        inner.apply(fx);
-                        return Ok(g);
-                    }
+                if !drain && let Some(g) = try_schedule(&inner.config, &mut st, &r, &mut fx) {
+                    backfill(&inner.config, &mut st, &mut fx);
+                    drop(st);
+                    inner.apply(fx);
+                    return Ok(g);
                 }
             }
             let (tx, rx) = oneshot::channel();
@@ -949,12 +945,12 @@ impl Inner {
         let fx = {
             let mut st = lock(self);
             let mut fx = Effects::default();
-            if lease.finishing {
-                if let Some(n) = st.draining.get_mut(&lease.key) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        st.draining.remove(&lease.key);
-                    }
+            if lease.finishing
+                && let Some(n) = st.draining.get_mut(&lease.key)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    st.draining.remove(&lease.key);
                 }
             }
             st.mem.busy -= m;
@@ -997,12 +993,11 @@ impl Inner {
             } else {
                 st.destroying += 1;
                 fx.destroy.push(Arc::clone(&lease.container));
-                if lease.finishing {
-                    if let Some(pos) = st.drain_waiters.iter().position(|w| w.req.key == lease.key)
-                    {
-                        let w = st.drain_waiters.swap_remove(pos);
-                        let _ = w.tx.send(Grant::Retry);
-                    }
+                if lease.finishing
+                    && let Some(pos) = st.drain_waiters.iter().position(|w| w.req.key == lease.key)
+                {
+                    let w = st.drain_waiters.swap_remove(pos);
+                    let _ = w.tx.send(Grant::Retry);
                 }
             }
             if !st.waiters.is_empty() {
@@ -1177,19 +1172,18 @@ fn try_schedule(
         return Some(g);
     }
     let m = r.memory_mb;
-    if !r.image {
-        if let Some(pos) = st
+    if !r.image
+        && let Some(pos) = st
             .prewarmed
             .iter()
             .position(|p| p.memory_mb == m && &*p.kind == r.kind)
-        {
-            let p = st.prewarmed.swap_remove(pos);
-            st.mem.prewarm -= m;
-            st.mem.busy += m;
-            st.in_use += 1;
-            st.stats.prewarm_hits += 1;
-            return Some(Grant::Prewarm(p));
-        }
+    {
+        let p = st.prewarmed.swap_remove(pos);
+        st.mem.prewarm -= m;
+        st.mem.busy += m;
+        st.in_use += 1;
+        st.stats.prewarm_hits += 1;
+        return Some(Grant::Prewarm(p));
     }
     let user = cfg.user_memory_mb;
     let image = r.image;
@@ -1452,12 +1446,13 @@ async fn reaper_loop(weak: Weak<Inner>) {
                         fx.destroy.push(Arc::clone(&i.container));
                         return false;
                     }
-                    if let Some(g) = grace {
-                        if !i.paused && now.duration_since(i.last_used) >= g {
-                            taken_mem += i.memory_mb;
-                            taken += 1;
-                            to_pause.push((key.clone(), i.id));
-                        }
+                    if let Some(g) = grace
+                        && !i.paused
+                        && now.duration_since(i.last_used) >= g
+                    {
+                        taken_mem += i.memory_mb;
+                        taken += 1;
+                        to_pause.push((key.clone(), i.id));
                     }
                     true
                 });

@@ -213,10 +213,10 @@ pub(crate) async fn run(shared: Weak<Shared>, action: Action, tick: Duration) {
                 }
                 continue;
             }
-            if s.health_tests.due(h.id.instance, every, now) {
-                if let Err(e) = send_test(&s, &action, &h.id).await {
-                    tracing::warn!(invoker = h.id.instance, error = %faas_core::Chain(&e), "cannot send the health test action");
-                }
+            if s.health_tests.due(h.id.instance, every, now)
+                && let Err(e) = send_test(&s, &action, &h.id).await
+            {
+                tracing::warn!(invoker = h.id.instance, error = %faas_core::Chain(&e), "cannot send the health test action");
             }
         }
     }

@@ -295,10 +295,10 @@ async fn run(
         annotations,
     };
     drop(ticket);
-    if user.limits.store_activations != Some(false) {
-        if let Err(e) = s.store.put_activation(&record).await {
-            tracing::error!(error = %faas_core::Chain(&e), "storing a sequence record failed");
-        }
+    if user.limits.store_activations != Some(false)
+        && let Err(e) = s.store.put_activation(&record).await
+    {
+        tracing::error!(error = %faas_core::Chain(&e), "storing a sequence record failed");
     }
     Some(record)
 }

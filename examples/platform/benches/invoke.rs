@@ -495,10 +495,10 @@ impl Cpu {
                 if !is_pid {
                     continue;
                 }
-                if let Some((_, ppid, ticks)) = stat_ticks(&p.path().join("stat")) {
-                    if ppid == me {
-                        c.runners += ticks;
-                    }
+                if let Some((_, ppid, ticks)) = stat_ticks(&p.path().join("stat"))
+                    && ppid == me
+                {
+                    c.runners += ticks;
                 }
             }
         }

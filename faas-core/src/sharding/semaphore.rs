@@ -170,11 +170,10 @@ impl NestedSemaphore {
             slots
                 .iter_mut()
                 .find(|s| s.max_concurrent == max_concurrent)
-        }) {
-            if sub.free > 0 {
-                sub.free -= 1;
-                return true;
-            }
+        }) && sub.free > 0
+        {
+            sub.free -= 1;
+            return true;
         }
         // Else pay for a new container slot; this activation takes one of its sub-slots.
         if force {

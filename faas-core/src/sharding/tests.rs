@@ -99,10 +99,10 @@ fn namespace_hitting_i32_min(fqn_hash: i32) -> String {
         let h = java_string_hash(&prefix) as u32;
         let rest = target.wrapping_sub(h.wrapping_mul(961));
         let (c1, c2) = (rest / 31, rest % 31);
-        if let (Some(a), Some(b)) = (char::from_u32(c1), char::from_u32(c2)) {
-            if c1 <= 0xFFFF {
-                return format!("{prefix}{a}{b}");
-            }
+        if let (Some(a), Some(b)) = (char::from_u32(c1), char::from_u32(c2))
+            && c1 <= 0xFFFF
+        {
+            return format!("{prefix}{a}{b}");
         }
     }
     panic!("no namespace found");

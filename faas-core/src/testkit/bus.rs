@@ -137,11 +137,9 @@ impl Members {
                         return;
                     }
                 };
-                if commit {
-                    if let Err(e) = consumer.commit(&d).await {
-                        let _ = tx.send(Err(format!("member {id}: commit failed: {e}")));
-                        return;
-                    }
+                if commit && let Err(e) = consumer.commit(&d).await {
+                    let _ = tx.send(Err(format!("member {id}: commit failed: {e}")));
+                    return;
                 }
                 if tx.send(Ok((id, d))).is_err() {
                     return;

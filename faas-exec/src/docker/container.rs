@@ -436,9 +436,9 @@ pub(crate) fn remove_dir(dir: &std::path::Path) {
     if dir.as_os_str().is_empty() {
         return;
     }
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        if e.kind() != ErrorKind::NotFound {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the container directory");
-        }
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the container directory");
     }
 }

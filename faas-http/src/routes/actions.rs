@@ -468,16 +468,15 @@ pub(crate) async fn invoke(
         rev,
         package,
     } = resolve_target(&s, &identity, &namespace, &path).await?;
-    if let Exec::Code { kind, .. } = &action.exec {
-        if s.config
+    if let Exec::Code { kind, .. } = &action.exec
+        && s.config
             .manifest
             .resolve(kind)
             .is_ok_and(|rt| rt.deprecated)
-        {
-            return Err(ApiError::bad_request(format!(
-                "The '{kind}' runtime is no longer supported. You may read and delete but not update or invoke this action."
-            )));
-        }
+    {
+        return Err(ApiError::bad_request(format!(
+            "The '{kind}' runtime is no longer supported. You may read and delete but not update or invoke this action."
+        )));
     }
     check_kind(&identity, &action.exec)?;
     let own_params = std::mem::take(&mut action.parameters);

@@ -210,10 +210,10 @@ pub(crate) async fn read_body(
     headers: &HeaderMap,
     limit: u64,
 ) -> Result<Bytes, ApiError> {
-    if let Some(n) = content_length(headers) {
-        if n > limit {
-            return Err(ApiError::too_large(n, limit));
-        }
+    if let Some(n) = content_length(headers)
+        && n > limit
+    {
+        return Err(ApiError::too_large(n, limit));
     }
     let mut stream = body.into_data_stream();
     let mut first: Option<Bytes> = None;

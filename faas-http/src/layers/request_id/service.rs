@@ -38,14 +38,15 @@ impl<S> RequestId<S> {
 
 /// The id to use for `req`: its own unless missing, not text, empty or a system id.
 fn pick_id<B>(req: &Request<B>) -> (String, HeaderValue) {
-    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
-        if let Ok(s) = v.to_str() {
-            let s = s.trim();
-            if !s.is_empty() && !s.starts_with(SYSTEM_PREFIX) {
-                if let Ok(hv) = HeaderValue::from_str(s) {
-                    return (s.to_string(), hv);
-                }
-            }
+    if let Some(v) = req.headers().get(&X_REQUEST_ID)
+        && let Ok(s) = v.to_str()
+    {
+        let s = s.trim();
+        if !s.is_empty()
+            && !s.starts_with(SYSTEM_PREFIX)
+            && let Ok(hv) = HeaderValue::from_str(s)
+        {
+            return (s.to_string(), hv);
         }
     }
     let id = generate_id();
