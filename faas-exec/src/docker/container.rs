@@ -5,8 +5,8 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,19 +16,14 @@ use bytes::Bytes;
 use faas_core::executor::{LogCollection, LogStream, ProxyError, ProxyResponse};
 use faas_core::{Container, Error, Result};
 use futures::{Stream, StreamExt};
-use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{BACKEND, Shared, error};
-use crate::process::client::{CallError, ProxyConn};
+use crate::process::client::{self, Endpoint, Sandbox};
 use crate::process::logs::{Framer, LogBuffer};
 
-/// First pause between connection attempts while the runner starts.
-const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(2);
-/// Longest pause between connection attempts.
-const CONNECT_RETRY_MAX: Duration = Duration::from_millis(50);
 /// How long to keep polling at the first pause before backing off.
 const CONNECT_FAST_PHASE: Duration = Duration::from_millis(500);
 /// After a connection loss, how long to wait for the container's output to end (it exited).
@@ -47,9 +42,8 @@ pub(crate) struct DockerContainer {
     shared: Arc<Shared>,
     /// The host directory mounted at `/run/faas`, holding the socket.
     dir: PathBuf,
-    socket: PathBuf,
-    /// Idle keep-alive connections (one, unless calls overlapped).
-    conns: Mutex<Vec<ProxyConn>>,
+    /// The runner's action proxy.
+    endpoint: Endpoint,
     logs: Arc<LogBuffer>,
     /// Becomes `true` when the container's output ended (it exited or was removed).
     exited: watch::Receiver<bool>,
@@ -63,23 +57,31 @@ impl fmt::Debug for DockerContainer {
         f.debug_struct("DockerContainer")
             .field("name", &self.name)
             .field("docker_id", &self.docker_id)
-            .field("socket", &self.socket)
+            .field("socket", &self.endpoint.socket())
             .field("exited", &*self.exited.borrow())
             .field("destroyed", &self.destroyed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl Sandbox for DockerContainer {
+    const BACKEND: &'static str = BACKEND;
+
+    fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
+    }
+
+    fn has_exited(&self) -> bool {
+        *self.exited.borrow()
+    }
+
+    fn lost(&self, cause: Option<hyper::Error>) -> impl Future<Output = ProxyError> + Send {
+        self.connection_lost(cause)
+    }
 }
 
 fn gone() -> ProxyError {
-    ProxyError::Other(Error::backend(
-        BACKEND,
-        false,
-        "the container was destroyed",
-    ))
+    client::gone(BACKEND)
 }
 
 /// Reads the attached stdout/stderr into `logs` until the container's output ends, then marks
@@ -130,14 +132,17 @@ impl DockerContainer {
             exit_tx,
         ))
         .abort_handle();
-        let socket = dir.join("proxy.sock");
+        let endpoint = Endpoint::new(
+            dir.join("proxy.sock"),
+            shared.config.max_response_bytes,
+            CONNECT_FAST_PHASE,
+        );
         Self {
             name,
             docker_id,
             shared,
             dir,
-            socket,
-            conns: Mutex::new(Vec::with_capacity(1)),
+            endpoint,
             logs,
             exited,
             reader,
@@ -154,9 +159,9 @@ impl DockerContainer {
     /// init time limit, and a prewarmed container is really warm.
     pub(crate) async fn wait_for_listener(&self, max: Duration) -> bool {
         let deadline = Instant::now() + max;
-        let mut pause = CONNECT_RETRY_FIRST;
+        let mut pause = Duration::from_millis(2);
         loop {
-            if self.socket.exists() {
+            if self.endpoint.socket().exists() {
                 return true;
             }
             if self.has_exited() || Instant::now() >= deadline {
@@ -167,94 +172,9 @@ impl DockerContainer {
         }
     }
 
-    async fn call(
-        &self,
-        path: &'static str,
-        body: Bytes,
-        timeout: Duration,
-        wait_for_listener: bool,
-    ) -> std::result::Result<ProxyResponse, ProxyError> {
-        if self.destroyed.load(Ordering::Acquire) {
-            return Err(gone());
-        }
-        match tokio::time::timeout(timeout, self.exchange(path, body, wait_for_listener)).await {
-            Ok(result) => result,
-            // The connection in use was dropped with the future: it is not reused.
-            Err(_) => Err(ProxyError::Timeout),
-        }
-    }
-
-    async fn exchange(
-        &self,
-        path: &'static str,
-        body: Bytes,
-        wait_for_listener: bool,
-    ) -> std::result::Result<ProxyResponse, ProxyError> {
-        let pooled = lock(&self.conns).pop();
-        let (mut conn, mut fresh) = match pooled {
-            Some(conn) => (conn, false),
-            None => (self.connect(wait_for_listener).await?, true),
-        };
-        let max = self.shared.config.max_response_bytes;
-        loop {
-            match conn.post(path, body.clone(), max).await {
-                Ok(resp) => {
-                    if conn.reusable() && !self.destroyed.load(Ordering::Acquire) {
-                        lock(&self.conns).push(conn);
-                    }
-                    return Ok(resp);
-                }
-                // An idle connection turned out closed before the request was sent: retry once.
-                Err(CallError::Stale) if !fresh => {
-                    conn = self.connect(false).await?;
-                    fresh = true;
-                }
-                Err(CallError::Stale) => return Err(self.lost(None).await),
-                Err(CallError::Lost(e)) => return Err(self.lost(e).await),
-            }
-        }
-    }
-
-    /// Connects to the runner's socket; with `wait_for_listener`, retries while the runner is
-    /// not listening yet (the caller bounds the time).
-    async fn connect(&self, wait_for_listener: bool) -> std::result::Result<ProxyConn, ProxyError> {
-        let started = Instant::now();
-        let mut pause = CONNECT_RETRY_FIRST;
-        loop {
-            match UnixStream::connect(&self.socket).await {
-                Ok(stream) => {
-                    return ProxyConn::handshake(stream)
-                        .await
-                        .map_err(|e| ProxyError::Other(Error::backend(BACKEND, true, e)));
-                }
-                Err(e) => {
-                    if self.destroyed.load(Ordering::Acquire) {
-                        return Err(gone());
-                    }
-                    if self.has_exited() {
-                        return Err(self.lost(None).await);
-                    }
-                    let not_listening =
-                        matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused);
-                    if !(wait_for_listener && not_listening) {
-                        return Err(ProxyError::Other(Error::backend(
-                            BACKEND,
-                            false,
-                            format!("cannot connect to the action proxy: {e}"),
-                        )));
-                    }
-                    tokio::time::sleep(pause).await;
-                    if started.elapsed() >= CONNECT_FAST_PHASE {
-                        pause = (pause * 2).min(CONNECT_RETRY_MAX);
-                    }
-                }
-            }
-        }
-    }
-
     /// The error for a call whose connection went away: `Exited` (with the engine's verdict on
     /// an out-of-memory kill) when the container stopped, else what the connection said.
-    async fn lost(&self, cause: Option<hyper::Error>) -> ProxyError {
+    async fn connection_lost(&self, cause: Option<hyper::Error>) -> ProxyError {
         let mut exited = self.exited.clone();
         let _ = tokio::time::timeout(EXIT_GRACE, exited.wait_for(|e| *e)).await;
         if self.destroyed.load(Ordering::Acquire) {
@@ -335,7 +255,7 @@ impl Container for DockerContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
-        self.call("/init", body, timeout, true).await
+        self.endpoint.call(self, "/init", body, timeout, true).await
     }
 
     async fn run(
@@ -343,7 +263,7 @@ impl Container for DockerContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
-        self.call("/run", body, timeout, false).await
+        self.endpoint.call(self, "/run", body, timeout, false).await
     }
 
     async fn logs(&self, limit_bytes: u64, wait_for_sentinels: bool) -> Result<LogCollection> {
@@ -377,7 +297,7 @@ impl Container for DockerContainer {
         if self.destroyed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        lock(&self.conns).clear();
+        self.endpoint.close();
         let removed = self
             .api(
                 "removing the container",

@@ -1,4 +1,5 @@
-//! The action-proxy client: one HTTP/1.1 keep-alive connection over a Unix socket.
+//! The action-proxy client: one HTTP/1.1 keep-alive connection over a Unix socket, and the
+//! [`Endpoint`] that pools such connections for a sandbox.
 //!
 //! The hyper connection is **not** spawned on its own task: every call polls the connection
 //! future and the exchange together in the caller's task. A warm `/run` thus costs no task
@@ -6,11 +7,16 @@
 //! connection is only touched while a call is in flight, which is the only time it has work.
 
 use std::future::{Future, poll_fn};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::pin::{Pin, pin};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use faas_core::executor::ProxyResponse;
+use faas_core::Error;
+use faas_core::executor::{ProxyError, ProxyResponse};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
@@ -18,6 +24,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
+use tokio::time::Instant;
 
 type Connection = http1::Connection<TokioIo<UnixStream>, Full<Bytes>>;
 
@@ -174,6 +181,165 @@ async fn read_body(resp: Response<Incoming>, max: usize) -> hyper::Result<ProxyR
         body,
         truncated: (total > max as u64).then_some(full),
     })
+}
+
+/// What an [`Endpoint`] needs to know about the sandbox behind it.
+pub(crate) trait Sandbox: Sync {
+    /// The adapter's name, for errors.
+    const BACKEND: &'static str;
+    /// Whether the sandbox was destroyed (calls fail at once).
+    fn is_destroyed(&self) -> bool;
+    /// Whether the runner is known to have exited.
+    fn has_exited(&self) -> bool;
+    /// The error for a call whose connection went away (the sandbox decides between
+    /// `Exited`, with or without out-of-memory, and other failures).
+    fn lost(&self, cause: Option<hyper::Error>) -> impl Future<Output = ProxyError> + Send;
+}
+
+/// The error of a call to a destroyed sandbox.
+pub(crate) fn gone(backend: &'static str) -> ProxyError {
+    ProxyError::Other(Error::backend(
+        backend,
+        false,
+        "the container was destroyed",
+    ))
+}
+
+/// First pause between connection attempts while the runner starts.
+const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(2);
+/// Longest pause between connection attempts.
+const CONNECT_RETRY_MAX: Duration = Duration::from_millis(50);
+
+/// A runner's action proxy behind a Unix socket: keeps idle keep-alive connections, connects
+/// (retrying while the runner is not listening yet) and makes the `/init` and `/run` calls.
+/// Shared by the process and the Docker executors; the [`Sandbox`] tells what a lost
+/// connection means.
+pub(crate) struct Endpoint {
+    socket: PathBuf,
+    /// Idle keep-alive connections (one, unless calls overlapped).
+    conns: Mutex<Vec<ProxyConn>>,
+    max_response_bytes: usize,
+    /// How long to keep polling at the first pause before backing off.
+    fast_phase: Duration,
+}
+
+impl Endpoint {
+    /// The proxy at `socket`, reading replies up to `max_response_bytes`.
+    pub(crate) fn new(socket: PathBuf, max_response_bytes: usize, fast_phase: Duration) -> Self {
+        Self {
+            socket,
+            conns: Mutex::new(Vec::with_capacity(1)),
+            max_response_bytes,
+            fast_phase,
+        }
+    }
+
+    /// The socket path.
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Drops the idle connections (on destroy).
+    pub(crate) fn close(&self) {
+        self.idle().clear();
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<ProxyConn>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `POST path` with `body`, within `timeout`; with `wait_for_listener`, a runner that is
+    /// not listening yet is waited for (within the same time).
+    pub(crate) async fn call<S: Sandbox>(
+        &self,
+        sandbox: &S,
+        path: &'static str,
+        body: Bytes,
+        timeout: Duration,
+        wait_for_listener: bool,
+    ) -> Result<ProxyResponse, ProxyError> {
+        if sandbox.is_destroyed() {
+            return Err(gone(S::BACKEND));
+        }
+        let exchange = self.exchange(sandbox, path, body, wait_for_listener);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            // The connection in use was dropped with the future: it is not reused.
+            Err(_) => Err(ProxyError::Timeout),
+        }
+    }
+
+    async fn exchange<S: Sandbox>(
+        &self,
+        sandbox: &S,
+        path: &'static str,
+        body: Bytes,
+        wait_for_listener: bool,
+    ) -> Result<ProxyResponse, ProxyError> {
+        let pooled = self.idle().pop();
+        let (mut conn, mut fresh) = match pooled {
+            Some(conn) => (conn, false),
+            None => (self.connect(sandbox, wait_for_listener).await?, true),
+        };
+        loop {
+            match conn.post(path, body.clone(), self.max_response_bytes).await {
+                Ok(resp) => {
+                    if conn.reusable() && !sandbox.is_destroyed() {
+                        self.idle().push(conn);
+                    }
+                    return Ok(resp);
+                }
+                // An idle connection turned out closed before the request was sent: retry once.
+                Err(CallError::Stale) if !fresh => {
+                    conn = self.connect(sandbox, false).await?;
+                    fresh = true;
+                }
+                Err(CallError::Stale) => return Err(sandbox.lost(None).await),
+                Err(CallError::Lost(e)) => return Err(sandbox.lost(e).await),
+            }
+        }
+    }
+
+    /// Connects to the runner's socket; with `wait_for_listener`, retries while the runner is
+    /// not listening yet (the caller bounds the time).
+    async fn connect<S: Sandbox>(
+        &self,
+        sandbox: &S,
+        wait_for_listener: bool,
+    ) -> Result<ProxyConn, ProxyError> {
+        let started = Instant::now();
+        let mut pause = CONNECT_RETRY_FIRST;
+        loop {
+            match UnixStream::connect(&self.socket).await {
+                Ok(stream) => {
+                    return ProxyConn::handshake(stream)
+                        .await
+                        .map_err(|e| ProxyError::Other(Error::backend(S::BACKEND, true, e)));
+                }
+                Err(e) => {
+                    if sandbox.is_destroyed() {
+                        return Err(gone(S::BACKEND));
+                    }
+                    if sandbox.has_exited() {
+                        return Err(sandbox.lost(None).await);
+                    }
+                    let not_listening =
+                        matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused);
+                    if !(wait_for_listener && not_listening) {
+                        return Err(ProxyError::Other(Error::backend(
+                            S::BACKEND,
+                            false,
+                            format!("cannot connect to the action proxy: {e}"),
+                        )));
+                    }
+                    tokio::time::sleep(pause).await;
+                    if started.elapsed() >= self.fast_phase {
+                        pause = (pause * 2).min(CONNECT_RETRY_MAX);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,19 +16,14 @@ use faas_core::{Container, ContainerSpec, Error, Result};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tempfile::TempDir;
-use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::client::{CallError, ProxyConn};
+use super::client::{self, Endpoint, Sandbox};
 use super::detect::{Family, Interpreter};
 use super::logs::{LogBuffer, read_pipes};
 use super::{BACKEND, Inner};
 
-/// First pause between connection attempts while the runner starts.
-const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(2);
-/// Longest pause between connection attempts.
-const CONNECT_RETRY_MAX: Duration = Duration::from_millis(50);
 /// How long to keep polling at the first pause before backing off (runners start in ~40 ms).
 const CONNECT_FAST_PHASE: Duration = Duration::from_millis(200);
 /// After a connection loss, how long to wait for the process exit (and its last stderr lines).
@@ -46,16 +41,14 @@ pub(crate) struct ProcessContainer {
     kind: String,
     /// The runner's pid, which is also its process group id.
     pid: Pid,
-    socket: PathBuf,
-    /// Idle keep-alive connections (one, unless calls overlapped).
-    conns: Mutex<Vec<ProxyConn>>,
+    /// The runner's action proxy.
+    endpoint: Endpoint,
     logs: Arc<LogBuffer>,
     /// Becomes `true` once the runner has exited and was reaped.
     exited: watch::Receiver<bool>,
     destroyed: AtomicBool,
     /// The private directory (socket, `HOME`, `TMPDIR`); removed on destroy or drop.
     dir: Mutex<Option<TempDir>>,
-    max_response_bytes: usize,
     log_wait: Duration,
 }
 
@@ -66,10 +59,26 @@ impl fmt::Debug for ProcessContainer {
             .field("id", &self.id)
             .field("kind", &self.kind)
             .field("pid", &self.pid.as_raw())
-            .field("socket", &self.socket)
+            .field("socket", &self.endpoint.socket())
             .field("exited", &*self.exited.borrow())
             .field("destroyed", &self.destroyed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox for ProcessContainer {
+    const BACKEND: &'static str = BACKEND;
+
+    fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
+    }
+
+    fn has_exited(&self) -> bool {
+        *self.exited.borrow()
+    }
+
+    fn lost(&self, cause: Option<hyper::Error>) -> impl Future<Output = ProxyError> + Send {
+        self.connection_lost(cause)
     }
 }
 
@@ -86,11 +95,7 @@ fn io_error(context: &str, e: std::io::Error) -> Error {
 }
 
 fn gone() -> ProxyError {
-    ProxyError::Other(Error::backend(
-        BACKEND,
-        false,
-        "the container was destroyed",
-    ))
+    client::gone(BACKEND)
 }
 
 impl ProcessContainer {
@@ -175,13 +180,11 @@ impl ProcessContainer {
             id,
             kind: interp.kind.clone(),
             pid,
-            socket,
-            conns: Mutex::new(Vec::with_capacity(1)),
+            endpoint: Endpoint::new(socket, inner.max_response_bytes, CONNECT_FAST_PHASE),
             logs,
             exited,
             destroyed: AtomicBool::new(false),
             dir: Mutex::new(Some(dir)),
-            max_response_bytes: inner.max_response_bytes,
             log_wait: inner.log_wait,
         })
     }
@@ -190,91 +193,8 @@ impl ProcessContainer {
         *self.exited.borrow()
     }
 
-    async fn call(
-        &self,
-        path: &'static str,
-        body: Bytes,
-        timeout: Duration,
-        wait_for_listener: bool,
-    ) -> std::result::Result<ProxyResponse, ProxyError> {
-        if self.destroyed.load(Ordering::Acquire) {
-            return Err(gone());
-        }
-        match tokio::time::timeout(timeout, self.exchange(path, body, wait_for_listener)).await {
-            Ok(result) => result,
-            // The connection in use was dropped with the future: it is not reused.
-            Err(_) => Err(ProxyError::Timeout),
-        }
-    }
-
-    async fn exchange(
-        &self,
-        path: &'static str,
-        body: Bytes,
-        wait_for_listener: bool,
-    ) -> std::result::Result<ProxyResponse, ProxyError> {
-        let pooled = lock(&self.conns).pop();
-        let (mut conn, mut fresh) = match pooled {
-            Some(conn) => (conn, false),
-            None => (self.connect(wait_for_listener).await?, true),
-        };
-        loop {
-            match conn.post(path, body.clone(), self.max_response_bytes).await {
-                Ok(resp) => {
-                    if conn.reusable() && !self.destroyed.load(Ordering::Acquire) {
-                        lock(&self.conns).push(conn);
-                    }
-                    return Ok(resp);
-                }
-                // An idle connection turned out closed before the request was sent: retry once.
-                Err(CallError::Stale) if !fresh => {
-                    conn = self.connect(false).await?;
-                    fresh = true;
-                }
-                Err(CallError::Stale) => return Err(self.lost(None).await),
-                Err(CallError::Lost(e)) => return Err(self.lost(e).await),
-            }
-        }
-    }
-
-    /// Connects to the runner's socket; with `wait_for_listener`, retries while the runner is
-    /// not listening yet (the caller bounds the time).
-    async fn connect(&self, wait_for_listener: bool) -> std::result::Result<ProxyConn, ProxyError> {
-        let started = Instant::now();
-        let mut pause = CONNECT_RETRY_FIRST;
-        loop {
-            match UnixStream::connect(&self.socket).await {
-                Ok(stream) => {
-                    return ProxyConn::handshake(stream)
-                        .await
-                        .map_err(|e| ProxyError::Other(Error::backend(BACKEND, true, e)));
-                }
-                Err(e) => {
-                    if self.destroyed.load(Ordering::Acquire) {
-                        return Err(gone());
-                    }
-                    if self.has_exited() {
-                        return Err(self.lost(None).await);
-                    }
-                    let not_listening =
-                        matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused);
-                    if !(wait_for_listener && not_listening) {
-                        return Err(ProxyError::Other(io_error(
-                            "cannot connect to the runner",
-                            e,
-                        )));
-                    }
-                    tokio::time::sleep(pause).await;
-                    if started.elapsed() >= CONNECT_FAST_PHASE {
-                        pause = (pause * 2).min(CONNECT_RETRY_MAX);
-                    }
-                }
-            }
-        }
-    }
-
     /// The error for a call whose connection went away.
-    async fn lost(&self, cause: Option<hyper::Error>) -> ProxyError {
+    async fn connection_lost(&self, cause: Option<hyper::Error>) -> ProxyError {
         // Give a dying process a moment to be reaped and its last stderr lines to be read, so
         // that the exit and an out-of-memory report are seen.
         let mut exited = self.exited.clone();
@@ -368,7 +288,7 @@ impl Container for ProcessContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
-        self.call("/init", body, timeout, true).await
+        self.endpoint.call(self, "/init", body, timeout, true).await
     }
 
     async fn run(
@@ -376,7 +296,7 @@ impl Container for ProcessContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
-        self.call("/run", body, timeout, false).await
+        self.endpoint.call(self, "/run", body, timeout, false).await
     }
 
     async fn logs(&self, limit_bytes: u64, wait_for_sentinels: bool) -> Result<LogCollection> {
@@ -402,7 +322,7 @@ impl Container for ProcessContainer {
 
     async fn destroy(&self) -> Result<()> {
         let first = !self.destroyed.swap(true, Ordering::AcqRel);
-        lock(&self.conns).clear();
+        self.endpoint.close();
         if !self.has_exited() {
             // SIGKILL also ends a stopped (paused) process.
             let _ = killpg(self.pid, Signal::SIGKILL);
