@@ -9,49 +9,15 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 const openwhisk = require('openwhisk')
+const { AUTH, startPlatform, processTree } = require('./support')
 
-const BIN = process.env.FAAS_PLATFORM_BIN ||
-  path.join(__dirname, '..', '..', 'target', 'debug', 'faas-platform')
-const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'
 const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
 const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
 
-function startPlatform (args = []) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BIN, ['standalone', '--listen', '127.0.0.1:0', '--guest-auth', AUTH, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
-    })
-    let out = ''
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('platform did not start in 30 s:\n' + out)) }, 30000)
-    p.stdout.on('data', d => {
-      out += d
-      const m = out.match(/listening on (http:\/\/[0-9.:]+)/)
-      if (m) { clearTimeout(timer); resolve({ proc: p, host: m[1] }) }
-    })
-    p.stderr.on('data', d => { out += d; if (process.env.E2E_VERBOSE) process.stderr.write(d) })
-    p.on('exit', code => { clearTimeout(timer); reject(new Error(`platform exited with ${code}:\n${out}`)) })
-  })
-}
-
 // The pids of `pid`'s descendants (Linux /proc; empty elsewhere).
 function descendants (pid) {
-  const fs = require('node:fs')
-  const children = new Map()
-  let entries = []
-  try { entries = fs.readdirSync('/proc') } catch { return [] }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (!children.has(ppid)) children.set(ppid, [])
-      children.get(ppid).push(Number(e))
-    } catch {}
-  }
+  const children = processTree()
   const out = []
   const walk = (p) => { for (const c of children.get(p) || []) { out.push(c); walk(c) } }
   walk(pid)

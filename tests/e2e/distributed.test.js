@@ -8,14 +8,12 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, execFileSync } = require('node:child_process')
+const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 const crypto = require('node:crypto')
 
-const BIN = process.env.FAAS_PLATFORM_BIN ||
-  path.join(__dirname, '..', '..', 'target', 'debug', 'faas-platform')
+const { AUTH, startNode } = require('./support')
 const ROOT = path.join(__dirname, '..', '..')
-const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'
 const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
 const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
 const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
@@ -26,23 +24,11 @@ const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=e2e_dist_${run}_`
 const BUS = `kafka://${KAFKA}?prefix=e2e${run}.`
 const procs = new Set()
 
-function node (mode, args) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BIN, [mode, '--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
-    })
-    procs.add(p)
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`${mode} did not start in 60 s:\n${out}`)), 60000)
-    p.stdout.on('data', d => {
-      out += d
-      const m = out.match(/listening on (http:\/\/[0-9.:]+)/) || out.match(/invoker \d+ running/)
-      if (m) { clearTimeout(timer); resolve({ p, host: m[1] }) }
-    })
-    p.stderr.on('data', d => { out += d; if (process.env.E2E_VERBOSE) process.stderr.write(d) })
-    p.on('exit', code => { procs.delete(p); clearTimeout(timer); reject(new Error(`${mode} exited with ${code}:\n${out}`)) })
-  })
+async function node (mode, args) {
+  const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...args])
+  procs.add(proc)
+  proc.on('exit', () => procs.delete(proc))
+  return { p: proc, host }
 }
 
 const headers = {

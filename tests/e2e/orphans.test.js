@@ -5,26 +5,11 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
 const fs = require('node:fs')
-const path = require('node:path')
-
-const BIN = process.env.FAAS_PLATFORM_BIN ||
-  path.join(__dirname, '..', '..', 'target', 'debug', 'faas-platform')
-const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'
+const { AUTH, startPlatform, processTree } = require('./support')
 
 function childrenOf (pid) {
-  const out = []
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === pid) out.push(Number(entry))
-    } catch { /* gone */ }
-  }
-  return out
+  return processTree().get(pid) || []
 }
 
 function alive (pid) {
@@ -35,22 +20,8 @@ function alive (pid) {
 }
 
 test('runners exit when the platform is killed', async () => {
-  const p = spawn(BIN, ['standalone', '--listen', '127.0.0.1:0', '--guest-auth', AUTH], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn' }
-  })
+  const { proc: p, host } = await startPlatform()
   try {
-    const host = await new Promise((resolve, reject) => {
-      let out = ''
-      const timer = setTimeout(() => reject(new Error('platform did not start:\n' + out)), 30000)
-      p.stdout.on('data', d => {
-        out += d
-        const m = out.match(/listening on (http:\/\/[0-9.:]+)/)
-        if (m) { clearTimeout(timer); resolve(m[1]) }
-      })
-      p.stderr.on('data', d => { out += d })
-      p.on('exit', c => { clearTimeout(timer); reject(new Error(`exited ${c}:\n${out}`)) })
-    })
     const headers = {
       authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
       'content-type': 'application/json'

@@ -5,35 +5,12 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 const openwhisk = require('openwhisk')
-
-const BIN = process.env.FAAS_PLATFORM_BIN ||
-  path.join(__dirname, '..', '..', 'target', 'debug', 'faas-platform')
-const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'
+const { AUTH, startPlatform } = require('./support')
 
 let proc
 let apihost
 let ow
-
-function startPlatform (args = []) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BIN, ['standalone', '--listen', '127.0.0.1:0', '--guest-auth', AUTH, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
-    })
-    let out = ''
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('platform did not start in 30 s:\n' + out)) }, 30000)
-    p.stdout.on('data', d => {
-      out += d
-      const m = out.match(/listening on (http:\/\/[0-9.:]+)/)
-      if (m) { clearTimeout(timer); resolve({ proc: p, host: m[1] }) }
-    })
-    p.stderr.on('data', d => { out += d; if (process.env.E2E_VERBOSE) process.stderr.write(d) })
-    p.on('exit', code => { clearTimeout(timer); reject(new Error(`platform exited with ${code}:\n${out}`)) })
-  })
-}
 
 before(async () => {
   const started = await startPlatform()
