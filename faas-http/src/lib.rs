@@ -84,16 +84,12 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod books;
 mod config;
 mod controller;
-mod dispatch;
+pub mod engine;
 pub mod error;
-mod health;
 pub mod layers;
 mod routes;
-mod sequence;
-mod throttle;
 
 pub use config::ControllerConfig;
 pub use controller::{Controller, serve};
