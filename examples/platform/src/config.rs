@@ -72,6 +72,13 @@ pub struct NodeArgs {
     /// Memory the invoker may give to actions, MB [default: 2048].
     #[arg(long, env = "FAAS_USER_MEMORY_MB")]
     pub user_memory_mb: Option<u64>,
+    /// Do not install the `whisk.system` catalog at start-up (controllers).
+    #[arg(long, env = "FAAS_NO_CATALOG")]
+    pub no_catalog: bool,
+    /// A folder of extra catalog packages to install in `whisk.system` (one sub-folder per
+    /// package with a `manifest.json`; repeatable).
+    #[arg(long = "catalog-dir", env = "FAAS_CATALOG_DIR", value_delimiter = ',')]
+    pub catalog_dirs: Vec<PathBuf>,
 }
 
 /// The config file's shape; every field optional.
@@ -96,6 +103,8 @@ pub struct FileConfig {
     pub api_host: Option<String>,
     /// Invoker settings.
     pub invoker: InvokerSection,
+    /// The `whisk.system` catalog.
+    pub catalog: CatalogSection,
     /// System limits (OpenWhisk's defaults for unset fields).
     pub limits: Option<SystemLimits>,
 }
@@ -108,6 +117,16 @@ pub struct InvokerSection {
     pub user_memory_mb: Option<u64>,
     /// Prewarmed containers of the default Node.js kind (256 MB each).
     pub prewarm_nodejs: Option<usize>,
+}
+
+/// `[catalog]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Whether to install the catalog (default true).
+    pub install: Option<bool>,
+    /// Extra catalog folders.
+    pub dirs: Vec<PathBuf>,
 }
 
 /// The resolved settings of a node.
@@ -135,6 +154,10 @@ pub struct NodeConfig {
     pub prewarm_nodejs: usize,
     /// System limits.
     pub limits: SystemLimits,
+    /// Whether controllers install the `whisk.system` catalog at start-up.
+    pub catalog: bool,
+    /// Extra catalog folders (installed after the built-in catalog).
+    pub catalog_dirs: Vec<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -151,6 +174,8 @@ impl Default for NodeConfig {
             user_memory_mb: 2048,
             prewarm_nodejs: 1,
             limits: SystemLimits::default(),
+            catalog: true,
+            catalog_dirs: Vec::new(),
         }
     }
 }
@@ -214,6 +239,12 @@ impl NodeConfig {
                 .unwrap_or(d.user_memory_mb),
             prewarm_nodejs: file.invoker.prewarm_nodejs.unwrap_or(d.prewarm_nodejs),
             limits: file.limits.unwrap_or_default(),
+            catalog: !args.no_catalog && file.catalog.install.unwrap_or(d.catalog),
+            catalog_dirs: if args.catalog_dirs.is_empty() {
+                file.catalog.dirs
+            } else {
+                args.catalog_dirs.clone()
+            },
         })
     }
 }

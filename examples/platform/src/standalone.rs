@@ -240,6 +240,35 @@ async fn controller_store(
     Ok(Arc::new(cached))
 }
 
+/// Installs (or upgrades) the `whisk.system` catalog: the built-in packages and the
+/// operator's folders.
+async fn install_catalog(config: &NodeConfig, controller: &Controller) -> Result<()> {
+    let mut catalog = faas_http::catalog::Catalog::builtin()?;
+    for dir in &config.catalog_dirs {
+        catalog = catalog.merged(faas_http::catalog::Catalog::from_dir(dir)?);
+    }
+    let c = controller.config();
+    tracing::info!(
+        packages = catalog.packages().len(),
+        "installing the whisk.system catalog"
+    );
+    let report = faas_http::catalog::install(
+        controller.engine().store().as_ref(),
+        &catalog,
+        &c.limits,
+        &c.manifest,
+    )
+    .await?;
+    tracing::info!(
+        written = report.written,
+        unchanged = report.unchanged,
+        deleted = report.deleted,
+        skipped = report.skipped.len(),
+        "whisk.system catalog installed"
+    );
+    Ok(())
+}
+
 async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
@@ -293,6 +322,9 @@ async fn serve_controller(
         .with_manifest(manifest);
     let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
     controller.start().await?;
+    if config.catalog {
+        install_catalog(config, &controller).await?;
+    }
 
     let (stop, stopped) = oneshot::channel::<()>();
     let ctl = controller.clone();
