@@ -28,9 +28,11 @@ use faas_core::entity::now_ms;
 use faas_core::message::TransactionId;
 use faas_core::{Activation, ActivationId, Error, FullyQualifiedName, Identity, Result};
 
+use super::composite::{
+    Component, ComponentEnd, CompositeRun, Counts, composite_record, record_memory, store_record,
+};
 use super::entitlement::Privilege;
-use super::invoke::{Component, ComponentEnd, Counts, atomic, run_component};
-use super::sequence::{CompositeRun, composite_record, record_memory, store_record};
+use super::invoke::{atomic, run_component};
 use super::throttle::Ticket;
 use super::{Engine, InvokeRequest, Outcome, ResolvedAction};
 

@@ -29,9 +29,9 @@ use std::collections::BTreeSet;
 use faas_core::entity::{Entity, Package};
 pub use faas_core::identity::Privilege;
 use faas_core::names::DEFAULT_NAMESPACE;
+use faas_core::params::Parameters;
 use faas_core::{EntityName, EntityPath, Error, FullyQualifiedName, Identity, Result, Store};
 
-use super::resolve::PackageView;
 use crate::error::messages;
 
 /// The collections of OpenWhisk's REST API, as entitlement sees them.
@@ -103,6 +103,22 @@ impl Resource {
             None => self.namespace.to_string(),
         }
     }
+}
+
+/// A package as a caller reaches it: itself, or a binding and the package it binds.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PackageView {
+    /// Where the package's actions live (`ns/pkg` of the package itself, or of the bound one).
+    pub path: EntityPath,
+    /// Parameters the actions inherit: the package's, overlaid by the binding's.
+    pub parameters: Parameters,
+    /// The binding the package was reached through (`ns/binding`), if any.
+    pub binding: Option<EntityPath>,
+    /// The document asked for (the package, or the binding).
+    pub package: Package,
+    /// For a binding: the package it binds.
+    pub bound: Option<Package>,
 }
 
 /// The `403` for `resource` (several are listed sorted, comma-separated, as OpenWhisk does).

@@ -14,6 +14,7 @@ use faas_core::message::TransactionId;
 use faas_core::params::Parameters;
 use faas_core::{Action, ActivationId, Error, Exec, Identity, Result};
 
+use super::composite::{Component, ComponentEnd, Counts};
 use super::dispatch::Invocation;
 use super::entitlement::{Privilege, Resource};
 use super::throttle::Ticket;
@@ -182,36 +183,6 @@ pub(crate) fn atomic(
         cause,
         ticket,
     }
-}
-
-/// Counts shared by nested runs, so that the limits apply to the whole tree.
-#[derive(Debug, Default)]
-pub(crate) struct Counts {
-    /// Atomic actions run by a sequence (nested sequences share the count).
-    pub(crate) atomic: usize,
-    /// Component invocations of a composition (nested compositions share the count).
-    pub(crate) components: usize,
-    /// Conductor invocations of a composition (nested compositions share the count).
-    pub(crate) conductors: usize,
-}
-
-/// How a component ended, for the sequence or composition that ran it.
-#[derive(Debug)]
-pub(crate) enum ComponentEnd {
-    /// It finished: its record (as the invoker or the engine wrote it).
-    Done(Box<faas_core::Activation>),
-    /// No result within the wait: its id.
-    TimedOut(ActivationId),
-    /// It could not be run (no invoker, a publish failure...).
-    Failed(Error),
-}
-
-/// What a composition or sequence needs to run a component.
-pub(crate) struct Component<'a> {
-    pub(crate) engine: &'a Engine,
-    pub(crate) user: &'a Identity,
-    pub(crate) transid: &'a TransactionId,
-    pub(crate) cause: &'a ActivationId,
 }
 
 /// Runs an already resolved and entitled component, blocking, caused by `c.cause`.

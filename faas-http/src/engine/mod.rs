@@ -66,6 +66,7 @@ use faas_core::{
 use crate::config::ControllerConfig;
 
 mod books;
+mod composite;
 mod conductor;
 mod consumers;
 mod dispatch;
@@ -76,9 +77,9 @@ mod resolve;
 pub(crate) mod sequence;
 mod throttle;
 
-pub use entitlement::{Entitlement, Privilege, Resource};
+pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub(crate) use invoke::check_kind;
-pub use resolve::{PackageView, ResolvedAction};
+pub use resolve::ResolvedAction;
 
 use books::Books;
 use health::HealthTests;

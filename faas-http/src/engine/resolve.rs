@@ -2,30 +2,15 @@
 //! and binding, with the inherited parameters merged (package < binding < action).
 //!
 //! Resolution is entitled: it goes through the [`Entitlement`] check (which reads the package
-//! and the bound package once and hands them over as a [`PackageView`]).
+//! and the bound package once and hands them over as a
+//! [`PackageView`](super::entitlement::PackageView)).
 
-use faas_core::entity::{Entity, Package};
+use faas_core::entity::Entity;
 use faas_core::params::Parameters;
 use faas_core::store::{Revision, Versioned};
 use faas_core::{Action, EntityPath, Error, FullyQualifiedName, Identity, Result, Store};
 
 use super::entitlement::{Entitlement, Privilege, denied, is_owner};
-
-/// A package as a caller reaches it: itself, or a binding and the package it binds.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PackageView {
-    /// Where the package's actions live (`ns/pkg` of the package itself, or of the bound one).
-    pub path: EntityPath,
-    /// Parameters the actions inherit: the package's, overlaid by the binding's.
-    pub parameters: Parameters,
-    /// The binding the package was reached through (`ns/binding`), if any.
-    pub binding: Option<EntityPath>,
-    /// The document asked for (the package, or the binding).
-    pub package: Package,
-    /// For a binding: the package it binds.
-    pub bound: Option<Package>,
-}
 
 /// An action resolved for reading or invoking.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,14 +24,15 @@ use serde_json::{Value, json};
 use faas_core::activation::ActivationResponse;
 use faas_core::entity::now_ms;
 use faas_core::message::TransactionId;
-use faas_core::params::Annotations;
 use faas_core::{
-    Activation, ActivationId, EntityPath, Error, Exec, FullyQualifiedName, Identity, Result,
-    StatusCode,
+    Activation, ActivationId, Error, Exec, FullyQualifiedName, Identity, Result, StatusCode,
 };
 
+use super::composite::{
+    Component, ComponentEnd, CompositeRun, Counts, composite_record, record_memory, store_record,
+};
 use super::entitlement::{Privilege, Resource};
-use super::invoke::{Component, ComponentEnd, Counts, component_fqn, run_component};
+use super::invoke::{component_fqn, run_component};
 use super::throttle::Ticket;
 use super::{Engine, InvokeRequest, Outcome, ResolvedAction};
 
@@ -262,83 +263,4 @@ pub(crate) async fn run(
     );
     store_record(engine, &user, &record).await;
     record
-}
-
-/// The memory limit a component ran with, from its record's `limits` annotation.
-pub(crate) fn record_memory(a: &Activation) -> Option<u64> {
-    a.annotations
-        .get("limits")
-        .and_then(|l| l.get("memory"))
-        .and_then(Value::as_u64)
-}
-
-/// What a sequence or composition run produced, for its record.
-pub(crate) struct CompositeRun {
-    pub(crate) id: ActivationId,
-    pub(crate) cause: Option<ActivationId>,
-    pub(crate) start: u64,
-    pub(crate) transid_start: u64,
-    pub(crate) duration: u64,
-    pub(crate) max_memory: Option<u64>,
-    pub(crate) response: ActivationResponse,
-    pub(crate) logs: Vec<String>,
-    pub(crate) conductor: bool,
-}
-
-/// The record of a sequence or a composition (OpenWhisk's `makeSequenceActivation` and
-/// `completeActivation`).
-pub(crate) fn composite_record(
-    user: &Identity,
-    action: &ResolvedAction,
-    run: CompositeRun,
-) -> Activation {
-    let a = &action.action;
-    let topmost = run.cause.is_none();
-    let mut limits = a.limits;
-    if let Some(m) = run.max_memory {
-        limits.memory = m;
-    }
-    let mut annotations = Annotations::new()
-        .with("topmost", json!(topmost))
-        .with("path", json!(a.fqn().doc_id()))
-        .with("kind", json!("sequence"));
-    if run.conductor {
-        annotations.set("conductor", json!(true));
-    }
-    if !topmost {
-        annotations.set("causedBy", json!("sequence"));
-    }
-    annotations.set(
-        "waitTime",
-        json!(run.start.saturating_sub(run.transid_start)),
-    );
-    if let Some(b) = &action.binding {
-        annotations.set("binding", json!(b.to_string()));
-    }
-    annotations.set("limits", json!(limits));
-    Activation {
-        namespace: EntityPath::namespace(&user.namespace.name),
-        name: a.name.clone(),
-        subject: user.subject.clone(),
-        activation_id: run.id,
-        start: run.start,
-        end: now_ms().max(run.start),
-        duration: Some(run.duration),
-        cause: run.cause,
-        response: run.response,
-        logs: run.logs,
-        version: a.version,
-        publish: false,
-        annotations,
-    }
-}
-
-/// Stores a record the engine wrote, unless the namespace keeps no activations.
-pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Activation) {
-    if user.limits.store_activations == Some(false) {
-        return;
-    }
-    if let Err(e) = engine.store().put_activation(record).await {
-        tracing::error!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing an activation record failed");
-    }
 }
