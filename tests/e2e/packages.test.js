@@ -21,7 +21,7 @@ function withPrefix (storeUrl, prefix) {
 
 async function scenario (host) {
   const ow = openwhisk({ apihost: host, api_key: AUTH })
-  const js = code => ({ kind: 'nodejs:default', code })
+  const js = code => ({ exec: { kind: 'nodejs:default', code } })
 
   // The catalog is installed and published: echo directly, and through a binding.
   const echo = await ow.actions.invoke({ name: '/whisk.system/utils/echo', blocking: true, result: true, params: { hi: 'there' } })
@@ -70,14 +70,14 @@ async function scenario (host) {
   await ow.actions.create({ name: 'inc', action: js('function main(p) { return { n: p.n + 1 } }') })
   await ow.actions.create({
     name: 'compose',
-    annotations: { conductor: true },
-    action: js(`function main(p) {
+    action: { ...js(`function main(p) {
       switch (p.$step || 0) {
         case 0: return { action: 'double', params: { n: p.n }, state: { $step: 1 } }
         case 1: return { action: 'inc', params: { n: p.n }, state: { $step: 2 } }
         default: return { params: { n: p.n } }
       }
-    }`)
+    }`),
+    annotations: [{ key: 'conductor', value: true }] }
   })
   const composed = await ow.actions.invoke({ name: 'compose', blocking: true, params: { n: 5 } })
   assert.deepEqual(composed.response.result, { n: 11 })
