@@ -392,3 +392,60 @@ async fn debug_output_hides_the_environment() {
     assert!(shown.contains("dbg"), "{shown}");
     c.destroy().await.unwrap();
 }
+
+/// Regression: a warm runner that died while idle in the pool was handed out again, and the
+/// activation got "exited unexpectedly" (a 502 through the API).
+#[tokio::test]
+async fn a_runner_that_died_idle_is_not_handed_out_again() {
+    use faas_exec::pool::{
+        AcquireRequest, ContainerKey, ContainerPool, Origin, PoolConfig, Release,
+    };
+    let Some(ex) = executor() else { return };
+    let Some(kind) = node_kind(&ex) else { return };
+    let pool =
+        ContainerPool::new(Arc::new(ex), PoolConfig::new(1024).with_stem_cells(vec![])).unwrap();
+    let key = ContainerKey::new("guest", "guest/dies", "1", &kind, 128);
+    let req = || AcquireRequest {
+        key: &key,
+        kind: &kind,
+        memory_mb: 128,
+        image: None,
+        name: "guest_dies",
+        deadline: std::time::Instant::now() + T,
+    };
+    // The runner kills itself shortly after answering, while it is idle in the pool.
+    let code = "function main(a) { setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50); return { ok: true }; }";
+    let mut lease = pool.acquire(&req()).await.unwrap();
+    let r = lease.container().init(init_body(code), T).await.unwrap();
+    assert_eq!(r.status, 200);
+    lease.mark_initialized();
+    assert_eq!(
+        run_json(lease.container(), json!({})).await,
+        json!({"ok": true})
+    );
+    let first = lease.container().id().to_string();
+    pool.release(lease, Release::Reuse);
+    // Let it die (50 ms after its answer) and be reaped.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pool.stats().idle, 1);
+    let mut lease = pool.acquire(&req()).await.unwrap();
+    assert_ne!(
+        lease.container().id(),
+        first,
+        "the dead runner was handed out again"
+    );
+    assert_eq!(lease.origin(), Origin::Cold);
+    let r = lease
+        .container()
+        .init(init_body("function main(a) { return a; }"), T)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    lease.mark_initialized();
+    assert_eq!(
+        run_json(lease.container(), json!({"x": 2})).await,
+        json!({"x": 2})
+    );
+    pool.release(lease, Release::Destroy);
+    pool.shutdown().await;
+}

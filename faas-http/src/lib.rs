@@ -93,6 +93,7 @@ mod health;
 pub mod layers;
 mod routes;
 mod sequence;
+pub mod server;
 mod throttle;
 
 pub use config::ControllerConfig;
@@ -100,3 +101,4 @@ pub use controller::{Controller, serve};
 pub use error::ApiError;
 pub use routes::actions::ACTIVATION_ID_HEADER;
 pub use routes::system::API_DOCS;
+pub use server::ServerConfig;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use faas_core::{Error, Result, SystemLimits};
 
+use crate::registry::normalize;
+
 /// `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
 #[derive(Debug, Parser)]
 #[command(name = "faas-platform", version, about)]
@@ -200,13 +202,16 @@ impl NodeConfig {
                 .max(1),
             api_host: args.api_host.clone().or(file.api_host),
             listen,
-            store: args.store.clone().or(file.store).unwrap_or(d.store),
-            bus: args.bus.clone().or(file.bus).unwrap_or(d.bus),
-            executor: args
-                .executor
-                .clone()
-                .or(file.executor)
-                .unwrap_or(d.executor),
+            // `--executor docker` means `docker:`.
+            store: normalize(&args.store.clone().or(file.store).unwrap_or(d.store)),
+            bus: normalize(&args.bus.clone().or(file.bus).unwrap_or(d.bus)),
+            executor: normalize(
+                &args
+                    .executor
+                    .clone()
+                    .or(file.executor)
+                    .unwrap_or(d.executor),
+            ),
             guest_auth: args.guest_auth.clone().or(file.guest_auth),
             user_memory_mb: args
                 .user_memory_mb
@@ -238,6 +243,16 @@ mod tests {
         };
         let c = StandaloneConfig::resolve(&args).unwrap();
         assert_eq!(c.listen.port(), 9001);
+        let bare = StandaloneArgs {
+            executor: Some("docker".into()),
+            store: Some("memory".into()),
+            ..Default::default()
+        };
+        let b = StandaloneConfig::resolve(&bare).unwrap();
+        assert_eq!(
+            (b.executor.as_str(), b.store.as_str()),
+            ("docker:", "memory:")
+        );
         assert_eq!(c.user_memory_mb, 512);
         assert_eq!(c.limits.invocations_per_minute, 1000);
         assert_eq!(c.limits.concurrent_invocations, 30);

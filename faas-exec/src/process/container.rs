@@ -399,6 +399,10 @@ impl Container for ProcessContainer {
         self.signal(Signal::SIGCONT)
     }
 
+    fn is_dead(&self) -> bool {
+        self.has_exited() || self.destroyed.load(Ordering::Acquire)
+    }
+
     async fn destroy(&self) -> Result<()> {
         let first = !self.destroyed.swap(true, Ordering::AcqRel);
         self.endpoint.close();
