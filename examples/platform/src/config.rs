@@ -98,8 +98,44 @@ pub struct FileConfig {
     pub api_host: Option<String>,
     /// Invoker settings.
     pub invoker: InvokerSection,
+    /// HTTP server limits.
+    pub server: ServerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
     pub limits: Option<SystemLimits>,
+}
+
+/// `[server]` of the config file: the HTTP server's limits (see `faas_http::server`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Most open connections.
+    pub max_connections: Option<usize>,
+    /// Longest time from a request's first byte to the end of its head, ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest time a request body may take to arrive, ms.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Longest silence of a connection between requests, ms.
+    pub idle_timeout_ms: Option<u64>,
+    /// How long requests in progress may finish after SIGTERM, ms.
+    pub shutdown_deadline_ms: Option<u64>,
+    /// Largest request head (request line and headers), bytes.
+    pub max_head_bytes: Option<usize>,
+}
+
+impl ServerSection {
+    /// These settings over the defaults.
+    pub fn to_config(&self) -> faas_http::ServerConfig {
+        use std::time::Duration;
+        let d = faas_http::ServerConfig::default();
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        faas_http::ServerConfig::default()
+            .with_max_connections(self.max_connections.unwrap_or(d.max_connections))
+            .with_header_read_timeout(ms(self.header_read_timeout_ms, d.header_read_timeout))
+            .with_body_read_timeout(ms(self.body_read_timeout_ms, d.body_read_timeout))
+            .with_idle_timeout(ms(self.idle_timeout_ms, d.idle_timeout))
+            .with_shutdown_deadline(ms(self.shutdown_deadline_ms, d.shutdown_deadline))
+            .with_max_head_bytes(self.max_head_bytes.unwrap_or(d.max_head_bytes))
+    }
 }
 
 /// `[invoker]` of the config file.
@@ -135,6 +171,8 @@ pub struct NodeConfig {
     pub user_memory_mb: u64,
     /// Prewarmed Node.js containers.
     pub prewarm_nodejs: usize,
+    /// HTTP server limits.
+    pub server: faas_http::ServerConfig,
     /// System limits.
     pub limits: SystemLimits,
 }
@@ -152,6 +190,7 @@ impl Default for NodeConfig {
             guest_auth: None,
             user_memory_mb: 2048,
             prewarm_nodejs: 1,
+            server: faas_http::ServerConfig::default(),
             limits: SystemLimits::default(),
         }
     }
@@ -218,6 +257,7 @@ impl NodeConfig {
                 .or(file.invoker.user_memory_mb)
                 .unwrap_or(d.user_memory_mb),
             prewarm_nodejs: file.invoker.prewarm_nodejs.unwrap_or(d.prewarm_nodejs),
+            server: file.server.to_config(),
             limits: file.limits.unwrap_or_default(),
         })
     }
@@ -233,7 +273,7 @@ mod tests {
         let p = dir.path().join("c.toml");
         std::fs::write(
             &p,
-            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[limits]\ninvocations_per_minute = 1000\n",
+            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[server]\nmax_connections = 7\nidle_timeout_ms = 1500\n[limits]\ninvocations_per_minute = 1000\n",
         )
         .unwrap();
         let args = StandaloneArgs {
@@ -243,6 +283,11 @@ mod tests {
         };
         let c = StandaloneConfig::resolve(&args).unwrap();
         assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.server.max_connections, 7);
+        assert_eq!(
+            c.server.idle_timeout,
+            std::time::Duration::from_millis(1500)
+        );
         let bare = StandaloneArgs {
             executor: Some("docker".into()),
             store: Some("memory".into()),

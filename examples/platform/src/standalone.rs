@@ -334,7 +334,8 @@ async fn serve_controller(
         .with_id(config.id.clone())
         .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
-        .with_manifest(manifest);
+        .with_manifest(manifest)
+        .with_server(config.server.clone());
     let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
     controller.start().await?;
 

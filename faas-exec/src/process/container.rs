@@ -32,6 +32,8 @@ const CONNECT_FAST_PHASE: Duration = Duration::from_millis(200);
 const EXIT_GRACE: Duration = Duration::from_millis(200);
 /// How long `destroy` waits for the killed process to be reaped.
 const DESTROY_WAIT: Duration = Duration::from_secs(5);
+/// Longest wait for a starting runner to listen before `/init` (its time limit starts then).
+const BOOT_WAIT: Duration = Duration::from_secs(30);
 /// How long `pause` waits for the runner's threads to stop.
 const PAUSE_WAIT: Duration = Duration::from_secs(2);
 /// Unix socket paths are limited to 108 bytes (`sun_path`), including the terminating NUL.
@@ -249,6 +251,23 @@ impl ProcessContainer {
         *self.exited.borrow()
     }
 
+    /// Waits (at most `max`) until the runner listens (its socket appears) or exited.
+    async fn wait_for_listener(&self, max: Duration) {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while !self.endpoint.socket().exists()
+            && !self.has_exited()
+            && !self.destroyed.load(Ordering::Acquire)
+            && started.elapsed() < max
+        {
+            tokio::time::sleep(pause).await;
+            // Poll finely while a runner normally starts, then back off.
+            if started.elapsed() >= CONNECT_FAST_PHASE {
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+
     /// The error for a call whose connection went away.
     async fn connection_lost(&self, cause: Option<hyper::Error>) -> ProxyError {
         // Give a dying process a moment to be reaped and its last stderr lines to be read, so
@@ -361,6 +380,9 @@ impl Container for ProcessContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
+        // The runner's start (and the sandbox's set-up) does not count against the action's
+        // init time limit, as a container's start does not in OpenWhisk.
+        self.wait_for_listener(BOOT_WAIT).await;
         self.endpoint.call(self, "/init", body, timeout, true).await
     }
 
