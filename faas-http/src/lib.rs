@@ -25,6 +25,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Controller::serve`] runs the router behind [`server::serve`]: a connection cap, header,
+//! body and idle timeouts, a shutdown deadline and error bodies for transport rejections
+//! ([`ServerConfig`], in [`ControllerConfig::server`]).
+//!
 //! [`Controller::router`] returns the whole application as an [`axum::Router`] for callers
 //! that serve it themselves or test it with `tower::ServiceExt::oneshot`.
 //!
@@ -34,7 +38,7 @@
 //!
 //! 1. `SetSensitiveRequestHeaders(Authorization)` — credentials never reach logs.
 //! 2. [`RequestIdLayer`](layers::request_id::RequestIdLayer) — the transaction id
-//!    (`X-Request-ID`, reused unless it starts with `sid_`, else 32 random alphanumerics) in
+//!    (`X-Request-ID` when short and of safe characters, not `sid_…`, else 32 random alphanumerics) in
 //!    the request extensions and on every response; renders every error response as
 //!    `{"error": ..., "code": <transaction id>}`.
 //! 3. `TraceLayer` — a tracing span per request.

@@ -20,25 +20,39 @@
 //!
 //! # How a sandbox looks
 //!
-//! * A private temporary directory holds the socket (`proxy.sock`) and is the runner's working
-//!   directory, `HOME` and `TMPDIR`; it is removed on destroy.
-//! * The runner starts with a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's
-//!   environment, `__OW_LISTEN=unix:<dir>/proxy.sock` and `__OW_EXIT_WITH_PARENT=1` (the
-//!   runner exits when this process dies without stopping it). It leads its own process group, so
-//!   pause (`SIGSTOP`), resume (`SIGCONT`) and destroy (`SIGKILL`) reach whatever the action
-//!   started too.
-//! * One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
-//!   the caller's task (no hand-off to a connection task on the hot path).
-//! * stdout and stderr are read line by line into a bounded buffer that
-//!   [`logs`](faas_core::Container::logs) cuts at the sentinels.
+//! Every runner runs in a sandbox (on by default; see [`SandboxMode`]):
+//!
+//! * its own PID, IPC, UTS and mount namespaces (bubblewrap): it sees only its own processes,
+//!   a read-only `/usr`, its interpreter's directory and a few `/etc` files, its own `/proc`,
+//!   `/dev`, a size-limited `/tmp`, and its private directory at `/action` (working directory
+//!   and `HOME`; removed on destroy) holding the socket `proxy.sock`;
+//! * an unprivileged uid without capabilities, `no_new_privs` (through `setpriv` when the
+//!   platform is root; in a user namespace otherwise);
+//! * a seccomp deny list (`ptrace`, `process_vm_*`, `bpf`, mounts, new namespaces, ...);
+//! * a cgroup with the action's memory limit and a pids limit; an out-of-memory kill is
+//!   reported as `Exited { oom: true }`; pause and resume freeze the cgroup;
+//! * a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's environment,
+//!   `__OW_LISTEN=unix:/action/proxy.sock` and `__OW_EXIT_WITH_PARENT=1`; the sandbox dies with
+//!   the platform, and destroy kills every process of its cgroup.
+//!
+//! [`ProcessExecutorBuilder::build`] checks all of that once (it starts one sandbox) and fails
+//! with [`Error::Unavailable`], naming what is missing, when it cannot be had; the insecure
+//! [`SandboxMode::Off`] runs plain child processes instead (own process group, clean
+//! environment, no limits).
+//!
+//! One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
+//! the caller's task (no hand-off to a connection task on the hot path). `/init` is sent once
+//! the runner listens, so that its start does not count against the init time limit. stdout
+//! and stderr are read line by line into a bounded buffer that
+//! [`logs`](faas_core::Container::logs) cuts at the sentinels.
 //!
 //! # Capabilities
 //!
 //! | capability | |
 //! |---|---|
-//! | memory limit | **no**: Node gets `--max-old-space-size=<memory_mb>`, a soft V8 heap cap; its heap-exhaustion abort is reported as `Exited { oom: true }` |
-//! | network isolation | no |
-//! | pause/resume | yes (`SIGSTOP`/`SIGCONT` to the process group) |
+//! | memory limit | yes with the sandbox (cgroup); Node also gets `--max-old-space-size=<memory_mb>` |
+//! | network isolation | with [`SandboxNetwork::None`] |
+//! | pause/resume | yes (cgroup freezer; `SIGSTOP`/`SIGCONT` to the process group without one) |
 //! | blackbox images | no (`create` returns [`Error::NotSupported`]) |
 
 // `client` and `logs` are shared with the Docker executor.

@@ -296,6 +296,8 @@ pub(crate) async fn put(
     let fqn = action_fqn(&namespace, &path)?;
     let bytes = read_body(body, &parts.headers, s.config.max_request_bytes()).await?;
     let content: ActionPut = serde_json::from_slice(&bytes).map_err(Error::from)?;
+    // The raw body is not needed any more: free it before the entity is stored and echoed.
+    drop(bytes);
     check_package_writable(&s, &fqn.path).await?;
     let existing = match s.store.get_entity(&fqn).await {
         Ok(v) => Some(v),
