@@ -102,17 +102,6 @@ fn dead(pid: i64) -> bool {
     }
 }
 
-async fn eventually_dead(pid: i64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn detects_installed_versions() {
     let Some(ex) = executor() else { return };

@@ -189,8 +189,8 @@ mod tests {
     #[test]
     fn filters_compile_to_whole_instructions() {
         let f = compile().unwrap();
-        assert!(!f.deny.is_empty() && f.deny.len() % 8 == 0);
-        assert!(!f.no_clone3.is_empty() && f.no_clone3.len() % 8 == 0);
+        assert!(!f.deny.is_empty() && f.deny.len().is_multiple_of(8));
+        assert!(!f.no_clone3.is_empty() && f.no_clone3.len().is_multiple_of(8));
         // Far below the kernel's limit of 4096 instructions.
         assert!(f.deny.len() / 8 < 1024, "{}", f.deny.len() / 8);
     }
