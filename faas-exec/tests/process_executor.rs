@@ -438,3 +438,23 @@ async fn a_runner_that_died_idle_is_not_handed_out_again() {
     pool.release(lease, Release::Destroy);
     pool.shutdown().await;
 }
+
+/// Without what a sandbox needs the executor refuses to start, says what is missing and how
+/// to run without isolation on purpose; with `sandbox=off` it starts.
+#[tokio::test]
+async fn refuses_without_a_sandbox_unless_told_to_run_insecure() {
+    let Some(_) = executor() else { return };
+    let e = ProcessExecutor::builder()
+        .with_bwrap("/nonexistent/bwrap")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.status(), 503, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("/nonexistent/bwrap not found"), "{msg}");
+    assert!(msg.contains("process:?sandbox=off"), "{msg}");
+    let e = ProcessExecutor::from_url("process:?bwrap=%2Fnonexistent%2Fbwrap").unwrap_err();
+    assert_eq!(e.status(), 503, "{e}");
+    let ex =
+        ProcessExecutor::from_url("process:?bwrap=%2Fnonexistent%2Fbwrap&sandbox=off").unwrap();
+    assert!(!ex.is_sandboxed());
+}

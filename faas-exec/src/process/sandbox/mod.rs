@@ -366,7 +366,7 @@ impl Jail {
         let sandbox = self
             .prepare("probe", 128, dir.path())
             .map_err(|e| unavailable(format!("cannot make a cgroup: {e}")))?;
-        let mut cmd = std::process::Command::new("sh");
+        let mut cmd = std::process::Command::new("/bin/sh");
         let probe: Vec<OsString> = interp
             .family
             .probe_args()
