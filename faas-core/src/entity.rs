@@ -165,6 +165,7 @@ impl Exec {
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Self::Sequence { components })
             }
+            "blackbox" if !manifest.supports_blackbox() => Err(manifest.unsupported("blackbox")),
             "blackbox" => {
                 let image = wire
                     .image

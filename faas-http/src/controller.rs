@@ -100,13 +100,15 @@ impl Controller {
             )
     }
 
-    /// Serves [`router`](Self::router) on `listener` until `shutdown` resolves.
+    /// Serves [`router`](Self::router) on `listener` until `shutdown` resolves, with the
+    /// limits of [`ControllerConfig::server`] (see [`crate::server`]).
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serve(listener, self.router(), shutdown).await
+        let config = self.engine.config().server.clone();
+        crate::server::serve(listener, self.router(), config, shutdown).await
     }
 
     /// The configuration.
@@ -121,19 +123,18 @@ impl Controller {
 }
 
 /// Serves `router` on `listener` (with `TCP_NODELAY`) until `shutdown` resolves, then
-/// finishes the requests in progress.
+/// finishes the requests in progress, with the default limits of
+/// [`ServerConfig`](crate::server::ServerConfig) (see [`crate::server::serve`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(
+        listener,
+        router,
+        crate::server::ServerConfig::default(),
+        shutdown,
+    )
+    .await
 }

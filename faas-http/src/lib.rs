@@ -26,6 +26,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Controller::serve`] runs the router behind [`server::serve`]: a connection cap, header,
+//! body and idle timeouts, a shutdown deadline and error bodies for transport rejections
+//! ([`ServerConfig`], in [`ControllerConfig::server`]).
+//!
 //! [`Controller::router`] returns the whole application as an [`axum::Router`] for callers
 //! that serve it themselves or test it with `tower::ServiceExt::oneshot`.
 //!
@@ -35,7 +39,7 @@
 //!
 //! 1. `SetSensitiveRequestHeaders(Authorization)` — credentials never reach logs.
 //! 2. [`RequestIdLayer`](layers::request_id::RequestIdLayer) — the transaction id
-//!    (`X-Request-ID`, reused unless it starts with `sid_`, else 32 random alphanumerics) in
+//!    (`X-Request-ID` when short and of safe characters, not `sid_…`, else 32 random alphanumerics) in
 //!    the request extensions and on every response; renders every error response as
 //!    `{"error": ..., "code": <transaction id>}`.
 //! 3. `TraceLayer` — a tracing span per request.
@@ -101,9 +105,11 @@ pub mod engine;
 pub mod error;
 pub mod layers;
 mod routes;
+pub mod server;
 
 pub use config::ControllerConfig;
 pub use controller::{Controller, serve};
 pub use error::ApiError;
 pub use routes::actions::ACTIVATION_ID_HEADER;
 pub use routes::system::API_DOCS;
+pub use server::ServerConfig;

@@ -206,6 +206,7 @@ pub(crate) async fn put(
     let overwrite = QueryParams::parse(parts.uri.query()).boolean("overwrite", false)?;
     let bytes = read_body(body, &parts.headers, engine.config().max_request_bytes()).await?;
     let content: ActionPut = serde_json::from_slice(&bytes).map_err(Error::from)?;
+    // The raw body is not needed any more: free it before the entity is stored and echoed.
     drop(bytes);
     check_package_writable(&engine, &fqn.path).await?;
     let existing = match engine.store().get_entity(&fqn).await {

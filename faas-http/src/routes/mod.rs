@@ -231,6 +231,7 @@ pub(crate) async fn read_body(
     {
         return Err(ApiError::too_large(n, limit));
     }
+    let declared = content_length(headers);
     let mut stream = body.into_data_stream();
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -247,7 +248,10 @@ pub(crate) async fn read_body(
         match (&mut first, &mut rest) {
             (None, None) => first = Some(chunk),
             (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(f.len() + chunk.len());
+                // The declared length (checked against the limit above) is allocated once, so
+                // that a large upload is not copied through ever larger buffers.
+                let want = declared.map_or(0, |d| usize::try_from(d).unwrap_or(0));
+                let mut b = BytesMut::with_capacity(want.max(f.len() + chunk.len()));
                 b.extend_from_slice(f);
                 b.extend_from_slice(&chunk);
                 first = None;
