@@ -53,8 +53,13 @@ pub mod cache;
 #[cfg_attr(docsrs, doc(cfg(feature = "couchdb")))]
 pub mod couchdb;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 
 pub use cache::CachedStore;
 #[cfg(feature = "couchdb")]
 pub use couchdb::CouchDbStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
