@@ -901,3 +901,136 @@ fn bad_doc_msg(file: &str, what: &str) -> Error {
         format!("{file}: the stored {what} is not valid"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use faas_core::activation::ActivationResponse;
+    use faas_core::params::{Parameters, SemVer};
+    use serde_json::json;
+
+    use super::*;
+
+    fn activation(ns: &str, start: u64) -> Activation {
+        Activation {
+            namespace: EntityPath::new(ns).unwrap(),
+            name: EntityName::new("hello").unwrap(),
+            subject: "s".into(),
+            activation_id: ActivationId::generate(),
+            start,
+            end: start + 1,
+            duration: Some(1),
+            cause: None,
+            response: ActivationResponse::success(json!({})),
+            logs: vec!["a line".into()],
+            version: SemVer::default(),
+            publish: false,
+            annotations: Parameters::new().with("path", json!(format!("{ns}/hello"))),
+        }
+    }
+
+    /// A file of schema version 1 with records in it is upgraded on open: its records stay
+    /// readable and listable, get counted, and age from their `start`.
+    #[tokio::test]
+    async fn version_1_files_are_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let file = path.display().to_string();
+        let acts: Vec<Activation> = (0..5).map(|i| activation("ns", 1_000 + i)).collect();
+        {
+            let mut c = Connection::open(&path).unwrap();
+            assert_eq!(schema::prepare_to(&mut c, &file, 1).unwrap(), 0);
+            for a in &acts {
+                c.execute(
+                    "INSERT INTO activations (ns, activation_id, start, name, path, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        "ns",
+                        a.activation_id.as_str(),
+                        sql_time(a.start),
+                        "hello",
+                        path_key(a),
+                        serde_json::to_string(a).unwrap()
+                    ],
+                )
+                .unwrap();
+            }
+            let v: u32 = c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, 1);
+        }
+        let (now, clock) = {
+            let now = Arc::new(std::sync::atomic::AtomicU64::new(1_002 + 60_000));
+            let c = Arc::clone(&now);
+            (now, move || c.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        let store = SqliteStore::builder(&path)
+            .with_activation_ttl(Some(Duration::from_secs(60)))
+            .with_background_sweeps(false)
+            .with_clock(clock)
+            .build()
+            .await
+            .unwrap();
+        let ns = EntityName::new("ns").unwrap();
+        let all = ActivationQuery::default();
+        assert_eq!(store.count_activations(&ns, &all).await.unwrap(), 5);
+        let listed = store.list_activations(&ns, &all).await.unwrap();
+        let newest_first: Vec<Activation> = acts.iter().rev().cloned().collect();
+        assert_eq!(listed, newest_first);
+        // Migrated records were "written" at their start: 1000 and 1001 are over 60 s old.
+        assert_eq!(store.sweep().await.unwrap(), 2);
+        assert_eq!(store.count_activations(&ns, &all).await.unwrap(), 3);
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(store.sweep().await.unwrap(), 1);
+        store.close().await;
+        let c = Connection::open(&path).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    /// The activation listings the API serves run on indexes, not on scans of the table.
+    #[test]
+    fn activation_queries_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        let mut c = Connection::open(&path).unwrap();
+        schema::prepare(&mut c, &path.display().to_string()).unwrap();
+        c.execute_batch("ANALYZE").unwrap();
+        let plan = |sql: &str| -> String {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let n = st.parameter_count();
+            let rows = st
+                .query_map(
+                    params_from_iter(vec![rusqlite::types::Value::Null; n]),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        for name in [None, Some("pkg/hello"), Some("hello")] {
+            let f = ActivationFilter {
+                since: 0,
+                upto: i64::MAX,
+                name: name.map(String::from),
+            };
+            let list = plan(&format!(
+                "{} ORDER BY start DESC, seq DESC LIMIT ?5 OFFSET ?6",
+                f.select("start, seq, activation_id, doc")
+            ));
+            assert!(!list.contains("SCAN activations"), "{name:?}: {list}");
+            assert!(!list.contains("TEMP B-TREE"), "{name:?} sorts: {list}");
+            let count = plan(&format!("SELECT count(*) FROM ({})", f.select("seq")));
+            assert!(!count.contains("SCAN activations "), "{name:?}: {count}");
+        }
+        let entities = plan(
+            "SELECT id, doc FROM entities WHERE ns = ?1 AND kind = ?2 \
+             ORDER BY updated DESC, id DESC LIMIT ?3 OFFSET ?4",
+        );
+        assert!(
+            entities.contains("entities_by_ns") && !entities.contains("TEMP B-TREE"),
+            "{entities}"
+        );
+    }
+}
