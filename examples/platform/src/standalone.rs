@@ -32,11 +32,18 @@ pub struct Adapters {
 
 impl Default for Adapters {
     /// The built-in adapters: `memory:`, `inproc:`, `process:`, and (features on by default)
-    /// `couchdb://…`, `kafka://…` and `docker:`.
+    /// `sqlite:…`, `couchdb://…`, `kafka://…` and `docker:`.
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
         stores.register("memory", |_u| async {
             Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn Store>)
+        });
+        // `sqlite:PATH?activation_ttl=7d&max_activations=1000000`: the durable embedded store,
+        // standalone's default. One platform per file (the store locks it).
+        #[cfg(feature = "sqlite")]
+        stores.register("sqlite", |u: crate::registry::AdapterUrl| async move {
+            let store = faas_store::SqliteStore::from_url(&u.url).await?;
+            Ok(Arc::new(store) as Arc<dyn Store>)
         });
         // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
         // CouchDB (or pouchdb-server). Controllers put OpenWhisk's read cache in front (see
@@ -96,6 +103,17 @@ impl Default for Adapters {
     }
 }
 
+/// Where the guest namespace's key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestKey {
+    /// From `--guest-auth` (it replaces any stored key).
+    Given,
+    /// Found in the store: a platform restarted on a durable store keeps its guest key.
+    Kept,
+    /// Made at random, because none was given and the store had none.
+    Generated,
+}
+
 /// A running standalone platform.
 #[derive(Debug)]
 pub struct Running {
@@ -103,6 +121,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The guest namespace's credentials.
     pub guest: AuthKey,
+    /// Where they came from.
+    pub guest_key: GuestKey,
     /// The store in use.
     pub store: Arc<dyn Store>,
     controller: Controller,
@@ -247,13 +267,22 @@ async fn serve_controller(
     manifest: faas_core::RuntimeManifest,
     executor: Option<Arc<dyn Executor>>,
 ) -> Result<Running> {
-    let guest = match &config.guest_auth {
-        Some(s) => AuthKey::parse(s)?,
-        None => AuthKey::generate(),
+    let guest_ns = EntityName::new("guest")?;
+    // `--guest-auth` sets the guest key (replacing a stored one); without it a key already in
+    // the store is kept, so that a restart on a durable store does not lock clients out.
+    let (guest, guest_key) = match &config.guest_auth {
+        Some(s) => (AuthKey::parse(s)?, GuestKey::Given),
+        None => match store.identity_for_namespace(&guest_ns).await {
+            Ok(identity) => (identity.authkey, GuestKey::Kept),
+            Err(faas_core::Error::NotFound { .. }) => (AuthKey::generate(), GuestKey::Generated),
+            Err(e) => return Err(e),
+        },
     };
-    store
-        .put_subject(&Subject::single(EntityName::new("guest")?, &guest))
-        .await?;
+    if guest_key != GuestKey::Kept {
+        store
+            .put_subject(&Subject::single(guest_ns, &guest))
+            .await?;
+    }
 
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         faas_core::Error::unavailable(format!("cannot listen on {}: {e}", config.listen))
@@ -306,6 +335,7 @@ async fn serve_controller(
     Ok(Running {
         addr,
         guest,
+        guest_key,
         store,
         controller,
         invoker,
