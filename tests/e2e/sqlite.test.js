@@ -55,8 +55,6 @@ test('default store: actions, the guest key and activations survive kill -9', { 
       { name: 'py', kind: 'python:default', action: 'def main(args):\n    return {"plus": args.get("n", 0) + 1}\n' }
     ]
     for (const a of actions) await ow.actions.create(a)
-    await ow.packages.create({ name: 'tools' })
-    await ow.actions.create({ name: 'tools/inner', kind: 'nodejs:default', action: 'function main() { return { inner: true } }' })
     const before = {}
     for (const a of actions) before[a.name] = await ow.actions.get({ name: a.name })
 
@@ -67,7 +65,6 @@ test('default store: actions, the guest key and activations survive kill -9', { 
       ids.push(r.activationId)
       ids.push((await ow.actions.invoke({ name: a.name, params: { n: 10 + i } })).activationId)
     }
-    ids.push((await ow.actions.invoke({ name: 'tools/inner', blocking: true })).activationId)
     const records = {}
     for (const id of ids) records[id] = await eventually(() => ow.activations.get({ name: id }))
     assert.deepEqual(records[ids[0]].response.result, { twice: 2, from: 'action' })
@@ -82,7 +79,7 @@ test('default store: actions, the guest key and activations survive kill -9', { 
       assert.deepEqual(await ow.actions.get({ name: a.name }), before[a.name], `action ${a.name} changed across the restart`)
     }
     const listed = (await ow.actions.list({ limit: 200 })).map(a => a.name).sort()
-    assert.deepEqual(listed, ['echo', 'inner', 'py'])
+    assert.deepEqual(listed, ['echo', 'py'])
     for (const id of ids) {
       assert.deepEqual(await ow.activations.get({ name: id }), records[id], `activation ${id} changed across the restart`)
     }
@@ -91,8 +88,6 @@ test('default store: actions, the guest key and activations survive kill -9', { 
     assert.equal((await ow.activations.list({ count: true })).activations, ids.length)
     const byName = await ow.activations.list({ name: 'py', limit: 200 })
     assert.deepEqual(byName.map(a => a.activationId).sort(), [ids[2], ids[3]].sort())
-    const packaged = await ow.activations.list({ name: 'tools/inner' })
-    assert.deepEqual(packaged.map(a => a.activationId), [ids[4]])
 
     // The restarted platform keeps working on the same data.
     assert.deepEqual(await ow.actions.invoke({ name: 'echo', blocking: true, result: true, params: { n: 21 } }), { twice: 42, from: 'action' })
@@ -102,7 +97,7 @@ test('default store: actions, the guest key and activations survive kill -9', { 
     running = await startOn(dir, ['--guest-auth', AUTH])
     assert.ok(!running.out.includes('guest auth ('), running.out)
     const withGiven = openwhisk({ apihost: running.host, api_key: AUTH })
-    assert.equal((await withGiven.actions.list()).length, 3)
+    assert.equal((await withGiven.actions.list()).length, 2)
     const withOld = openwhisk({ apihost: running.host, api_key: key })
     await assert.rejects(withOld.actions.list(), e => e.statusCode === 401)
   } finally {

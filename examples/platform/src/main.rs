@@ -68,7 +68,10 @@ async fn main() -> ExitCode {
             match running.guest_key {
                 GuestKey::Given => {}
                 GuestKey::Kept => {
-                    println!("guest auth (kept from the store): {}", running.guest.compact())
+                    println!(
+                        "guest auth (kept from the store): {}",
+                        running.guest.compact()
+                    )
                 }
                 GuestKey::Generated => {
                     println!("guest auth (generated): {}", running.guest.compact())

@@ -260,6 +260,29 @@ async fn controller_store(
     Ok(Arc::new(cached))
 }
 
+/// Waits (at most 10 s) until the scheduler has heard a healthy invoker, so that a standalone
+/// platform does not answer its first invokes with 503 while its own invoker's first ping is
+/// on its way.
+async fn await_healthy_invoker(scheduler: &dyn Scheduler) {
+    let healthy = || {
+        scheduler
+            .invokers()
+            .iter()
+            .any(|h| h.state == faas_core::scheduler::InvokerState::Healthy)
+    };
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !healthy() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(
+            "the invoker has not reported healthy yet; invokes answer 503 until it does"
+        );
+    }
+}
+
 async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
@@ -291,6 +314,7 @@ async fn serve_controller(
         .local_addr()
         .map_err(|e| faas_core::Error::internal(e.to_string()))?;
 
+    let local_invoker = executor.is_some();
     let invoker = match executor {
         Some(executor) => {
             let api_host = config
@@ -320,8 +344,17 @@ async fn serve_controller(
         .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
         .with_manifest(manifest);
-    let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
+    let controller = Controller::new(
+        ctl_config,
+        Arc::clone(&store),
+        bus,
+        Arc::clone(&scheduler),
+        auth,
+    )?;
     controller.start().await?;
+    if local_invoker {
+        await_healthy_invoker(scheduler.as_ref()).await;
+    }
 
     let (stop, stopped) = oneshot::channel::<()>();
     let ctl = controller.clone();
