@@ -1018,7 +1018,11 @@ impl Report {
         );
         println!(
             "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "memory:", us(st.memory.p50), us(st.memory.p99), st.memory_tput, st.memory.n
+            "memory:",
+            us(st.memory.p50),
+            us(st.memory.p99),
+            st.memory_tput,
+            st.memory.n
         );
         println!(
             "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",

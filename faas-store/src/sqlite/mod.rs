@@ -563,13 +563,12 @@ impl ActivationFilter {
             Some(n) if n.contains('/') => {
                 format!("SELECT {cols} FROM activations WHERE ns = ?1 AND path = ?4 AND {time}")
             }
-            // `name` matches by path annotation, or by the record's name: two index ranges,
-            // disjoint, merged in order by SQLite.
+            // `name` matches by path annotation, or by the record's name where the path does
+            // not already say it (`bare_name`): two disjoint index ranges, merged in order.
             Some(_) => format!(
                 "SELECT {cols} FROM activations WHERE ns = ?1 AND path = ?4 AND {time} \
                  UNION ALL \
-                 SELECT {cols} FROM activations WHERE ns = ?1 AND name = ?4 AND {time} \
-                 AND (path IS NULL OR path <> ?4)"
+                 SELECT {cols} FROM activations WHERE ns = ?1 AND bare_name = ?4 AND {time}"
             ),
         }
     }
@@ -682,12 +681,15 @@ impl Store for SqliteStore {
     }
 
     async fn put_activation(&self, activation: &Activation) -> Result<bool> {
+        let path = path_key(activation);
+        let name = activation.name.as_str();
         let row = ActivationRow {
             ns: activation.namespace.root().to_string(),
             activation_id: activation.activation_id.as_str().to_string(),
             start: sql_time(activation.start),
-            name: activation.name.as_str().to_string(),
-            path: path_key(activation),
+            name: name.to_string(),
+            bare_name: (path.as_deref() != Some(name)).then(|| name.to_string()),
+            path,
             doc: to_json(activation, "an activation record")?,
         };
         self.write(|reply| Job::PutActivation { row, reply }).await
@@ -941,8 +943,8 @@ mod tests {
             assert_eq!(schema::prepare_to(&mut c, &file, 1).unwrap(), 0);
             for a in &acts {
                 c.execute(
-                    "INSERT INTO activations (ns, activation_id, start, name, path, doc) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO activations (ns, activation_id, start, name, path, bare_name, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
                     params![
                         "ns",
                         a.activation_id.as_str(),

@@ -51,12 +51,14 @@ CREATE TABLE activations (
     start         INTEGER NOT NULL,    -- epoch ms, the list order
     name          TEXT NOT NULL,       -- the record's action name
     path          TEXT,                -- the path annotation without its namespace
+    bare_name     TEXT,                -- `name` when `path` does not already say it, else NULL
     doc           TEXT NOT NULL        -- the record's JSON
 );
 CREATE UNIQUE INDEX activations_by_id ON activations (ns, activation_id);
 CREATE INDEX activations_by_start ON activations (ns, start, seq);
-CREATE INDEX activations_by_name  ON activations (ns, name, start, seq);
 CREATE INDEX activations_by_path  ON activations (ns, path, start, seq);
+CREATE INDEX activations_by_bare_name ON activations (ns, bare_name, start, seq)
+    WHERE bare_name IS NOT NULL;
 
 CREATE TABLE subjects (
     subject TEXT PRIMARY KEY NOT NULL,

@@ -52,6 +52,7 @@ pub(crate) struct ActivationRow {
     pub(crate) start: SqlTime,
     pub(crate) name: String,
     pub(crate) path: Option<String>,
+    pub(crate) bare_name: Option<String>,
     pub(crate) doc: String,
 }
 
@@ -303,8 +304,10 @@ fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u
         Job::PutActivation { row, reply } => {
             let r = sp
                 .prepare_cached(
-                    "INSERT INTO activations (ns, activation_id, start, name, path, written, doc) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ns, activation_id) DO NOTHING",
+                    "INSERT INTO activations \
+                     (ns, activation_id, start, name, path, bare_name, written, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (ns, activation_id) DO NOTHING",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -313,6 +316,7 @@ fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u
                         row.start,
                         row.name,
                         row.path,
+                        row.bare_name,
                         sql_time(now),
                         row.doc
                     ])
