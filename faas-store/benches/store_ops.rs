@@ -268,8 +268,16 @@ fn main() {
         print_table(&columns);
 
         if records > 0 {
-            let mut large =
-                vec![listings("memory", Arc::new(MemoryStore::new()), records, &budget).await];
+            let mut large = vec![
+                listings(
+                    "memory",
+                    Arc::new(MemoryStore::new()),
+                    records,
+                    &budget,
+                    true,
+                )
+                .await,
+            ];
             large.extend(sqlite_listings(dir.path(), records, &budget).await);
             large.extend(couch_listings(couch_records, &budget).await);
             print_listings(&large);
