@@ -381,7 +381,7 @@ struct Listings {
 fn listed_activation(ns: &EntityPath, i: u64) -> Activation {
     let mut a = activation(ns, 1_600_000_000_000 + i);
     let action = format!("act{}", i % 100);
-    let path = if i % 10 == 0 {
+    let path = if i.is_multiple_of(10) {
         format!("{ns}/pkg/{action}")
     } else {
         format!("{ns}/{action}")
@@ -413,7 +413,8 @@ async fn listings(
             let (store, a) = (&store, listed_activation(&ns, i));
             async move {
                 assert!(store.put_activation(&a).await.unwrap());
-                (i % (records / 100).max(1) == 0).then_some(a.activation_id)
+                i.is_multiple_of((records / 100).max(1))
+                    .then_some(a.activation_id)
             }
         })
         .buffer_unordered(1024)

@@ -2,6 +2,7 @@
 //! platform per file, damaged and foreign files, newer schemas, and activation retention
 //! (with an injected clock and explicit sweeps, never sleeps).
 #![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -57,7 +57,7 @@ pub struct NodeArgs {
     /// Address to serve the API on [default: 127.0.0.1:3233].
     #[arg(long, env = "FAAS_LISTEN")]
     pub listen: Option<String>,
-    /// Store adapter URL [default: standalone: sqlite:<data dir>/faas.db; controller and
+    /// Store adapter URL [default: standalone: sqlite:DATA_DIR/faas.db; controller and
     /// invoker: memory:]. `memory:` keeps nothing after exit.
     #[arg(long, env = "FAAS_STORE")]
     pub store: Option<String>,
