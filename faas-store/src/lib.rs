@@ -4,8 +4,9 @@
 //!
 //! | adapter | module | durable | use |
 //! |---|---|---|---|
-//! | [`MemoryStore`] | [`memory`] (always built) | no | the embedded platform, tests, examples |
-//! | `CouchDbStore` | `couchdb` (feature `couchdb`) | yes | OpenWhisk's database layout on CouchDB or `pouchdb-server` |
+//! | [`MemoryStore`] | [`memory`] (always built) | no | ephemeral platforms (`memory:`), tests, examples |
+//! | `SqliteStore` | `sqlite` (feature `sqlite`) | yes | the standalone platform's default: one SQLite file, one process |
+//! | `CouchDbStore` | `couchdb` (feature `couchdb`) | yes | OpenWhisk's database layout on CouchDB or `pouchdb-server`, shared by many processes |
 //!
 //! and one wrapper, which implements [`Store`](faas_core::Store) over any store:
 //!
@@ -17,6 +18,7 @@
 //!
 //! | feature | what |
 //! |---|---|
+//! | `sqlite` | the SQLite adapter on `rusqlite`, with the SQLite library compiled in |
 //! | `couchdb` | the CouchDB adapter on `couch_rs` (plain HTTP) |
 //!
 //! Every adapter, and the cache wrapper, keeps the `# Contract` of [`faas_core::Store`] and
@@ -53,8 +55,13 @@ pub mod cache;
 #[cfg_attr(docsrs, doc(cfg(feature = "couchdb")))]
 pub mod couchdb;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 
 pub use cache::CachedStore;
 #[cfg(feature = "couchdb")]
 pub use couchdb::CouchDbStore;
 pub use memory::{DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_ACTIVATIONS, MemoryStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;

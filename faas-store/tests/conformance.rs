@@ -233,3 +233,74 @@ mod suites_catch_broken_adapters {
         assert!(!fails(async move { testkit::store::update_with_current_rev(&*s).await }).await);
     }
 }
+
+/// A fresh directory under cargo's per-target scratch directory (`target/tmp`), kept after the
+/// test: the stores of the cases are never closed, and their files go with `cargo clean`.
+#[cfg(feature = "sqlite")]
+fn scratch_dir() -> std::path::PathBuf {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temporary directory")
+        .keep()
+}
+
+/// `SqliteStore`, one fresh file per case.
+#[cfg(feature = "sqlite")]
+mod sqlite_store {
+    use super::*;
+    use faas_store::SqliteStore;
+
+    async fn setup() -> Option<Arc<dyn Store>> {
+        let path = super::scratch_dir().join("faas.db");
+        Some(Arc::new(
+            SqliteStore::builder(path)
+                .build()
+                .await
+                .expect("open the SQLite store"),
+        ))
+    }
+    faas_core::store_conformance!(setup);
+}
+
+/// One `SqliteStore` shared by every case, as the platform shares its file: cases must not
+/// see each other's data, and concurrent cases share the writer's commit groups.
+#[cfg(feature = "sqlite")]
+mod sqlite_store_shared {
+    use super::*;
+    use faas_store::SqliteStore;
+    use tokio::sync::OnceCell;
+
+    static SHARED: OnceCell<SqliteStore> = OnceCell::const_new();
+
+    async fn setup() -> Option<Arc<dyn Store>> {
+        let store = SHARED
+            .get_or_init(|| async {
+                SqliteStore::builder(super::scratch_dir().join("shared.db"))
+                    .with_max_activations(Some(1_000))
+                    .build()
+                    .await
+                    .expect("open the SQLite store")
+            })
+            .await;
+        Some(Arc::new(store.clone()))
+    }
+    faas_core::store_conformance!(setup);
+}
+
+/// `StoreAuthenticator` over `SqliteStore`, without a cache (every lookup reads the file).
+#[cfg(feature = "sqlite")]
+mod sqlite_store_authenticator {
+    use super::*;
+    use faas_store::SqliteStore;
+
+    async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::builder(super::scratch_dir().join("faas.db"))
+                .build()
+                .await
+                .expect("open the SQLite store"),
+        );
+        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        Some((Arc::new(auth), store))
+    }
+    faas_core::authenticator_conformance!(setup);
+}

@@ -10,35 +10,10 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const openwhisk = require('openwhisk')
-const { AUTH, startPlatform, processTree } = require('./support')
+const { AUTH, startPlatform, stopPlatform } = require('./support')
 
 const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
 const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
-
-// The pids of `pid`'s descendants (Linux /proc; empty elsewhere).
-function descendants (pid) {
-  const children = processTree()
-  const out = []
-  const walk = (p) => { for (const c of children.get(p) || []) { out.push(c); walk(c) } }
-  walk(pid)
-  return out
-}
-
-// Stops the platform. SIGKILL stands for a crash: the platform and the sandboxes it started
-// (which run in process groups of their own) all die at once, with nothing flushed.
-function stopPlatform (p, signal = 'SIGKILL') {
-  return new Promise(resolve => {
-    if (p.exitCode !== null || p.signalCode !== null) return resolve()
-    const orphans = signal === 'SIGKILL' ? descendants(p.pid) : []
-    const timer = setTimeout(resolve, 10000)
-    p.once('exit', () => {
-      clearTimeout(timer)
-      for (const pid of orphans) { try { process.kill(pid, 'SIGKILL') } catch {} }
-      resolve()
-    })
-    p.kill(signal)
-  })
-}
 
 async function eventually (fn, ms = 15000) {
   const deadline = Date.now() + ms

@@ -4,6 +4,7 @@
 
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 
 const BIN = process.env.FAAS_PLATFORM_BIN ||
@@ -11,20 +12,33 @@ const BIN = process.env.FAAS_PLATFORM_BIN ||
 // OpenWhisk's well-known guest key.
 const AUTH = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'
 
-// Starts `faas-platform <mode> <args…>` and resolves `{ proc, host }` once it serves (host is
-// undefined for an invoker, which serves no HTTP); rejects if it exits or takes over `ms`.
+// Fresh data directories, removed when the test process exits: no test touches the real
+// data directory (standalone's default store is `<data dir>/faas.db`).
+const dataDirs = []
+process.on('exit', () => {
+  for (const d of dataDirs) fs.rmSync(d, { recursive: true, force: true })
+})
+function tempDataDir () {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'faas-e2e-'))
+  dataDirs.push(d)
+  return d
+}
+
+// Starts `faas-platform <mode> <args…>` and resolves `{ proc, host, out }` once it serves
+// (host is undefined for an invoker, which serves no HTTP; `out` is what it printed so far);
+// rejects if it exits or takes over `ms`. Unless the arguments name one, each node gets a
+// fresh data directory (`FAAS_DATA_DIR`).
 function startNode (mode, args = [], ms = 60000) {
   return new Promise((resolve, reject) => {
-    const p = spawn(BIN, [mode, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
-    })
+    const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
+    if (!args.includes('--data-dir')) env.FAAS_DATA_DIR = tempDataDir()
+    const p = spawn(BIN, [mode, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     let out = ''
     const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${mode} did not start in ${ms} ms:\n${out}`)) }, ms)
     p.stdout.on('data', d => {
       out += d
       const m = out.match(/listening on (http:\/\/[0-9.:]+)/) || out.match(/invoker \d+ running/)
-      if (m) { clearTimeout(timer); resolve({ proc: p, host: m[1] }) }
+      if (m) { clearTimeout(timer); resolve({ proc: p, host: m[1], out }) }
     })
     p.stderr.on('data', d => { out += d; if (process.env.E2E_VERBOSE) process.stderr.write(d) })
     p.on('exit', code => { clearTimeout(timer); reject(new Error(`${mode} exited with ${code}:\n${out}`)) })
@@ -65,4 +79,31 @@ function stop (proc, ms = 30000) {
   })
 }
 
-module.exports = { BIN, AUTH, startNode, startPlatform, processTree, stop }
+
+// The pids of `pid`'s descendants (Linux /proc; empty elsewhere).
+function descendants (pid) {
+  const children = processTree()
+  const out = []
+  const walk = (p) => { for (const c of children.get(p) || []) { out.push(c); walk(c) } }
+  walk(pid)
+  return out
+}
+
+// Stops a platform and waits (bounded) for it to exit. SIGKILL stands for a crash: the
+// platform and the sandboxes it started (which run in process groups of their own) all die at
+// once, with nothing flushed.
+function stopPlatform (p, signal = 'SIGKILL') {
+  return new Promise(resolve => {
+    if (p.exitCode !== null || p.signalCode !== null) return resolve()
+    const orphans = signal === 'SIGKILL' ? descendants(p.pid) : []
+    const timer = setTimeout(resolve, 10000)
+    p.once('exit', () => {
+      clearTimeout(timer)
+      for (const pid of orphans) { try { process.kill(pid, 'SIGKILL') } catch {} }
+      resolve()
+    })
+    p.kill(signal)
+  })
+}
+
+module.exports = { BIN, AUTH, startNode, startPlatform, stopPlatform, processTree, tempDataDir, stop }

@@ -27,6 +27,10 @@
 //!   `FAAS_BENCH_STEM_WAIT_MS` between invokes so that a stem cell is ready); the floor is
 //!   create + `/init` + first `/run` directly.
 //!
+//! * **store**: the warm latency (1 client) and throughput (8 clients) of the platform above,
+//!   on the in-memory store, against a second platform on the durable default,
+//!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed), the two
+//!   alternating in the same run.
 //! * **CPU per request**: CPU time (from `/proc`, 10 ms ticks) of the platform's runtime threads,
 //!   the client thread and the runner processes during each measured phase, divided by the
 //!   requests served. On a machine with few cores throughput is CPU-bound, and this table says
@@ -52,7 +56,8 @@
 //! `N` = 2.
 //!
 //! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
-//! of the floor's throughput at 32 clients.
+//! of the floor's throughput at 32 clients; on the SQLite store its warm p50 latency and its
+//! throughput at 8 clients are within 10 % of the in-memory store's.
 
 /// The same global allocator as the `faas-platform` binary, so that the benchmark measures what
 /// ships.
@@ -90,6 +95,8 @@ const INVOKE_NOOP: &str = "/api/v1/namespaces/_/actions/noop?blocking=true&resul
 const CONTAINER_MB: u64 = 256;
 /// Client counts of the throughput phases.
 const CLIENTS: [usize; 3] = [1, 8, 32];
+/// Clients of the store comparison's throughput phase.
+const STORE_CLIENTS: usize = 8;
 /// Longest wait for any one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests one client makes in one measured chunk.
@@ -543,8 +550,14 @@ impl CpuUse {
 
 /// Starts a platform on the platform runtime with room for `containers` action containers plus
 /// `prewarm` stem cells, and throttles far above what the bench can reach.
-async fn start_platform(rt: &Runtime, containers: usize, prewarm: usize) -> Res<Running> {
+async fn start_platform(
+    rt: &Runtime,
+    containers: usize,
+    prewarm: usize,
+    store: Option<String>,
+) -> Res<Running> {
     let mut config = StandaloneConfig {
+        store: store.unwrap_or_else(|| "memory:".into()),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         guest_auth: Some(AUTH.to_string()),
         user_memory_mb: (containers + prewarm) as u64 * CONTAINER_MB,
@@ -604,6 +617,15 @@ struct Throughput {
     cpu_floor: CpuUse,
 }
 
+/// The same platform on the in-memory and on the SQLite store.
+#[derive(Debug)]
+struct StoreComparison {
+    memory: Percentiles,
+    sqlite: Percentiles,
+    memory_tput: f64,
+    sqlite_tput: f64,
+}
+
 #[derive(Debug)]
 struct Report {
     kind: String,
@@ -619,6 +641,7 @@ struct Report {
     cold_platform: Percentiles,
     cold_prewarm: Percentiles,
     cold_floor: Percentiles,
+    stores: StoreComparison,
 }
 
 fn loadavg() -> String {
@@ -642,7 +665,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         "starting the platform and {} floor runners ({kind})",
         s.containers
     );
-    let main = start_platform(platform_rt, s.containers, 1).await?;
+    let main = start_platform(platform_rt, s.containers, 1, None).await?;
     let mut clients = Vec::with_capacity(32);
     for _ in 0..CLIENTS[CLIENTS.len() - 1] {
         clients.push(HttpClient::connect(main.addr).await?);
@@ -741,6 +764,67 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
             cpu_floor: cpu_f,
         });
     }
+    // The same platform on the durable default store, alternating with the one above.
+    eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
+    let data = tempfile::tempdir()?;
+    let sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
+    let durable = start_platform(platform_rt, s.containers, 1, Some(sqlite_url)).await?;
+    let mut dclients = Vec::with_capacity(STORE_CLIENTS);
+    for _ in 0..STORE_CLIENTS {
+        dclients.push(HttpClient::connect(durable.addr).await?);
+    }
+    dclients[0].put_action("noop").await?;
+    let warm_end = Instant::now() + Duration::from_secs(5);
+    drive(
+        vec![Side::Platform(&mut dclients[0])],
+        warm_end,
+        WARMUP_LATENCY,
+        &mut seq,
+    )
+    .await?;
+    let far = Instant::now() + REQUEST_TIMEOUT;
+    let sides = dclients.iter_mut().map(Side::Platform).collect();
+    drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
+    let (mut sm, mut sd) = (Vec::new(), Vec::new());
+    let (mut tm, mut td) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let memory_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            if memory_turn {
+                let mut one = Side::Platform(&mut clients[0]);
+                sample(&mut one, end, &mut sm, &mut seq).await?;
+            } else {
+                let mut one = Side::Platform(&mut dclients[0]);
+                sample(&mut one, end, &mut sd, &mut seq).await?;
+            }
+        }
+        for side in 0..2 {
+            let memory_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            let sides = if memory_turn {
+                clients[..STORE_CLIENTS]
+                    .iter_mut()
+                    .map(Side::Platform)
+                    .collect()
+            } else {
+                dclients.iter_mut().map(Side::Platform).collect()
+            };
+            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+            let acc = if memory_turn { &mut tm } else { &mut td };
+            acc.0 += n;
+            acc.1 += t;
+        }
+    }
+    drop(dclients);
+    stop_platform(platform_rt, durable).await;
+    let stores = StoreComparison {
+        memory: percentiles(sm),
+        sqlite: percentiles(sd),
+        memory_tput: tm.0 as f64 / tm.1.as_secs_f64().max(1e-9),
+        sqlite_tput: td.0 as f64 / td.1.as_secs_f64().max(1e-9),
+    };
+
     drop(clients);
     stop_platform(platform_rt, main).await;
     for f in floors.drain(..) {
@@ -749,8 +833,8 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
 
     // Cold starts: floor, platform without prewarming, platform taking a stem cell.
     eprintln!("cold start: {} per variant", s.cold);
-    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0).await?;
-    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1).await?;
+    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0, None).await?;
+    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1, None).await?;
     let mut bare_client = HttpClient::connect(bare.addr).await?;
     let mut pre_client = HttpClient::connect(prewarmed.addr).await?;
     tokio::time::sleep(s.stem_wait).await;
@@ -803,6 +887,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         cold_platform: percentiles(cp),
         cold_prewarm: percentiles(cw),
         cold_floor: percentiles(cf),
+        stores,
     })
 }
 
@@ -926,6 +1011,38 @@ impl Report {
         cold("floor (create + /init + /run)", &self.cold_floor);
         println!();
 
+        let st = &self.stores;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "store (same platform)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "memory:",
+            us(st.memory.p50),
+            us(st.memory.p99),
+            st.memory_tput,
+            st.memory.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "sqlite: (synchronous=full)",
+            us(st.sqlite.p50),
+            us(st.sqlite.p99),
+            st.sqlite_tput,
+            st.sqlite.n
+        );
+        let lat_ratio = ratio(us(st.sqlite.p50), us(st.memory.p50));
+        let tput_ratio = ratio(st.sqlite_tput, st.memory_tput);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "sqlite / memory",
+            lat_ratio,
+            ratio(us(st.sqlite.p99), us(st.memory.p99)),
+            tput_ratio
+        );
+        println!();
+
         if s.smoke {
             println!("smoke run: the figures below mean nothing; use `cargo bench`");
         }
@@ -943,6 +1060,13 @@ impl Report {
             if t2 { "PASS" } else { "FAIL" },
             share * 100.0
         );
-        t1 && t2
+        let t3 = lat_ratio <= 1.10 && tput_ratio >= 0.90;
+        println!(
+            "{} store: on SQLite the warm p50 is {:+.0} % and 8-client throughput {:+.0} % of the in-memory store's (target within 10 %)",
+            if t3 { "PASS" } else { "FAIL" },
+            (lat_ratio - 1.0) * 100.0,
+            (tput_ratio - 1.0) * 100.0
+        );
+        t1 && t2 && t3
     }
 }

@@ -24,8 +24,8 @@ pub struct Cli {
 /// Modes.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Controller and invoker in one process (in-memory store, in-process bus and local
-    /// processes by default).
+    /// Controller and invoker in one process (by default: the durable SQLite store in the data
+    /// directory, the in-process bus and local processes).
     Standalone(NodeArgs),
     /// A controller only (the REST API); invokers run as separate processes sharing its store
     /// and bus (for example `--store couchdb://… --bus kafka://…`).
@@ -59,9 +59,14 @@ pub struct NodeArgs {
     /// Address to serve the API on [default: 127.0.0.1:3233].
     #[arg(long, env = "FAAS_LISTEN")]
     pub listen: Option<String>,
-    /// Store adapter URL [default: memory:].
+    /// Store adapter URL [default: standalone: sqlite:DATA_DIR/faas.db; controller and
+    /// invoker: memory:]. `memory:` keeps nothing after exit.
     #[arg(long, env = "FAAS_STORE")]
     pub store: Option<String>,
+    /// Where standalone keeps its store (`faas.db`) when --store is not given
+    /// [default: $XDG_DATA_HOME/faas, else ~/.local/share/faas].
+    #[arg(long, env = "FAAS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Message bus adapter URL [default: inproc:].
     #[arg(long, env = "FAAS_BUS")]
     pub bus: Option<String>,
@@ -91,6 +96,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Store URL.
     pub store: Option<String>,
+    /// Data directory (standalone's default store lives there).
+    pub data_dir: Option<PathBuf>,
     /// Bus URL.
     pub bus: Option<String>,
     /// Executor URL.
@@ -180,6 +187,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Store URL.
     pub store: String,
+    /// The data directory holding the default store, when the store is the default one.
+    pub data_dir: Option<PathBuf>,
     /// Bus URL.
     pub bus: String,
     /// Executor URL.
@@ -208,6 +217,7 @@ impl Default for NodeConfig {
             api_host: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 3233)),
             store: "memory:".into(),
+            data_dir: None,
             bus: "inproc:".into(),
             executor: "process:".into(),
             guest_auth: None,
@@ -221,10 +231,64 @@ impl Default for NodeConfig {
     }
 }
 
+/// The name of the store file in the data directory.
+pub const STORE_FILE: &str = "faas.db";
+
+/// The default data directory: `$XDG_DATA_HOME/faas`, else `~/.local/share/faas` (the
+/// platform's conventions elsewhere); `None` when neither can be found.
+pub fn default_data_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("faas"))
+}
+
+/// The store URL as printed at start: credentials hidden, and what it means for the data.
+pub fn describe_store(url: &str) -> String {
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://***{}", &rest[at..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    };
+    match url.split(':').next().unwrap_or_default() {
+        "memory" => format!("{shown} (in memory: nothing is kept after exit)"),
+        "sqlite" => format!("{shown} (durable)"),
+        _ => shown,
+    }
+}
+
 impl NodeConfig {
-    /// Merges flags/env (already merged by clap) over the config file over defaults.
+    /// The settings of `faas-platform standalone`: flags/env (already merged by clap) over the
+    /// config file over defaults. Without a store URL the store is the durable
+    /// `sqlite:<data dir>/faas.db`, the data directory coming from `--data-dir`,
+    /// `FAAS_DATA_DIR`, the file's `data_dir` or [`default_data_dir`], in that order.
+    ///
+    /// (`NodeConfig::default()`, for programs that embed the platform, keeps `memory:`.)
     pub fn resolve(args: &NodeArgs) -> Result<Self> {
-        Self::resolve_with(args, Self::default())
+        let file = Self::load_file(args)?;
+        let store_given = args.store.is_some() || file.store.is_some();
+        let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone());
+        let mut c = Self::merge(args, file, Self::default())?;
+        if !store_given {
+            let dir = data_dir.or_else(default_data_dir).ok_or_else(|| {
+                Error::bad_request(
+                    "no data directory for the store: set --data-dir or FAAS_DATA_DIR (or HOME), or use --store memory: to keep nothing",
+                )
+            })?;
+            let db = dir.join(STORE_FILE);
+            let shown = db.display().to_string();
+            if shown.contains('?') {
+                return Err(Error::bad_request(format!(
+                    "the data directory {} contains '?', which a store URL cannot hold; choose another, or give --store sqlite:PATH",
+                    dir.display()
+                )));
+            }
+            c.store = format!("sqlite:{shown}");
+            c.data_dir = Some(dir);
+        }
+        Ok(c)
     }
 
     /// As [`resolve`](Self::resolve) for `faas-platform invoker` and `controller`, whose
@@ -240,7 +304,12 @@ impl NodeConfig {
 
     /// Merges flags/env over the config file over `d`.
     pub fn resolve_with(args: &NodeArgs, d: Self) -> Result<Self> {
-        let file = match &args.config {
+        let file = Self::load_file(args)?;
+        Self::merge(args, file, d)
+    }
+
+    fn load_file(args: &NodeArgs) -> Result<FileConfig> {
+        Ok(match &args.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
                     Error::bad_request(format!("cannot read config {}: {e}", p.display()))
@@ -249,7 +318,10 @@ impl NodeConfig {
                     .map_err(|e| Error::bad_request(format!("bad config {}: {e}", p.display())))?
             }
             None => FileConfig::default(),
-        };
+        })
+    }
+
+    fn merge(args: &NodeArgs, file: FileConfig, d: Self) -> Result<Self> {
         let listen_s = args.listen.clone().or(file.listen);
         let listen = match listen_s {
             Some(s) => s
@@ -268,6 +340,7 @@ impl NodeConfig {
             listen,
             // `--executor docker` means `docker:`.
             store: normalize(&args.store.clone().or(file.store).unwrap_or(d.store)),
+            data_dir: d.data_dir,
             bus: normalize(&args.bus.clone().or(file.bus).unwrap_or(d.bus)),
             executor: normalize(
                 &args
@@ -333,6 +406,74 @@ mod tests {
         assert_eq!(c.limits.invocations_per_minute, 1000);
         assert_eq!(c.limits.concurrent_invocations, 30);
         assert_eq!(c.bus, "inproc:");
+    }
+
+    #[test]
+    fn standalone_store_defaults_to_sqlite_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = StandaloneArgs {
+            data_dir: Some(dir.path().join("d")),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        let want = dir.path().join("d").join(STORE_FILE);
+        assert_eq!(c.store, format!("sqlite:{}", want.display()));
+        assert_eq!(c.data_dir.as_deref(), Some(dir.path().join("d").as_path()));
+
+        // The config file's data_dir, under a flag's.
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, format!("data_dir = {:?}\n", dir.path().join("f"))).unwrap();
+        let from_file = StandaloneArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&from_file).unwrap();
+        assert_eq!(c.data_dir.as_deref(), Some(dir.path().join("f").as_path()));
+        let flag_wins = StandaloneArgs {
+            config: Some(p),
+            data_dir: Some(dir.path().join("g")),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&flag_wins).unwrap();
+        assert_eq!(c.data_dir.as_deref(), Some(dir.path().join("g").as_path()));
+
+        // A store URL wins over the data directory, and memory: stays available.
+        let memory = StandaloneArgs {
+            store: Some("memory:".into()),
+            data_dir: Some(dir.path().join("d")),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&memory).unwrap();
+        assert_eq!((c.store.as_str(), c.data_dir), ("memory:", None));
+
+        // Distributed nodes and the library default keep memory:.
+        let c = StandaloneConfig::resolve_distributed(&StandaloneArgs::default()).unwrap();
+        assert_eq!(c.store, "memory:");
+        assert_eq!(StandaloneConfig::default().store, "memory:");
+
+        let bad = StandaloneArgs {
+            data_dir: Some(dir.path().join("what?")),
+            ..Default::default()
+        };
+        let e = StandaloneConfig::resolve(&bad).unwrap_err().to_string();
+        assert!(e.contains("contains '?'"), "{e}");
+    }
+
+    #[test]
+    fn store_descriptions_hide_credentials() {
+        assert_eq!(
+            describe_store("couchdb://admin:s3cret@127.0.0.1:5984/?prefix=x"),
+            "couchdb://***@127.0.0.1:5984/?prefix=x"
+        );
+        assert_eq!(
+            describe_store("couchdb://127.0.0.1:5984/a@b"),
+            "couchdb://127.0.0.1:5984/a@b"
+        );
+        assert_eq!(
+            describe_store("sqlite:/d/faas.db"),
+            "sqlite:/d/faas.db (durable)"
+        );
+        assert!(describe_store("memory:").contains("nothing is kept"));
     }
 
     #[test]

@@ -32,13 +32,20 @@ pub struct Adapters {
 
 impl Default for Adapters {
     /// The built-in adapters: `memory:`, `inproc:`, `process:`, and (features on by default)
-    /// `couchdb://…`, `kafka://…` and `docker:`.
+    /// `sqlite:…`, `couchdb://…`, `kafka://…` and `docker:`.
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
         // `memory:?max_activations=10000&max_activation_bytes=134217728`: activation records
         // are retained oldest-first-out within both bounds (those are the defaults).
         stores.register("memory", |u: crate::registry::AdapterUrl| async move {
             Ok(Arc::new(memory_store(&u.url)?) as Arc<dyn Store>)
+        });
+        // `sqlite:PATH?activation_ttl=7d&max_activations=1000000`: the durable embedded store,
+        // standalone's default. One platform per file (the store locks it).
+        #[cfg(feature = "sqlite")]
+        stores.register("sqlite", |u: crate::registry::AdapterUrl| async move {
+            let store = faas_store::SqliteStore::from_url(&u.url).await?;
+            Ok(Arc::new(store) as Arc<dyn Store>)
         });
         // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
         // CouchDB (or pouchdb-server). Controllers put OpenWhisk's read cache in front (see
@@ -140,6 +147,17 @@ pub fn memory_store(url: &str) -> Result<faas_store::MemoryStore> {
     Ok(store)
 }
 
+/// Where the guest namespace's key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestKey {
+    /// From `--guest-auth` (it replaces any stored key).
+    Given,
+    /// Found in the store: a platform restarted on a durable store keeps its guest key.
+    Kept,
+    /// Made at random, because none was given and the store had none.
+    Generated,
+}
+
 /// A running standalone platform.
 #[derive(Debug)]
 pub struct Running {
@@ -147,6 +165,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The guest namespace's credentials.
     pub guest: AuthKey,
+    /// Where they came from.
+    pub guest_key: GuestKey,
     /// The store in use.
     pub store: Arc<dyn Store>,
     controller: Controller,
@@ -313,6 +333,29 @@ async fn install_catalog(config: &NodeConfig, controller: &Controller) -> Result
     Ok(())
 }
 
+/// Waits (at most 10 s) until the scheduler has heard a healthy invoker, so that a standalone
+/// platform does not answer its first invokes with 503 while its own invoker's first ping is
+/// on its way.
+async fn await_healthy_invoker(scheduler: &dyn Scheduler) {
+    let healthy = || {
+        scheduler
+            .invokers()
+            .iter()
+            .any(|h| h.state == faas_core::scheduler::InvokerState::Healthy)
+    };
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !healthy() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(
+            "the invoker has not reported healthy yet; invokes answer 503 until it does"
+        );
+    }
+}
+
 async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
@@ -320,13 +363,22 @@ async fn serve_controller(
     manifest: faas_core::RuntimeManifest,
     executor: Option<Arc<dyn Executor>>,
 ) -> Result<Running> {
-    let guest = match &config.guest_auth {
-        Some(s) => AuthKey::parse(s)?,
-        None => AuthKey::generate(),
+    let guest_ns = EntityName::new("guest")?;
+    // `--guest-auth` sets the guest key (replacing a stored one); without it a key already in
+    // the store is kept, so that a restart on a durable store does not lock clients out.
+    let (guest, guest_key) = match &config.guest_auth {
+        Some(s) => (AuthKey::parse(s)?, GuestKey::Given),
+        None => match store.identity_for_namespace(&guest_ns).await {
+            Ok(identity) => (identity.authkey, GuestKey::Kept),
+            Err(faas_core::Error::NotFound { .. }) => (AuthKey::generate(), GuestKey::Generated),
+            Err(e) => return Err(e),
+        },
     };
-    store
-        .put_subject(&Subject::single(EntityName::new("guest")?, &guest))
-        .await?;
+    if guest_key != GuestKey::Kept {
+        store
+            .put_subject(&Subject::single(guest_ns, &guest))
+            .await?;
+    }
 
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         faas_core::Error::unavailable(format!("cannot listen on {}: {e}", config.listen))
@@ -335,6 +387,7 @@ async fn serve_controller(
         .local_addr()
         .map_err(|e| faas_core::Error::internal(e.to_string()))?;
 
+    let local_invoker = executor.is_some();
     let invoker = match executor {
         Some(executor) => {
             let api_host = config
@@ -365,10 +418,19 @@ async fn serve_controller(
         .with_limits(config.limits.clone())
         .with_manifest(manifest)
         .with_server(config.server.clone());
-    let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
+    let controller = Controller::new(
+        ctl_config,
+        Arc::clone(&store),
+        bus,
+        Arc::clone(&scheduler),
+        auth,
+    )?;
     controller.start().await?;
     if config.catalog {
         install_catalog(config, &controller).await?;
+    }
+    if local_invoker {
+        await_healthy_invoker(scheduler.as_ref()).await;
     }
 
     let (stop, stopped) = oneshot::channel::<()>();
@@ -383,6 +445,7 @@ async fn serve_controller(
     Ok(Running {
         addr,
         guest,
+        guest_key,
         store,
         controller,
         invoker,

@@ -1,0 +1,526 @@
+//! The writer: one OS thread that owns the only writing connection and commits in groups.
+//!
+//! SQLite lets one connection write at a time. Rather than having tasks compete for that lock
+//! (and block on it), every write is a [`Job`] sent to this thread. The thread takes the first
+//! queued job and every job already waiting behind it (up to [`MAX_BATCH`]), applies each in a
+//! savepoint of one transaction, commits once, and only then answers each caller. So a lone
+//! write is committed at once (no timer adds latency), and under load many writes share one
+//! commit and its flush to disk: OpenWhisk's activation batching, for every write.
+//!
+//! A caller's `Ok` therefore always means "committed" (and, with `synchronous=full`, flushed).
+//! If the commit fails, every job of the group gets the error, even one whose own statements
+//! succeeded: nothing is reported written that is not.
+//!
+//! The thread also keeps the activation-record bounds: after each group it drops the records
+//! written earliest beyond `max_activations` (in the same transaction), and a [`Job::Sweep`]
+//! removes records older than the TTL, in chunks of [`RETENTION_CHUNK`] so that writes are
+//! never held up for long.
+
+use std::fs::File;
+use std::time::Duration;
+
+use faas_core::store::Revision;
+use faas_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::config::WallClock;
+use super::error::sqlite_error;
+use super::{SqlTime, sql_time};
+
+/// Most jobs committed together.
+pub(crate) const MAX_BATCH: usize = 256;
+/// Most records one retention step removes (one transaction).
+pub(crate) const RETENTION_CHUNK: u64 = 10_000;
+
+/// An entity row, serialized by the caller.
+#[derive(Debug)]
+pub(crate) struct EntityRow {
+    pub(crate) id: String,
+    pub(crate) ns: String,
+    pub(crate) path: String,
+    pub(crate) kind: &'static str,
+    pub(crate) updated: SqlTime,
+    pub(crate) doc: String,
+}
+
+/// An activation row, serialized by the caller.
+#[derive(Debug)]
+pub(crate) struct ActivationRow {
+    pub(crate) ns: String,
+    pub(crate) activation_id: String,
+    pub(crate) start: SqlTime,
+    pub(crate) name: String,
+    pub(crate) path: Option<String>,
+    pub(crate) bare_name: Option<String>,
+    pub(crate) doc: String,
+}
+
+/// A subject with its keys, serialized by the caller.
+#[derive(Debug)]
+pub(crate) struct SubjectRow {
+    pub(crate) subject: String,
+    pub(crate) blocked: bool,
+    pub(crate) doc: String,
+    /// (namespace, uuid, key)
+    pub(crate) keys: Vec<(String, String, String)>,
+}
+
+/// What one sweep step removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Swept {
+    pub(crate) expired: u64,
+    pub(crate) over_count: u64,
+    /// Whether another step may find more.
+    pub(crate) more: bool,
+}
+
+/// One request to the writer.
+#[derive(Debug)]
+pub(crate) enum Job {
+    PutEntity {
+        row: EntityRow,
+        rev: Option<Revision>,
+        reply: oneshot::Sender<Result<Revision>>,
+    },
+    DeleteEntity {
+        id: String,
+        rev: Revision,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    PutActivation {
+        row: ActivationRow,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    PutSubject {
+        row: SubjectRow,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    PutLimits {
+        ns: String,
+        doc: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// One retention step (expired records, then records over the count bound).
+    Sweep {
+        reply: oneshot::Sender<Result<Swept>>,
+    },
+    /// Finish, close the connection and release the file lock, then answer.
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// An answer held back until the group's commit.
+type Pending = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn hold<T: Send + 'static>(reply: oneshot::Sender<Result<T>>, outcome: Result<T>) -> Pending {
+    Box::new(move |commit_failed: Option<&str>| {
+        let answer = match commit_failed {
+            Some(why) => Err(Error::backend(
+                "sqlite",
+                true,
+                format!("the write was not committed: {why}"),
+            )),
+            None => outcome,
+        };
+        // The caller may have gone away (timeout); nothing to do then.
+        let _ = reply.send(answer);
+    })
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) file: String,
+    pub(crate) max_activations: Option<u64>,
+    pub(crate) activation_ttl: Option<Duration>,
+    pub(crate) clock: WallClock,
+    /// The lock that keeps other platforms off the file; released when the thread ends, after
+    /// the connection is closed.
+    pub(crate) lock: File,
+    /// Activation records in the file (all namespaces).
+    pub(crate) total: u64,
+}
+
+impl Writer {
+    /// Runs until every sender is gone or a [`Job::Close`] arrives.
+    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut closing = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut writes = Vec::with_capacity(jobs.len());
+            let mut sweeps = Vec::new();
+            for job in jobs {
+                match job {
+                    Job::Sweep { reply } => sweeps.push(reply),
+                    Job::Close { reply } => closing.push(reply),
+                    write => writes.push(write),
+                }
+            }
+            if !writes.is_empty() {
+                self.commit_group(writes);
+            }
+            for reply in sweeps {
+                let _ = reply.send(self.sweep_step());
+            }
+            if !closing.is_empty() {
+                break;
+            }
+        }
+        // Refuse what is still queued, then close: later writes get a clear error.
+        rx.close();
+        while let Ok(job) = rx.try_recv() {
+            refuse(job);
+        }
+        let Self { conn, lock, .. } = self;
+        // Folds the WAL back into the database so the file stands alone; failure is harmless.
+        let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+        if let Err((_, e)) = conn.close() {
+            tracing::warn!(error = %e, "closing the SQLite store");
+        }
+        drop(lock);
+        for reply in closing {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Applies `jobs` in one transaction and answers them after the commit.
+    fn commit_group(&mut self, jobs: Vec<Job>) {
+        let now = (self.clock)();
+        let file = self.file.clone();
+        let mut tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                let why = sqlite_error(e, &file).to_string();
+                for job in jobs {
+                    fail(job, &why);
+                }
+                return;
+            }
+        };
+        let mut pending: Vec<Pending> = Vec::with_capacity(jobs.len());
+        let mut added = 0u64;
+        for job in jobs {
+            pending.push(apply(&mut tx, job, now, &file, &mut added));
+        }
+        let mut removed = 0u64;
+        let mut trim_failed = None;
+        if let Some(max) = self.max_activations {
+            let over = (self.total + added).saturating_sub(max);
+            if over > 0 {
+                match delete_oldest(&tx, over.min(RETENTION_CHUNK)) {
+                    Ok(n) => removed = n,
+                    Err(e) => trim_failed = Some(sqlite_error(e, &file).to_string()),
+                }
+            }
+        }
+        let failed = match trim_failed {
+            Some(why) => {
+                let _ = tx.rollback();
+                Some(why)
+            }
+            None => tx
+                .commit()
+                .err()
+                .map(|e| sqlite_error(e, &file).to_string()),
+        };
+        match &failed {
+            None => self.total = (self.total + added).saturating_sub(removed),
+            Some(why) => {
+                tracing::error!(file = %self.file, error = %why, "a group of writes was not committed");
+                self.total = count_all(&self.conn).unwrap_or(self.total);
+            }
+        }
+        for answer in pending {
+            answer(failed.as_deref());
+        }
+    }
+
+    /// One retention step in its own transaction.
+    fn sweep_step(&mut self) -> Result<Swept> {
+        let file = self.file.clone();
+        let cutoff = self.activation_ttl.map(|ttl| {
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+            sql_time((self.clock)().saturating_sub(ttl_ms))
+        });
+        let over = self
+            .max_activations
+            .map_or(0, |max| self.total.saturating_sub(max));
+        if cutoff.is_none() && over == 0 {
+            return Ok(Swept::default());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(e, &file))?;
+        let mut swept = Swept::default();
+        if let Some(cutoff) = cutoff {
+            swept.expired = tx
+                .execute(
+                    "DELETE FROM activations WHERE seq IN \
+                     (SELECT seq FROM activations WHERE written < ?1 ORDER BY written LIMIT ?2)",
+                    params![cutoff, RETENTION_CHUNK as i64],
+                )
+                .map_err(|e| sqlite_error(e, &file))? as u64;
+        }
+        let over = over.saturating_sub(swept.expired);
+        if over > 0 {
+            swept.over_count = delete_oldest(&tx, over.min(RETENTION_CHUNK))
+                .map_err(|e| sqlite_error(e, &file))?;
+        }
+        tx.commit().map_err(|e| sqlite_error(e, &file))?;
+        self.total = self.total.saturating_sub(swept.expired + swept.over_count);
+        swept.more = swept.expired == RETENTION_CHUNK || swept.over_count == RETENTION_CHUNK;
+        Ok(swept)
+    }
+}
+
+/// Applies one write in a savepoint of `tx`; returns its answer, held until the commit.
+fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u64) -> Pending {
+    let sp = match tx.savepoint() {
+        Ok(sp) => sp,
+        Err(e) => {
+            let why = sqlite_error(e, file).to_string();
+            return Box::new(move |_: Option<&str>| fail(job, &why));
+        }
+    };
+    let pending = match job {
+        Job::PutEntity { row, rev, reply } => {
+            let r = put_entity(&sp, &row, rev.as_ref()).map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
+        Job::DeleteEntity { id, rev, reply } => {
+            let r = delete_entity(&sp, &id, &rev).map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
+        Job::PutActivation { row, reply } => {
+            let r = sp
+                .prepare_cached(
+                    "INSERT INTO activations \
+                     (ns, activation_id, start, name, path, bare_name, written, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (ns, activation_id) DO NOTHING",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        row.ns,
+                        row.activation_id,
+                        row.start,
+                        row.name,
+                        row.path,
+                        row.bare_name,
+                        sql_time(now),
+                        row.doc
+                    ])
+                })
+                .map(|n| n == 1)
+                .map_err(|e| sqlite_error(e, file));
+            if let Ok(true) = r {
+                *added += 1;
+            }
+            hold(reply, r)
+        }
+        Job::PutSubject { row, reply } => {
+            let r = put_subject(&sp, &row).map_err(|e| sqlite_error(e, file));
+            hold(reply, r)
+        }
+        Job::PutLimits { ns, doc, reply } => {
+            let r = sp
+                .execute(
+                    "INSERT INTO limits (ns, doc) VALUES (?1, ?2) \
+                     ON CONFLICT (ns) DO UPDATE SET doc = excluded.doc",
+                    params![ns, doc],
+                )
+                .map(|_| ())
+                .map_err(|e| sqlite_error(e, file));
+            hold(reply, r)
+        }
+        Job::Sweep { reply } => hold(reply, Ok(Swept::default())),
+        Job::Close { reply } => {
+            let _ = reply.send(());
+            Box::new(|_: Option<&str>| {})
+        }
+    };
+    // A failed savepoint rolls back on drop; a successful one is released into the group.
+    if let Err(e) = sp.commit() {
+        let why = sqlite_error(e, file).to_string();
+        return Box::new(move |_| pending(Some(&why)));
+    }
+    pending
+}
+
+/// A refusal for a job that arrives once the store is closing.
+fn refuse(job: Job) {
+    fail(job, "the store is closed");
+}
+
+fn fail(job: Job, why: &str) {
+    let e = || Error::unavailable(format!("SQLite store: {why}"));
+    match job {
+        Job::PutEntity { reply, .. } => drop(reply.send(Err(e()))),
+        Job::DeleteEntity { reply, .. } => drop(reply.send(Err(e()))),
+        Job::PutActivation { reply, .. } => drop(reply.send(Err(e()))),
+        Job::PutSubject { reply, .. } => drop(reply.send(Err(e()))),
+        Job::PutLimits { reply, .. } => drop(reply.send(Err(e()))),
+        Job::Sweep { reply } => drop(reply.send(Err(e()))),
+        Job::Close { reply } => drop(reply.send(())),
+    }
+}
+
+/// Why an entity write did not happen.
+enum EntityWriteError {
+    AlreadyExists(String),
+    Conflict(String),
+    NotFound(String),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for EntityWriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+impl EntityWriteError {
+    fn into_error(self, file: &str) -> Error {
+        match self {
+            Self::AlreadyExists(id) => Error::AlreadyExists { id },
+            Self::Conflict(id) => Error::conflict(id),
+            Self::NotFound(id) => Error::not_found(id),
+            Self::Sqlite(e) => sqlite_error(e, file),
+        }
+    }
+}
+
+/// `N-<32 hex>` with fresh random hex, so a recreated document never reuses a revision.
+fn revision(generation: u64) -> Revision {
+    let r: u128 = rand::random();
+    Revision(format!("{generation}-{r:032x}"))
+}
+
+fn generation(rev: &Revision) -> u64 {
+    rev.0
+        .split_once('-')
+        .and_then(|(n, _)| n.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+fn put_entity(
+    conn: &Connection,
+    row: &EntityRow,
+    rev: Option<&Revision>,
+) -> std::result::Result<Revision, EntityWriteError> {
+    match rev {
+        None => {
+            let new_rev = revision(1);
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO entities (id, ns, path, kind, updated, rev, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                )?
+                .execute(params![
+                    row.id,
+                    row.ns,
+                    row.path,
+                    row.kind,
+                    row.updated,
+                    new_rev.0,
+                    row.doc
+                ])?;
+            if n == 0 {
+                return Err(EntityWriteError::AlreadyExists(row.id.clone()));
+            }
+            Ok(new_rev)
+        }
+        Some(current) => {
+            let new_rev = revision(generation(current).saturating_add(1));
+            let n = conn
+                .prepare_cached(
+                    "UPDATE entities SET ns = ?2, path = ?3, kind = ?4, updated = ?5, rev = ?6, \
+                     doc = ?7 WHERE id = ?1 AND rev = ?8",
+                )?
+                .execute(params![
+                    row.id,
+                    row.ns,
+                    row.path,
+                    row.kind,
+                    row.updated,
+                    new_rev.0,
+                    row.doc,
+                    current.0
+                ])?;
+            if n == 0 {
+                // A missing document and a stale revision are both a conflict for an update.
+                return Err(EntityWriteError::Conflict(row.id.clone()));
+            }
+            Ok(new_rev)
+        }
+    }
+}
+
+fn delete_entity(
+    conn: &Connection,
+    id: &str,
+    rev: &Revision,
+) -> std::result::Result<(), EntityWriteError> {
+    let n = conn
+        .prepare_cached("DELETE FROM entities WHERE id = ?1 AND rev = ?2")?
+        .execute(params![id, rev.0])?;
+    if n == 1 {
+        return Ok(());
+    }
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM entities WHERE id = ?1")?
+        .query_row(params![id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Err(if exists {
+        EntityWriteError::Conflict(id.to_string())
+    } else {
+        EntityWriteError::NotFound(id.to_string())
+    })
+}
+
+fn put_subject(conn: &Connection, row: &SubjectRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO subjects (subject, blocked, doc) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (subject) DO UPDATE SET blocked = excluded.blocked, doc = excluded.doc",
+    )?
+    .execute(params![row.subject, row.blocked, row.doc])?;
+    conn.prepare_cached("DELETE FROM subject_keys WHERE subject = ?1")?
+        .execute(params![row.subject])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO subject_keys (subject, ns, uuid, key) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (ns, uuid, key) in &row.keys {
+        insert.execute(params![row.subject, ns, uuid, key])?;
+    }
+    Ok(())
+}
+
+/// Removes the `n` records written earliest.
+fn delete_oldest(conn: &Connection, n: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "DELETE FROM activations WHERE seq IN (SELECT seq FROM activations ORDER BY seq LIMIT ?1)",
+    )?
+    .execute(params![i64::try_from(n).unwrap_or(i64::MAX)])
+    .map(|n| n as u64)
+}
+
+/// Activation records in the file, from the per-namespace counts.
+pub(crate) fn count_all(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(n), 0) FROM activation_counts",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+}
