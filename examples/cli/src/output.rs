@@ -63,6 +63,183 @@ impl Out {
     pub(crate) fn json_doc(&self, v: &impl Serialize) {
         print!("{}", pretty(v));
     }
+
+    /// An entity as `wsk` prints it: its fields in `wsk`'s order.
+    pub(crate) fn entity(&self, v: &Value, shape: Shape) {
+        self.json_doc(&Ordered::new(v, shape));
+    }
+}
+
+/// The entities `wsk` decodes into its own structs before printing them, so that their fields
+/// come out in the structs' order (`openwhisk-client-go/whisk/*.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// An action (`whisk.Action`).
+    Action,
+    /// An activation (`whisk.Activation`).
+    Activation,
+    /// A package (`whisk.Package`).
+    Package,
+    /// A trigger (`whisk.Trigger`).
+    Trigger,
+    /// A rule (`whisk.Rule`).
+    Rule,
+}
+
+impl Shape {
+    /// The field order of the entity, and of the nested objects that have one.
+    fn order(self, path: &str) -> &'static [&'static str] {
+        match (self, path) {
+            (Self::Action, "") => &[
+                "namespace",
+                "name",
+                "version",
+                "exec",
+                "annotations",
+                "delAnnotations",
+                "parameters",
+                "limits",
+                "error",
+                "code",
+                "publish",
+                "updated",
+                "env",
+            ],
+            (Self::Action, "exec") => &[
+                "kind",
+                "code",
+                "image",
+                "init",
+                "main",
+                "components",
+                "binary",
+            ],
+            (Self::Action | Self::Trigger, "limits") => {
+                &["timeout", "memory", "logs", "concurrency"]
+            }
+            (Self::Activation, "") => &[
+                "namespace",
+                "name",
+                "version",
+                "subject",
+                "activationId",
+                "cause",
+                "start",
+                "end",
+                "duration",
+                "statusCode",
+                "response",
+                "logs",
+                "annotations",
+                "publish",
+            ],
+            (Self::Activation, "response") => &["status", "statusCode", "success", "result"],
+            (Self::Package, "") => &[
+                "namespace",
+                "name",
+                "version",
+                "publish",
+                "annotations",
+                "parameters",
+                "binding",
+                "actions",
+                "feeds",
+                "updated",
+            ],
+            (Self::Trigger, "") => &[
+                "namespace",
+                "name",
+                "version",
+                "activationId",
+                "annotations",
+                "parameters",
+                "limits",
+                "publish",
+                "rules",
+                "updated",
+            ],
+            (Self::Rule, "") => &[
+                "namespace",
+                "name",
+                "version",
+                "annotations",
+                "status",
+                "trigger",
+                "action",
+                "publish",
+                "updated",
+            ],
+            _ => &[],
+        }
+    }
+}
+
+/// `value` serialized with the fields of `shape` in `wsk`'s order (other fields after them,
+/// sorted); `key`/`value` pairs print key first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ordered<'a> {
+    value: &'a Value,
+    shape: Option<Shape>,
+    path: &'a str,
+}
+
+impl<'a> Ordered<'a> {
+    /// `value` as an entity of `shape`.
+    pub(crate) fn new(value: &'a Value, shape: Shape) -> Self {
+        Self {
+            value,
+            shape: Some(shape),
+            path: "",
+        }
+    }
+}
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.value {
+            Value::Object(o) => {
+                let order: &[&str] = match self.shape {
+                    Some(shape) => shape.order(self.path),
+                    None if o.contains_key("key") => &["key", "value"],
+                    None => &[],
+                };
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort_by_key(|k| (order.iter().position(|o| o == k).unwrap_or(usize::MAX), *k));
+                let mut m = s.serialize_map(Some(keys.len()))?;
+                for k in keys {
+                    // Only the top level and its named children have an order of their own.
+                    let (shape, path) = match self.shape {
+                        Some(sh) if self.path.is_empty() && !sh.order(k).is_empty() => {
+                            (Some(sh), k.as_str())
+                        }
+                        _ => (None, ""),
+                    };
+                    m.serialize_entry(
+                        k,
+                        &Ordered {
+                            value: &o[k.as_str()],
+                            shape,
+                            path,
+                        },
+                    )?;
+                }
+                m.end()
+            }
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&Ordered {
+                        value: v,
+                        shape: None,
+                        path: "",
+                    })?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
+        }
+    }
 }
 
 /// JSON indented by four spaces with a final newline, as `wsk`'s `printJSON`.
@@ -78,7 +255,7 @@ pub(crate) fn pretty(v: &impl Serialize) -> String {
 }
 
 /// Prints `v` as pretty JSON on stderr (application errors of blocking invokes).
-pub(crate) fn json_to_stderr(v: &Value) {
+pub(crate) fn json_to_stderr(v: &impl Serialize) {
     let _ = std::io::stderr().write_all(pretty(v).as_bytes());
 }
 
@@ -232,6 +409,38 @@ mod tests {
         );
         assert_eq!(pretty(&json!([])), "[]\n");
         assert_eq!(pretty(&json!({"h": "<&>"})), "{\n    \"h\": \"<&>\"\n}\n");
+    }
+
+    #[test]
+    fn entities_in_wsk_order() {
+        let a = json!({
+            "response": {"success": true, "result": {"b": 1, "a": 2}, "status": "success"},
+            "name": "hello", "activationId": "x", "namespace": "guest", "zzz": 1,
+            "annotations": [{"value": 1, "key": "k"}]
+        });
+        let text = pretty(&Ordered::new(&a, Shape::Activation));
+        let keys: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "namespace",
+                "name",
+                "activationId",
+                "response",
+                "status",
+                "success",
+                "result",
+                "a",
+                "b",
+                "annotations",
+                "key",
+                "value",
+                "zzz"
+            ]
+        );
     }
 
     #[test]

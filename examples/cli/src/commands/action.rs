@@ -14,7 +14,8 @@ use crate::cli::{ActionCmd, ActionGet, ActionInvoke, ActionList, ActionPut};
 use crate::client::{Client, failure};
 use crate::error::{CliError, Result, exit};
 use crate::names::{QualifiedName, qualify};
-use crate::output::json_to_stderr;
+use crate::output::Shape;
+use crate::output::{Ordered, json_to_stderr};
 use crate::params::{self, What};
 use crate::progress;
 
@@ -476,8 +477,10 @@ async fn invoke(ctx: &Ctx, i: &ActionInvoke) -> Result<()> {
                 if !i.result {
                     ctx.out.ok(header(&id));
                 }
-                if blocking {
+                if i.result {
                     ctx.out.json_doc(&reply.body);
+                } else if blocking {
+                    ctx.out.entity(&reply.body, Shape::Activation);
                 }
             }
             Ok(())
@@ -487,10 +490,12 @@ async fn invoke(ctx: &Ctx, i: &ActionInvoke) -> Result<()> {
             if ctx.out.json {
                 ctx.out.json_doc(&reply.body);
             } else {
-                if !i.result {
+                if i.result {
+                    json_to_stderr(&reply.body);
+                } else {
                     eprintln!("ok: {}", header(&id));
+                    json_to_stderr(&Ordered::new(&reply.body, Shape::Activation));
                 }
-                json_to_stderr(&reply.body);
             }
             Err(CliError::new("The action failed.", exit::http(reply.status)).silent())
         }
@@ -536,7 +541,7 @@ async fn get(ctx: &Ctx, g: &ActionGet) -> Result<()> {
             None => &action,
         });
     } else {
-        print_got(&ctx.out, "action", &name, &action, field);
+        print_got(&ctx.out, "action", &name, &action, field, Shape::Action);
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use crate::Ctx;
 use crate::cli::{ActivationCmd, ActivationGet, ActivationList, ActivationLogs, ActivationPoll};
 use crate::client::Client;
 use crate::error::{CliError, Result};
+use crate::output::Shape;
 use crate::output::{go_duration, local_datetime, local_time, strip_timestamp, truncate_middle};
 use crate::progress;
 
@@ -141,7 +142,7 @@ async fn list(ctx: &Ctx, l: &ActivationList) -> Result<()> {
     if l.full {
         ctx.out.header("activations");
         for a in &items {
-            ctx.out.json_doc(a);
+            ctx.out.entity(a, Shape::Activation);
         }
         return Ok(());
     }
@@ -274,7 +275,7 @@ async fn get(ctx: &Ctx, g: &ActivationGet) -> Result<()> {
             println!("{}", strip_timestamp(&line));
         }
     } else {
-        print_got(&ctx.out, "activation", &id, &a, field);
+        print_got(&ctx.out, "activation", &id, &a, field, Shape::Activation);
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::Ctx;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{CliError, Result};
-use crate::output::Out;
+use crate::output::{Out, Shape};
 
 /// Runs `command`.
 pub(crate) async fn run(ctx: &Ctx, global: &GlobalArgs, command: Command) -> Result<()> {
@@ -70,7 +70,14 @@ pub(crate) fn field_value<'a>(entity: &'a Value, field: &str) -> &'a Value {
 }
 
 /// Prints `entity` as `get` does: `ok: got <kind> <name>` and the JSON, or one field of it.
-pub(crate) fn print_got(out: &Out, kind: &str, name: &str, entity: &Value, field: Option<&str>) {
+pub(crate) fn print_got(
+    out: &Out,
+    kind: &str,
+    name: &str,
+    entity: &Value,
+    field: Option<&str>,
+    shape: Shape,
+) {
     match field {
         Some(f) => {
             out.ok(format!(
@@ -82,7 +89,7 @@ pub(crate) fn print_got(out: &Out, kind: &str, name: &str, entity: &Value, field
         }
         None => {
             out.ok(format!("got {kind} {}", out.bold(name)));
-            out.json_doc(entity);
+            out.entity(entity, shape);
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::Ctx;
 use crate::cli::{EntityGet, NamespaceList, PackageBind, PackageCmd, PackagePut};
 use crate::error::{CliError, Result};
 use crate::names::namespace_arg;
+use crate::output::Shape;
 use crate::params::{self, What};
 
 const FAMILY: &str = "packages";
@@ -199,7 +200,14 @@ async fn get(ctx: &Ctx, g: &EntityGet) -> Result<()> {
     } else if g.summary {
         print_package_summary(ctx, &pkg);
     } else {
-        print_got(&ctx.out, "package", &name, &pkg, g.field.as_deref());
+        print_got(
+            &ctx.out,
+            "package",
+            &name,
+            &pkg,
+            g.field.as_deref(),
+            Shape::Package,
+        );
     }
     Ok(())
 }

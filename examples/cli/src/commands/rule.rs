@@ -9,6 +9,7 @@ use crate::cli::{EntityGet, NamespaceList, RuleCmd, RulePut};
 use crate::client::Client;
 use crate::error::Result;
 use crate::names::{QualifiedName, namespace_arg, qualify};
+use crate::output::Shape;
 
 const FAMILY: &str = "rules";
 
@@ -146,7 +147,14 @@ async fn get(ctx: &Ctx, g: &EntityGet) -> Result<()> {
         ctx.out
             .line(format!("   ({}: {status})", ctx.out.bold("status")));
     } else {
-        print_got(&ctx.out, "rule", &name, &rule, g.field.as_deref());
+        print_got(
+            &ctx.out,
+            "rule",
+            &name,
+            &rule,
+            g.field.as_deref(),
+            Shape::Rule,
+        );
     }
     Ok(())
 }

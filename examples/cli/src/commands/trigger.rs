@@ -14,6 +14,7 @@ use crate::cli::{EntityGet, NamespaceList, TriggerCmd, TriggerFire, TriggerPut};
 use crate::client::{Client, failure};
 use crate::error::{CliError, Result, exit};
 use crate::names::{QualifiedName, namespace_arg};
+use crate::output::Shape;
 use crate::output::json_to_stderr;
 use crate::params::{self, What, value_of};
 
@@ -165,7 +166,7 @@ async fn invoke_feed(
         )),
         500 | 502 if reply.body.is_object() && reply.body.get("code").is_none() => {
             if !ctx.out.json {
-                json_to_stderr(&reply.body);
+                json_to_stderr(&crate::output::Ordered::new(&reply.body, Shape::Activation));
             }
             let why = reply
                 .body
@@ -253,7 +254,7 @@ async fn create(ctx: &Ctx, t: &TriggerPut) -> Result<()> {
                                 .unwrap_or("")
                         )
                     ));
-                    ctx.out.json_doc(&activation);
+                    ctx.out.entity(&activation, Shape::Activation);
                 }
             }
             Err(e) => {
@@ -411,7 +412,14 @@ async fn get(ctx: &Ctx, g: &EntityGet) -> Result<()> {
             &key_values(&trigger, "parameters"),
         );
     } else {
-        print_got(&ctx.out, "trigger", &name, &trigger, g.field.as_deref());
+        print_got(
+            &ctx.out,
+            "trigger",
+            &name,
+            &trigger,
+            g.field.as_deref(),
+            Shape::Trigger,
+        );
     }
     Ok(())
 }

@@ -175,6 +175,23 @@ async fn create_with_flags_then_get_update_and_save() {
     let text = out.ok();
     assert!(text.starts_with("ok: got action hello\n"), "{text}");
     let action: Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+    // Fields in wsk's order: namespace, name, version, exec, annotations, parameters, limits.
+    let at = |k: &str| {
+        text.find(&format!("\n    \"{k}\":"))
+            .unwrap_or_else(|| panic!("{k}: {text}"))
+    };
+    assert!(
+        at("namespace") < at("name") && at("name") < at("version"),
+        "{text}"
+    );
+    assert!(
+        at("version") < at("exec") && at("exec") < at("annotations"),
+        "{text}"
+    );
+    assert!(
+        at("annotations") < at("parameters") && at("parameters") < at("limits"),
+        "{text}"
+    );
     assert!(
         action["exec"]["kind"]
             .as_str()
