@@ -663,8 +663,12 @@ pub(crate) enum ApiCmd {
 /// The flags of `api create`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ApiCreate {
-    /// [BASE_PATH] API_PATH API_VERB ACTION
-    #[arg(num_args = 0..=4)]
+    /// The API: an optional base path, then the path, the verb and the action.
+    #[arg(
+        num_args = 0..=4,
+        value_name = "ARGS",
+        help = "[BASE_PATH] API_PATH API_VERB ACTION"
+    )]
     pub(crate) args: Vec<String>,
     /// Friendly name of the API; ignored when CFG_FILE is specified (default BASE_PATH)
     #[arg(short = 'n', long, value_name = "API_NAME")]
@@ -693,8 +697,12 @@ pub(crate) struct ApiGet {
 /// The flags of `api list`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ApiList {
-    /// [BASE_PATH | API_NAME] [API_PATH [API_VERB]]
-    #[arg(num_args = 0..=3)]
+    /// Optional filters: the base path (or API name), the path, the verb.
+    #[arg(
+        num_args = 0..=3,
+        value_name = "ARGS",
+        help = "[BASE_PATH | API_NAME] [API_PATH [API_VERB]]"
+    )]
     pub(crate) args: Vec<String>,
     #[command(flatten)]
     pub(crate) page: Page,

@@ -10,22 +10,56 @@ use crate::support::{DEMO_JS, Home, Platform};
 /// The API gateway family, as the CLI names it.
 const API_GW: &str = "web actions and the API gateway (whisk.system/apimgmt)";
 
-/// `(arguments, family named in the message)`, one row per command.
-const NOT_SERVED: &[(&[&str], &str)] = &[
+/// `(arguments, family named in the message, the request that met no route)`, one row per
+/// command: the method and path are the ones `wsk` uses.
+const NOT_SERVED: &[(&[&str], &str, &str)] = &[
     // Packages.
-    (&["package", "create", "pkg", "-p", "a", "1"], "packages"),
-    (&["package", "update", "pkg", "--shared", "yes"], "packages"),
+    (
+        &["package", "create", "pkg", "-p", "a", "1"],
+        "packages",
+        "PUT /api/v1/namespaces/_/packages/pkg",
+    ),
+    (
+        &["package", "update", "pkg", "--shared", "yes"],
+        "packages",
+        "PUT /api/v1/namespaces/_/packages/pkg",
+    ),
     (
         &["package", "bind", "/whisk.system/utils", "myUtils"],
         "packages",
+        "PUT /api/v1/namespaces/_/packages/myUtils",
     ),
-    (&["package", "get", "pkg"], "packages"),
-    (&["package", "get", "pkg", "--summary"], "packages"),
-    (&["package", "list"], "packages"),
-    (&["package", "list", "/guest"], "packages"),
-    (&["package", "delete", "pkg"], "packages"),
+    (
+        &["package", "get", "pkg"],
+        "packages",
+        "GET /api/v1/namespaces/_/packages/pkg",
+    ),
+    (
+        &["package", "get", "pkg", "--summary"],
+        "packages",
+        "GET /api/v1/namespaces/_/packages/pkg",
+    ),
+    (
+        &["package", "list"],
+        "packages",
+        "GET /api/v1/namespaces/_/packages",
+    ),
+    (
+        &["package", "list", "/guest"],
+        "packages",
+        "GET /api/v1/namespaces/guest/packages",
+    ),
+    (
+        &["package", "delete", "pkg"],
+        "packages",
+        "DELETE /api/v1/namespaces/_/packages/pkg",
+    ),
     // Triggers (with and without a feed).
-    (&["trigger", "create", "t", "-p", "a", "1"], "triggers"),
+    (
+        &["trigger", "create", "t", "-p", "a", "1"],
+        "triggers",
+        "PUT /api/v1/namespaces/_/triggers/t",
+    ),
     (
         &[
             "trigger",
@@ -38,32 +72,106 @@ const NOT_SERVED: &[(&[&str], &str)] = &[
             "* * * * *",
         ],
         "triggers",
+        "PUT /api/v1/namespaces/_/triggers/t",
     ),
-    (&["trigger", "update", "t"], "triggers"),
-    (&["trigger", "get", "t"], "triggers"),
-    (&["trigger", "fire", "t", "-p", "a", "1"], "triggers"),
-    (&["trigger", "list"], "triggers"),
-    (&["trigger", "delete", "t"], "triggers"),
+    (
+        &["trigger", "update", "t"],
+        "triggers",
+        "GET /api/v1/namespaces/_/triggers/t",
+    ),
+    (
+        &["trigger", "get", "t"],
+        "triggers",
+        "GET /api/v1/namespaces/_/triggers/t",
+    ),
+    (
+        &["trigger", "fire", "t", "-p", "a", "1"],
+        "triggers",
+        "POST /api/v1/namespaces/_/triggers/t",
+    ),
+    (
+        &["trigger", "list"],
+        "triggers",
+        "GET /api/v1/namespaces/_/triggers",
+    ),
+    (
+        &["trigger", "delete", "t"],
+        "triggers",
+        "GET /api/v1/namespaces/_/triggers/t",
+    ),
     // Rules.
-    (&["rule", "create", "r", "t", "myDemo"], "rules"),
-    (&["rule", "update", "r", "t", "myDemo"], "rules"),
-    (&["rule", "enable", "r"], "rules"),
-    (&["rule", "disable", "r"], "rules"),
-    (&["rule", "status", "r"], "rules"),
-    (&["rule", "get", "r"], "rules"),
-    (&["rule", "list"], "rules"),
-    (&["rule", "delete", "r"], "rules"),
-    (&["rule", "delete", "r", "--disable"], "rules"),
+    (
+        &["rule", "create", "r", "t", "myDemo"],
+        "rules",
+        "PUT /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "update", "r", "t", "myDemo"],
+        "rules",
+        "PUT /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "enable", "r"],
+        "rules",
+        "POST /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "disable", "r"],
+        "rules",
+        "POST /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "status", "r"],
+        "rules",
+        "GET /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "get", "r"],
+        "rules",
+        "GET /api/v1/namespaces/_/rules/r",
+    ),
+    (&["rule", "list"], "rules", "GET /api/v1/namespaces/_/rules"),
+    (
+        &["rule", "delete", "r"],
+        "rules",
+        "DELETE /api/v1/namespaces/_/rules/r",
+    ),
+    (
+        &["rule", "delete", "r", "--disable"],
+        "rules",
+        "POST /api/v1/namespaces/_/rules/r",
+    ),
     // The API gateway (web actions of whisk.system/apimgmt).
     (
         &["api", "create", "/hello", "/world", "get", "webDemo"],
         API_GW,
+        "POST /api/v1/web/whisk.system/apimgmt/createApi.http",
     ),
-    (&["api", "list"], API_GW),
-    (&["api", "list", "/hello", "/world", "get"], API_GW),
-    (&["api", "get", "/hello"], API_GW),
-    (&["api", "delete", "/hello"], API_GW),
-    (&["api", "delete", "/hello", "/world", "GET"], API_GW),
+    (
+        &["api", "list"],
+        API_GW,
+        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
+    ),
+    (
+        &["api", "list", "/hello", "/world", "get"],
+        API_GW,
+        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
+    ),
+    (
+        &["api", "get", "/hello"],
+        API_GW,
+        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
+    ),
+    (
+        &["api", "delete", "/hello"],
+        API_GW,
+        "DELETE /api/v1/web/whisk.system/apimgmt/deleteApi.http",
+    ),
+    (
+        &["api", "delete", "/hello", "/world", "GET"],
+        API_GW,
+        "DELETE /api/v1/web/whisk.system/apimgmt/deleteApi.http",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,14 +185,15 @@ async fn routes_not_served_yet_say_so() {
     home.run(&["action", "create", "webDemo", "demo.js", "--web", "true"])
         .await
         .ok();
-    for (args, family) in NOT_SERVED {
+    for (args, family, request) in NOT_SERVED {
         let out = home.run(args).await;
         let line = out.fails(148);
         assert!(
-            line.contains(&format!("the platform does not serve {family} yet (")),
+            line.contains(&format!(
+                "the platform does not serve {family} yet ({request} answered 404 The requested resource could not be found.)"
+            )),
             "{args:?}: {line}"
         );
-        assert!(line.contains(" answered 404 "), "{args:?}: {line}");
         assert_eq!(out.stdout, "", "{args:?}");
     }
     // With --json too.
