@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{DEMO_JS, Home, Platform, finish, id_in};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{DEMO_JS, Home, Platform, id_in};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_filters_and_last() {
@@ -132,14 +134,38 @@ async fn poll_streams_new_activations_until_its_time_is_up() {
     // An activation from before the poll is not shown.
     let old = id_in(home.run(&["action", "invoke", "myDemo", "-b"]).await.ok());
 
-    let poll = home.spawn(&["activation", "poll", "--exit", "6"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut poll = home.spawn(&["activation", "poll", "--exit", "6"]);
+    // Invoke once the poll has taken its starting point (it says so).
+    let mut lines = BufReader::new(poll.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+            if line == "Polling for activation logs" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the poll started");
     let out = home
         .run(&["action", "invoke", "myDemo", "-b", "-p", "name", "poll"])
         .await;
     let new = id_in(out.ok());
-    let out = finish(poll, Duration::from_secs(30)).await;
-    let text = out.ok();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    })
+    .await
+    .expect("the poll stopped after its --exit time");
+    let status = tokio::time::timeout(Duration::from_secs(10), poll.wait())
+        .await
+        .expect("the poll exited")
+        .unwrap();
+    assert!(status.success(), "{status:?}: {text}");
     assert!(
         text.starts_with("Enter Ctrl-c to exit.\nPolling for activation logs\n"),
         "{text}"

@@ -49,6 +49,14 @@ impl Platform {
         .expect("the platform started in time")
         .expect("the platform started");
         let addr = running.addr;
+        // Invokes are refused (503) until the controller has heard its invoker's first ping.
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !invokers_ready(addr).await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the invoker became ready in time");
         Self {
             running: Some(running),
             addr,
@@ -66,6 +74,23 @@ impl Platform {
             let _ = tokio::time::timeout(Duration::from_secs(30), r.shutdown()).await;
         }
     }
+}
+
+/// Whether `GET /invokers/ready` answers 200 (every invoker healthy).
+async fn invokers_ready(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let request = "GET /invokers/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    if stream.read_to_end(&mut answer).await.is_err() {
+        return false;
+    }
+    answer.starts_with(b"HTTP/1.1 200")
 }
 
 /// What one `faas` run did.
