@@ -6,6 +6,24 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 use serde_json::Value;
 
+/// `println!` that ignores a closed stdout (`faas ... | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use outln;
+
+/// `print!` that ignores a closed stdout.
+macro_rules! outp {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use outp;
+
 /// Where and how to print.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Out {
@@ -24,21 +42,21 @@ impl Out {
     /// `ok: <msg>` (green `ok:` on a terminal), unless `--json`.
     pub(crate) fn ok(&self, msg: impl AsRef<str>) {
         if !self.json {
-            println!("{} {}", self.green("ok:"), msg.as_ref());
+            outln!("{} {}", self.green("ok:"), msg.as_ref());
         }
     }
 
     /// A plain line, unless `--json`.
     pub(crate) fn line(&self, msg: impl AsRef<str>) {
         if !self.json {
-            println!("{}", msg.as_ref());
+            outln!("{}", msg.as_ref());
         }
     }
 
     /// A header line (bold on a terminal), unless `--json`.
     pub(crate) fn header(&self, msg: impl AsRef<str>) {
         if !self.json {
-            println!("{}", self.bold(msg.as_ref()));
+            outln!("{}", self.bold(msg.as_ref()));
         }
     }
 
@@ -61,7 +79,7 @@ impl Out {
 
     /// A JSON document on stdout (always, `--json` or not).
     pub(crate) fn json_doc(&self, v: &impl Serialize) {
-        print!("{}", pretty(v));
+        outp!("{}", pretty(v));
     }
 
     /// An entity as `wsk` prints it: its fields in `wsk`'s order.

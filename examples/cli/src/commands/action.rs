@@ -15,6 +15,7 @@ use crate::client::{Client, failure};
 use crate::error::{CliError, Result, exit};
 use crate::names::{QualifiedName, qualify};
 use crate::output::Shape;
+use crate::output::outln;
 use crate::output::{Ordered, json_to_stderr};
 use crate::params::{self, What};
 use crate::progress;
@@ -523,7 +524,7 @@ async fn get(ctx: &Ctx, g: &ActionGet) -> Result<()> {
             ctx.out.json_doc(&json!({ "url": url }));
         } else {
             ctx.out.ok(format!("got action {}", ctx.out.bold(&name)));
-            println!("{url}");
+            outln!("{url}");
         }
     } else if g.summary && !ctx.out.json {
         print_summary_entry(

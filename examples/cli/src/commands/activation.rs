@@ -15,6 +15,7 @@ use crate::client::Client;
 use crate::error::{CliError, Result};
 use crate::output::Shape;
 use crate::output::{go_duration, local_datetime, local_time, strip_timestamp, truncate_middle};
+use crate::output::{outln, outp};
 use crate::progress;
 
 const FAMILY: &str = "activations";
@@ -262,7 +263,7 @@ async fn get(ctx: &Ctx, g: &ActivationGet) -> Result<()> {
             .and_then(Value::as_str)
             .unwrap_or("");
         let end = a.get("end").and_then(Value::as_i64).unwrap_or(0);
-        println!(
+        outln!(
             "activation result for '/{}/{}' ({status} at {})",
             s("namespace"),
             s("name"),
@@ -272,7 +273,7 @@ async fn get(ctx: &Ctx, g: &ActivationGet) -> Result<()> {
             .json_doc(a.pointer("/response/result").unwrap_or(&Value::Null));
     } else if g.logs {
         for line in log_lines(&a) {
-            println!("{}", strip_timestamp(&line));
+            outln!("{}", strip_timestamp(&line));
         }
     } else {
         print_got(&ctx.out, "activation", &id, &a, field, Shape::Activation);
@@ -307,9 +308,9 @@ async fn logs(ctx: &Ctx, l: &ActivationLogs) -> Result<()> {
     }
     for line in log_lines(&body) {
         if l.strip {
-            println!("{}", strip_timestamp(&line));
+            outln!("{}", strip_timestamp(&line));
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(())
@@ -372,8 +373,8 @@ async fn poll(ctx: &Ctx, p: &ActivationPoll) -> Result<()> {
         now_ms() - i64::try_from(back_s.saturating_mul(1000)).unwrap_or(i64::MAX)
     };
     if !ctx.out.json {
-        println!("Enter Ctrl-c to exit.");
-        println!("Polling for activation logs");
+        outln!("Enter Ctrl-c to exit.");
+        outln!("Polling for activation logs");
     }
     let began = Instant::now();
     let limit = p.exit.filter(|s| *s > 0).map(Duration::from_secs);
@@ -411,13 +412,13 @@ async fn poll(ctx: &Ctx, p: &ActivationPoll) -> Result<()> {
                     if reported.insert(a.activation_id.to_string()) {
                         spinner.suspend(|| {
                             if ctx.out.json {
-                                println!(
+                                outln!(
                                     "{}",
                                     json!({"activationId": a.activation_id, "name": a.name, "logs": a.logs})
                                 );
                             } else {
-                                println!("\nActivation: '{}' ({})", a.name, a.activation_id);
-                                print!("{}", crate::output::pretty(&a.logs));
+                                outln!("\nActivation: '{}' ({})", a.name, a.activation_id);
+                                outp!("{}", crate::output::pretty(&a.logs));
                             }
                         });
                     }
@@ -441,7 +442,7 @@ async fn poll(ctx: &Ctx, p: &ActivationPoll) -> Result<()> {
             () = tokio::time::sleep(pause) => {}
             _ = &mut ctrl_c => {
                 spinner.finish_and_clear();
-                println!("Poll terminated");
+                outln!("Poll terminated");
                 return Err(CliError::general("Poll terminated").silent());
             }
         }

@@ -15,6 +15,7 @@ use crate::cli::{ApiCmd, ApiCreate, ApiGet, ApiList};
 use crate::client::{Client, Req};
 use crate::error::{CliError, Result};
 use crate::names::QualifiedName;
+use crate::output::outp;
 use crate::params::read_file;
 
 /// The family named in "not served" messages.
@@ -529,7 +530,7 @@ async fn list(ctx: &Ctx, l: &ApiList) -> Result<()> {
     }
     ctx.out.ok("APIs");
     for line in api_table(&rows, l.full) {
-        print!("{line}");
+        outp!("{line}");
     }
     Ok(())
 }

@@ -32,7 +32,10 @@ pub(crate) async fn run(ctx: &Ctx, global: &GlobalArgs, command: Command) -> Res
         Command::Api(c) => api::run(ctx, c).await,
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "faas", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "faas", &mut script);
+            // A closed stdout (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(())
         }
     }

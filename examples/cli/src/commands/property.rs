@@ -8,6 +8,7 @@ use crate::Ctx;
 use crate::cli::{GlobalArgs, PropertyCmd, PropertyGet, PropertyNames};
 use crate::config::{self, Props, base_url};
 use crate::error::{CliError, Result};
+use crate::output::outln;
 
 /// `wsk`'s labels of the properties.
 const LABEL_CERT: &str = "client cert";
@@ -248,10 +249,10 @@ async fn get(ctx: &Ctx, g: &PropertyGet) -> Result<()> {
     } else {
         for (_, label, value, one_tab) in shown {
             if raw {
-                println!("{}", ctx.out.bold(&value));
+                outln!("{}", ctx.out.bold(&value));
             } else {
                 let tabs = if one_tab { "\t" } else { "\t\t" };
-                println!("{label}{tabs}{}", ctx.out.bold(&value));
+                outln!("{label}{tabs}{}", ctx.out.bold(&value));
             }
         }
     }
