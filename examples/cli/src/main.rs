@@ -16,6 +16,18 @@
 //!
 //! Where this client differs from `wsk`, and why, is written in the repository's
 //! `DESIGN-NOTES.md` (section "The faas CLI").
+//!
+//! # Layout
+//!
+//! | module | holds |
+//! |---|---|
+//! | `cli` | the command line (clap derive): every command, flag and short option of `wsk` |
+//! | `config` | the properties file, `WSK_CONFIG_FILE`, `WHISK_*`, flag precedence, the API base URL |
+//! | `client` | requests (reqwest over rustls) and `wsk`'s reading of answers, "not served" detection |
+//! | `names`, `params` | entity names and `KEY VALUE` parameters as `wsk` reads them |
+//! | `output`, `progress` | `ok:` lines, JSON in `wsk`'s field order, tables, the spinner |
+//! | `error` | the one-line error and its exit code |
+//! | `commands::*` | one module per command family |
 
 mod cli;
 mod client;
