@@ -300,7 +300,7 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// OpenWhisk's answers as [`Error`]s: `TooManyRequests` (throttled), `Forbidden` (not
+    /// OpenWhisk's answers as [`Error`](faas_core::Error)s: `TooManyRequests` (throttled), `Forbidden` (not
     /// entitled, with the resource named exactly as for a missing one), `NotFound`,
     /// `WrongCollection`, `BadRequest` (deprecated runtime, `final` parameters overridden),
     /// `Unavailable` (no invoker), `TooLarge` (the message does not fit the bus).
