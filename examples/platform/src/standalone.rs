@@ -8,7 +8,7 @@ use faas_core::names::EntityName;
 use faas_core::sharding::ShardingScheduler;
 use faas_core::{
     Authenticator, Executor, InvokerInstanceId, MessageBus, Result, Scheduler, Store,
-    StoreAuthenticator,
+    StoreAuthenticator, StoreExt,
 };
 use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
 use faas_exec::pool::{ContainerPool, StemCell};
@@ -252,7 +252,7 @@ async fn serve_controller(
         None => AuthKey::generate(),
     };
     store
-        .put_subject(&Subject::single(EntityName::new("guest")?, &guest))
+        .upsert_subject(&Subject::single(EntityName::new("guest")?, &guest))
         .await?;
 
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
