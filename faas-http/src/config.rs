@@ -40,6 +40,8 @@ pub struct ControllerConfig {
     pub build: String,
     /// The `buildno` field of `GET /api/v1`.
     pub buildno: String,
+    /// The admin API (`/admin/v1`): off unless it has an operator credential.
+    pub admin: crate::admin::AdminConfig,
 }
 
 impl Default for ControllerConfig {
@@ -58,6 +60,7 @@ impl Default for ControllerConfig {
             store_poll_interval: Duration::from_secs(15),
             build: concat!("faas-", env!("CARGO_PKG_VERSION")).into(),
             buildno: env!("CARGO_PKG_VERSION").into(),
+            admin: crate::admin::AdminConfig::default(),
         }
     }
 }
@@ -118,6 +121,12 @@ impl ControllerConfig {
     /// With the interval between health test actions for an unhealthy invoker.
     pub fn with_health_test_interval(mut self, every: Duration) -> Self {
         self.health_test_interval = every;
+        self
+    }
+
+    /// With the admin API served to holders of `credential` (see [`crate::admin`]).
+    pub fn with_admin_credential(mut self, credential: crate::admin::AdminCredential) -> Self {
+        self.admin = crate::admin::AdminConfig::with_credential(credential);
         self
     }
 

@@ -257,8 +257,10 @@ impl Controller {
         let max_request = s.config.max_request_bytes();
         let auth = AsyncRequireAuthorizationLayer::new(BasicAuth::new(Arc::clone(&s.auth)));
         let api = routes::authenticated(Arc::clone(s)).route_layer(auth);
+        let admin = crate::admin::router(Arc::clone(&s.store), &s.config.admin);
         routes::public(Arc::clone(s))
             .merge(api)
+            .merge(admin)
             .fallback(routes::not_found)
             .layer(
                 ServiceBuilder::new()

@@ -80,10 +80,13 @@
 //! `GET /`, `/ping`, `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
-//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`.
+//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`; with an operator
+//! credential ([`ControllerConfig::with_admin_credential`]), the [`admin`] API under
+//! `/admin/v1`, behind its own credential check.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admin;
 mod books;
 mod config;
 mod controller;
