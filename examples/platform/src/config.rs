@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use faas_core::{Error, Result, SystemLimits};
+use faas_http::admin::AdminCredential;
 
 /// `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
 #[derive(Debug, Parser)]
@@ -30,6 +31,10 @@ pub enum Command {
     Controller(NodeArgs),
     /// An invoker only: consumes `invoker<N>` from the bus and runs actions.
     Invoker(NodeArgs),
+    /// The operator CLI (`wskadmin`'s `user`, `limits`, and `namespace list`): against a running
+    /// controller's admin API (`--url`, `--admin-auth`) or straight against a shared store
+    /// (`--store`, with `--bus` so that running controllers hear of the change).
+    Admin(crate::admin::AdminArgs),
 }
 
 /// The flags of `standalone` (the former name of [`NodeArgs`]).
@@ -72,6 +77,23 @@ pub struct NodeArgs {
     /// Memory the invoker may give to actions, MB [default: 2048].
     #[arg(long, env = "FAAS_USER_MEMORY_MB")]
     pub user_memory_mb: Option<u64>,
+    /// The operator credential that opens the admin API (`/admin/v1`) of a controller: 32 to
+    /// 1024 characters of A-Z a-z 0-9 - . _ ~ + / [default: none, the admin API is off].
+    #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, value_parser = parse_admin_credential)]
+    pub admin_auth: Option<AdminCredential>,
+}
+
+/// Parses an operator credential (clap value parser; the message names the rules).
+pub fn parse_admin_credential(s: &str) -> std::result::Result<AdminCredential, String> {
+    AdminCredential::new(s).map_err(|e| e.to_string())
+}
+
+fn deserialize_admin_credential<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<AdminCredential>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| AdminCredential::new(&s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// The config file's shape; every field optional.
@@ -88,6 +110,9 @@ pub struct FileConfig {
     pub executor: Option<String>,
     /// Guest credentials.
     pub guest_auth: Option<String>,
+    /// The operator credential of the admin API.
+    #[serde(deserialize_with = "deserialize_admin_credential")]
+    pub admin_auth: Option<AdminCredential>,
     /// Node id.
     pub id: Option<String>,
     /// Number of controllers.
@@ -129,6 +154,8 @@ pub struct NodeConfig {
     pub executor: String,
     /// Guest credentials, if given.
     pub guest_auth: Option<String>,
+    /// The operator credential of the admin API, if it is on.
+    pub admin_auth: Option<AdminCredential>,
     /// Memory for actions, MB.
     pub user_memory_mb: u64,
     /// Prewarmed Node.js containers.
@@ -148,6 +175,7 @@ impl Default for NodeConfig {
             bus: "inproc:".into(),
             executor: "process:".into(),
             guest_auth: None,
+            admin_auth: None,
             user_memory_mb: 2048,
             prewarm_nodejs: 1,
             limits: SystemLimits::default(),
@@ -208,6 +236,7 @@ impl NodeConfig {
                 .or(file.executor)
                 .unwrap_or(d.executor),
             guest_auth: args.guest_auth.clone().or(file.guest_auth),
+            admin_auth: args.admin_auth.clone().or(file.admin_auth),
             user_memory_mb: args
                 .user_memory_mb
                 .or(file.invoker.user_memory_mb)
@@ -242,6 +271,40 @@ mod tests {
         assert_eq!(c.limits.invocations_per_minute, 1000);
         assert_eq!(c.limits.concurrent_invocations, 30);
         assert_eq!(c.bus, "inproc:");
+    }
+
+    #[test]
+    fn admin_credential_from_flag_or_file_never_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let secret = "file-credential-0123456789abcdef0123";
+        std::fs::write(&p, format!("admin_auth = \"{secret}\"\n")).unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        assert_eq!(c.admin_auth.as_ref().map(|a| a.expose()), Some(secret));
+        assert!(!format!("{c:?}").contains(secret));
+        let flag = parse_admin_credential("flag-credential-0123456789abcdef01234").unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            admin_auth: Some(flag.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            StandaloneConfig::resolve(&args).unwrap().admin_auth,
+            Some(flag)
+        );
+        assert!(parse_admin_credential("short").is_err());
+        std::fs::write(&p, "admin_auth = \"uuid:key\"\n").unwrap();
+        let args = StandaloneArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let e = StandaloneConfig::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("admin credential"), "{e}");
+        assert_eq!(StandaloneConfig::default().admin_auth, None);
     }
 
     #[test]
