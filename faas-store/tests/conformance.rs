@@ -260,13 +260,21 @@ mod suites_catch_broken_adapters {
     #[async_trait]
     impl Authenticator for NeverForgets {
         async fn authenticate(&self, key: &AuthKey) -> faas_core::Result<Identity> {
-            if let Some(i) = self.seen.lock().unwrap().get(key) {
+            if let Some(i) = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+            {
                 return Ok(i.clone());
             }
             let i = StoreAuthenticator::new(Arc::clone(&self.store))
                 .authenticate(key)
                 .await?;
-            self.seen.lock().unwrap().insert(key.clone(), i.clone());
+            self.seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.clone(), i.clone());
             Ok(i)
         }
     }

@@ -149,7 +149,9 @@ async fn scenario(p: &Pair) -> Vec<(&'static str, Option<Duration>)> {
             p,
             async { p.writer.put_limits(&ns, &limits).await.unwrap() },
             async move |a: &StoreAuthenticator| {
-                a.authenticate(&limited).await.is_ok_and(|i| i.limits == want)
+                a.authenticate(&limited)
+                    .await
+                    .is_ok_and(|i| i.limits == want)
             },
         )
         .await,
