@@ -53,7 +53,8 @@ pub struct AdminArgs {
     pub url: Option<String>,
     /// The operator credential of that controller (`--admin-auth` it was started with).
     #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, global = true,
-          value_parser = parse_admin_credential, help_heading = "Connection")]
+          allow_hyphen_values = true, value_parser = parse_admin_credential,
+          help_heading = "Connection")]
     pub admin_auth: Option<AdminCredential>,
     /// Work straight on this shared store (`couchdb://…`) instead of through a controller.
     #[arg(

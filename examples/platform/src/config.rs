@@ -79,7 +79,8 @@ pub struct NodeArgs {
     pub user_memory_mb: Option<u64>,
     /// The operator credential that opens the admin API (`/admin/v1`) of a controller: 32 to
     /// 1024 characters of A-Z a-z 0-9 - . _ ~ + / [default: none, the admin API is off].
-    #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, value_parser = parse_admin_credential)]
+    #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = parse_admin_credential)]
     pub admin_auth: Option<AdminCredential>,
 }
 
@@ -305,6 +306,17 @@ mod tests {
         let e = StandaloneConfig::resolve(&args).unwrap_err().to_string();
         assert!(e.contains("admin credential"), "{e}");
         assert_eq!(StandaloneConfig::default().admin_auth, None);
+        // Random credentials may start with '-' (base64url): still a value, not a flag.
+        let dashed = "-dashed-credential-0123456789abcdef0123";
+        let cli =
+            Cli::try_parse_from(["faas-platform", "controller", "--admin-auth", dashed]).unwrap();
+        let Command::Controller(a) = cli.command else {
+            panic!("controller")
+        };
+        assert_eq!(
+            a.admin_auth.map(|c| c.expose().to_string()),
+            Some(dashed.to_string())
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use faas_platform::standalone::{
 use faas_store::MemoryStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faas-platform");
-const TOKEN: &str = "cli-test-credential-0123456789abcdef0123456";
+// Starts with '-', as random base64url credentials may: a value, not a flag.
+const TOKEN: &str = "-cli-test-credential-0123456789abcdef012345";
 const GUEST: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
 
 /// Runs `faas-platform admin <connection…> <args…>` (bounded), with a clean environment for
