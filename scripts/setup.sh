@@ -19,9 +19,13 @@ need cargo || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
 need python3 || apt_install python3
 need node || apt_install nodejs
 need npm || apt_install npm
+# The process executor's sandbox: bubblewrap (namespaces, read-only root) and setpriv
+# (util-linux; switching to an unprivileged uid when the platform runs as root).
+need bwrap || apt_install bubblewrap
+need setpriv || apt_install util-linux
 
 # The openwhisk npm client for the end-to-end tests (versions pinned by package-lock.json).
 if [ ! -d tests/e2e/node_modules/openwhisk ]; then
   npm ci --prefix tests/e2e --no-audit --no-fund
 fi
-echo "setup: cargo $(cargo --version | cut -d' ' -f2), node $(node --version), python $(python3 --version | cut -d' ' -f2)"
+echo "setup: cargo $(cargo --version | cut -d' ' -f2), node $(node --version), python $(python3 --version | cut -d' ' -f2), $(bwrap --version)"

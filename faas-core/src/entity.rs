@@ -165,6 +165,7 @@ impl Exec {
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Self::Sequence { components })
             }
+            "blackbox" if !manifest.supports_blackbox() => Err(manifest.unsupported("blackbox")),
             "blackbox" => {
                 let image = wire
                     .image
@@ -493,6 +494,141 @@ pub struct Package {
     /// Last change, epoch ms.
     #[serde(default)]
     pub updated: u64,
+}
+
+impl Package {
+    /// The fully qualified name.
+    pub fn fqn(&self) -> FullyQualifiedName {
+        FullyQualifiedName::new(self.namespace.clone(), self.name.clone())
+    }
+    /// The list form: `{namespace, name, version, publish, annotations, updated, binding}`
+    /// with `binding` `false` for a package (OpenWhisk's `summaryAsJson`).
+    pub fn summary_json(&self) -> Value {
+        serde_json::json!({
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "publish": self.publish,
+            "annotations": self.annotations,
+            "updated": self.updated,
+            "binding": match &self.binding {
+                Some(b) => serde_json::to_value(b).unwrap_or(Value::Bool(false)),
+                None => Value::Bool(false),
+            },
+        })
+    }
+}
+
+/// The body of `PUT /packages/...` (`WhiskPackagePut`). Unknown fields are ignored as
+/// OpenWhisk does.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PackagePut {
+    /// `{namespace, name}` of the package to bind (`_` = the caller's namespace); `{}` or
+    /// absent for a package.
+    #[serde(default, deserialize_with = "de_binding_put")]
+    pub binding: Option<BindingPut>,
+    /// Replaces the parameters when given.
+    pub parameters: Option<Parameters>,
+    /// Explicit version.
+    pub version: Option<SemVer>,
+    /// Publish flag.
+    pub publish: Option<bool>,
+    /// Replaces the annotations when given (the `binding` annotation is always the
+    /// controller's).
+    pub annotations: Option<Parameters>,
+}
+
+/// A binding target as a request writes it: its namespace may be `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BindingPut {
+    /// The bound package's namespace, or `_`.
+    pub namespace: EntityName,
+    /// The bound package's name.
+    pub name: EntityName,
+}
+
+fn de_binding_put<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BindingPut>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) if o.is_empty() => Ok(None),
+        Some(other) => serde_json::from_value(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+impl PackagePut {
+    /// The binding target with `_` resolved to `caller_ns`.
+    pub fn binding_target(&self, caller_ns: &EntityName) -> Option<Binding> {
+        self.binding.as_ref().map(|b| Binding {
+            namespace: if b.namespace.as_str() == crate::names::DEFAULT_NAMESPACE {
+                caller_ns.clone()
+            } else {
+                b.namespace.clone()
+            },
+            name: b.name.clone(),
+        })
+    }
+
+    /// Builds the package to store: a new one when `old` is `None`, else an update of `old`
+    /// (OpenWhisk's `Packages.create`/`update`). `binding` is the resolved target, checked by
+    /// the caller (which also refuses to turn a package into a binding). Validates sizes with
+    /// OpenWhisk's messages.
+    pub fn into_package(
+        self,
+        fqn: &FullyQualifiedName,
+        binding: Option<Binding>,
+        old: Option<&Package>,
+        sys: &SystemLimits,
+    ) -> Result<Package> {
+        let binding = binding.or_else(|| old.and_then(|o| o.binding.clone()));
+        let parameters = match (self.parameters, old) {
+            (Some(p), _) => p,
+            (None, Some(o)) => o.parameters.clone(),
+            (None, None) => Parameters::new(),
+        };
+        let psize = parameters.size_bytes() as u64;
+        if psize > sys.max_parameter_bytes {
+            return Err(Error::too_large(format!(
+                "parameters larger than allowed: {psize} > {} bytes.",
+                sys.max_parameter_bytes
+            )));
+        }
+        let mut annotations = match (self.annotations, old) {
+            (Some(a), _) => a,
+            (None, Some(o)) => o.annotations.clone(),
+            (None, None) => Parameters::new(),
+        };
+        annotations.remove("binding");
+        if let Some(b) = &binding {
+            annotations.set("binding", serde_json::to_value(b).unwrap_or(Value::Null));
+        }
+        let asize = annotations.size_bytes() as u64;
+        if asize > sys.max_parameter_bytes {
+            return Err(Error::too_large(format!(
+                "annotations larger than allowed: {asize} > {} bytes.",
+                sys.max_parameter_bytes
+            )));
+        }
+        let version = match (self.version, old) {
+            (Some(v), _) => v,
+            (None, Some(o)) => o.version.up_patch(),
+            (None, None) => SemVer::default(),
+        };
+        Ok(Package {
+            namespace: fqn.path.clone(),
+            name: fqn.name.clone(),
+            version,
+            publish: self.publish.or(old.map(|o| o.publish)).unwrap_or(false),
+            binding,
+            parameters,
+            annotations,
+            updated: now_ms(),
+        })
+    }
 }
 
 /// A reference `{path, name}` used by rules.

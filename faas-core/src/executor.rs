@@ -165,6 +165,12 @@ pub trait Container: fmt::Debug + Send + Sync + 'static {
     async fn resume(&self) -> Result<()>;
     /// Stops and removes the sandbox. Idempotent.
     async fn destroy(&self) -> Result<()>;
+    /// Whether the sandbox is known to be dead (its process or container exited, or it was
+    /// destroyed): a pool must not hand it out again. An adapter that cannot tell cheaply
+    /// answers `false` (the default), and a dead sandbox then shows at its next call.
+    fn is_dead(&self) -> bool {
+        false
+    }
 }
 
 /// What an executor offers beyond the contract.
@@ -220,6 +226,12 @@ pub trait Executor: fmt::Debug + Send + Sync + 'static {
     fn runtimes(&self) -> RuntimeManifest;
     /// What this executor offers.
     fn capabilities(&self) -> ExecCapabilities;
+    /// Called once when its owner stops, after every container it handed out was destroyed:
+    /// removes whatever this executor created that is still running (a creation the caller
+    /// abandoned, for example). The default does nothing.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// `dyn Executor`.

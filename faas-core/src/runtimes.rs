@@ -52,6 +52,9 @@ impl RuntimeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeManifest {
     families: BTreeMap<String, Vec<RuntimeSpec>>,
+    /// Whether blackbox actions (any image) can run; only container executors can.
+    #[serde(default)]
+    blackbox: bool,
 }
 
 impl RuntimeManifest {
@@ -81,6 +84,39 @@ impl RuntimeManifest {
         fam.push(spec);
     }
 
+    /// Says whether blackbox actions (`"kind": "blackbox"`, any image) can run here; only
+    /// then may they be created. Off by default: a local-process executor cannot run images.
+    pub fn with_blackbox(mut self, supported: bool) -> Self {
+        self.blackbox = supported;
+        self
+    }
+
+    /// Whether blackbox actions can run here.
+    pub fn supports_blackbox(&self) -> bool {
+        self.blackbox
+    }
+
+    /// The error for a kind this platform does not offer (OpenWhisk's text, listing the
+    /// valid kinds).
+    pub fn unsupported(&self, kind: &str) -> Error {
+        let mut valid: Vec<String> = self.kinds().map(|s| s.kind.clone()).collect();
+        valid.extend(
+            self.families
+                .keys()
+                .filter(|f| self.default_kind(f).is_some())
+                .map(|f| format!("{f}:default")),
+        );
+        if self.blackbox {
+            valid.push("blackbox".into());
+        }
+        valid.push("sequence".into());
+        valid.sort();
+        Error::bad_request(format!(
+            "The specified runtime '{kind}' is not supported by this platform. Valid values are: {}.",
+            valid.join(", ")
+        ))
+    }
+
     /// All kinds.
     pub fn kinds(&self) -> impl Iterator<Item = &RuntimeSpec> {
         self.families.values().flatten()
@@ -104,22 +140,7 @@ impl RuntimeManifest {
                 .and_then(|v| v.iter().find(|s| s.default)),
             None => self.kinds().find(|s| s.kind == kind),
         };
-        found.ok_or_else(|| {
-            let mut valid: Vec<String> = self.kinds().map(|s| s.kind.clone()).collect();
-            valid.extend(
-                self.families
-                    .keys()
-                    .filter(|f| self.default_kind(f).is_some())
-                    .map(|f| format!("{f}:default")),
-            );
-            valid.push("blackbox".into());
-            valid.push("sequence".into());
-            valid.sort();
-            Error::bad_request(format!(
-                "The specified runtime '{kind}' is not supported by this platform. Valid values are: {}.",
-                valid.join(", ")
-            ))
-        })
+        found.ok_or_else(|| self.unsupported(kind))
     }
 
     /// The `runtimes` object of `GET /`: `{family: [{kind, image, deprecated, default, attached, requireMain}]}`.
@@ -139,6 +160,14 @@ mod tests {
         assert_eq!(m.resolve("python:3.11").unwrap().kind, "python:3.11");
         let e = m.resolve("java:8").unwrap_err().to_string();
         assert!(e.contains("nodejs:default"), "{e}");
+        assert!(!e.contains("blackbox"), "not offered by default: {e}");
+        let e = m
+            .clone()
+            .with_blackbox(true)
+            .resolve("java:8")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("blackbox"), "{e}");
         let js = m.to_api_json();
         assert_eq!(js["nodejs"][0]["requireMain"], serde_json::json!(false));
     }

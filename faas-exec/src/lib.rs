@@ -2,7 +2,8 @@
 //!
 //! * [`process`]: the local-process [`Executor`](faas_core::Executor): each sandbox is a runner
 //!   process (Node.js or Python, standard library only) speaking OpenWhisk's action-proxy
-//!   protocol over a Unix socket.
+//!   protocol over a Unix socket, inside namespaces (bubblewrap), as an unprivileged uid, under
+//!   seccomp and cgroup memory and pids limits.
 //! * [`docker`] (feature `docker`): the Docker [`Executor`](faas_core::Executor): each sandbox
 //!   is a container of a runtime image built from the recipes in `runtimes/docker/`, with
 //!   OpenWhisk's limits (memory, CPU shares, pids, open files, dropped capabilities), reached

@@ -591,6 +591,16 @@ impl ContainerPool {
                 Grant::Warm(key, idle) => {
                     let paused = idle.paused;
                     let lease = self.inner.lease(key, idle, Origin::Warm);
+                    // A runner killed while idle (from outside, or by its own detached
+                    // processes) must not serve the next activation: drop it and look again.
+                    if lease.container.is_dead() {
+                        tracing::info!(
+                            container = lease.container.id(),
+                            "a warm container died while idle; destroying"
+                        );
+                        lease.release(Release::Destroy);
+                        continue;
+                    }
                     if paused && let Err(e) = lease.container.resume().await {
                         tracing::warn!(container = lease.container.id(), error = %e, "resume failed; destroying");
                         lease.release(Release::Destroy);
@@ -608,7 +618,16 @@ impl ContainerPool {
                         paused: false,
                         initialized: false,
                     };
-                    self.inner.lease(req.key.clone(), idle, Origin::Prewarmed)
+                    let lease = self.inner.lease(req.key.clone(), idle, Origin::Prewarmed);
+                    if lease.container.is_dead() {
+                        tracing::info!(
+                            container = lease.container.id(),
+                            "a prewarmed container died while idle; destroying"
+                        );
+                        lease.release(Release::Destroy);
+                        continue;
+                    }
+                    lease
                 }
                 Grant::Cold(_) => self.create_cold(req).await?,
                 Grant::Retry => continue,
@@ -825,6 +844,10 @@ impl ContainerPool {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Whatever the executor still runs (a creation abandoned by a cancelled request).
+        if let Err(e) = inner.executor.shutdown().await {
+            tracing::warn!(error = %e, "the executor's shutdown failed");
         }
     }
 }

@@ -669,3 +669,24 @@ async fn logs_over_the_limit_end_with_openwhisks_truncation_line() {
     assert_eq!(b.logs.len(), 1048 + 1);
     env.shutdown().await;
 }
+
+/// Regression: a creation its caller gave up on (a request cancelled, a platform stopping on
+/// SIGTERM) left its container running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_creation_leaves_no_container() {
+    let exec = require!(
+        docker_support::executor("abandoned").await,
+        "docker abandoned creation"
+    );
+    let env = Env::new(exec, |c| c);
+    for wait_ms in [0u64, 20, 80] {
+        let spec = faas_core::ContainerSpec::new("abandoned", env.kind.clone(), 128);
+        let e = env.exec.clone();
+        let creating = tokio::spawn(async move { e.create(&spec).await });
+        // Let the engine start on it, then give up.
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        creating.abort();
+    }
+    // The pool's shutdown ends with the executor's, which waits for creations in progress.
+    env.shutdown().await;
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use faas_core::{Container, ContainerSpec, Error, Executor, ProxyError};
-use faas_exec::process::ProcessExecutor;
+use faas_exec::process::{ProcessExecutor, SandboxMode};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(20);
@@ -57,6 +57,41 @@ async fn run_json(c: &dyn Container, value: Value) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
+/// The executor without a sandbox (the insecure mode), for what only it shows from outside.
+fn insecure() -> ProcessExecutor {
+    ProcessExecutor::builder()
+        .with_sandbox(SandboxMode::Off)
+        .build()
+        .unwrap()
+}
+
+/// Host pids of the processes whose command line contains `marker`.
+fn with_marker(marker: &str) -> Vec<i64> {
+    let me = std::process::id() as i64;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|&pid| pid != me && !dead(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// Waits (bounded) until no process carries `marker`.
+async fn eventually_none_with(marker: &str) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = with_marker(marker);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Whether `pid` is gone (or a zombie nobody reaped yet).
 fn dead(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -65,17 +100,6 @@ fn dead(pid: i64) -> bool {
             .rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
     }
-}
-
-async fn eventually_dead(pid: i64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }
 
 #[tokio::test]
@@ -100,6 +124,9 @@ async fn detects_installed_versions() {
         assert_eq!(ex.runtimes().default_kind("python"), Some(kind.as_str()));
     }
     let caps = ex.capabilities();
+    assert!(ex.is_sandboxed(), "the sandbox is on by default");
+    assert!(caps.pause_resume && caps.memory_limit && !caps.blackbox && !caps.network_isolation);
+    let caps = insecure().capabilities();
     assert!(caps.pause_resume && !caps.memory_limit && !caps.blackbox && !caps.network_isolation);
 }
 
@@ -156,71 +183,84 @@ async fn family_default_kind_resolves() {
 async fn clean_environment_and_private_directory() {
     let Some(ex) = executor() else { return };
     let Some(kind) = node_kind(&ex) else { return };
-    let spec = ContainerSpec::new("env", kind, 128).with_env("__OW_API_HOST", "http://h:1");
-    let code =
-        "function main(a) { return { cwd: process.cwd(), env: process.env, pid: process.pid }; }";
-    let c = start(&ex, &spec, code).await;
-    let out = run_json(&*c, json!({})).await;
-    let env = out["env"].as_object().unwrap();
-    let cwd = out["cwd"].as_str().unwrap().to_string();
-    assert_eq!(env["HOME"], cwd.as_str());
-    assert_eq!(env["TMPDIR"], cwd.as_str());
-    assert_eq!(env["__OW_API_HOST"], "http://h:1");
-    assert!(env["__OW_LISTEN"].as_str().unwrap().starts_with("unix:"));
-    assert!(env.contains_key("PATH"));
-    // Nothing of the parent's environment leaks: only what the executor sets, and the
-    // `__OW_*` variables of the spec and of the run.
-    for key in env.keys() {
-        assert!(
-            ["PATH", "HOME", "TMPDIR"].contains(&key.as_str()) || key.starts_with("__OW_"),
-            "unexpected {key} in {env:?}"
-        );
+    for (ex, sandboxed) in [(ex, true), (insecure(), false)] {
+        let spec =
+            ContainerSpec::new("env", kind.clone(), 128).with_env("__OW_API_HOST", "http://h:1");
+        let code = "function main(a) { return { cwd: process.cwd(), env: process.env, pid: process.pid }; }";
+        let c = start(&ex, &spec, code).await;
+        let out = run_json(&*c, json!({})).await;
+        let env = out["env"].as_object().unwrap();
+        let cwd = out["cwd"].as_str().unwrap().to_string();
+        assert_eq!(env["HOME"], cwd.as_str());
+        assert_eq!(env["__OW_API_HOST"], "http://h:1");
+        assert!(env["__OW_LISTEN"].as_str().unwrap().starts_with("unix:"));
+        assert!(env.contains_key("PATH"));
+        // Nothing of the parent's environment leaks: only what the executor sets, and the
+        // `__OW_*` variables of the spec and of the run.
+        // (bubblewrap sets `PWD` for the directory it starts the runner in.)
+        let own: &[&str] = if sandboxed {
+            &["PATH", "HOME", "TMPDIR", "PWD"]
+        } else {
+            &["PATH", "HOME", "TMPDIR"]
+        };
+        for key in env.keys() {
+            assert!(
+                own.contains(&key.as_str()) || key.starts_with("__OW_"),
+                "unexpected {key} in {env:?}"
+            );
+        }
+        if sandboxed {
+            // The private directory is mounted at a fixed place; /tmp is the sandbox's own.
+            assert_eq!((cwd.as_str(), &env["TMPDIR"]), ("/action", &json!("/tmp")));
+            c.destroy().await.unwrap();
+        } else {
+            assert_eq!(env["TMPDIR"], cwd.as_str());
+            assert!(std::path::Path::new(&cwd).is_dir());
+            c.destroy().await.unwrap();
+            assert!(!std::path::Path::new(&cwd).exists(), "{cwd} left behind");
+        }
     }
-    assert!(std::path::Path::new(&cwd).is_dir());
-    c.destroy().await.unwrap();
-    assert!(!std::path::Path::new(&cwd).exists(), "{cwd} left behind");
 }
 
 #[tokio::test]
 async fn destroy_kills_the_process_group() {
     let Some(ex) = executor() else { return };
     let Some(kind) = node_kind(&ex) else { return };
-    let code = "const cp = require('child_process');\n\
-                function main(a) { const s = cp.spawn('sleep', ['60'], { stdio: 'ignore' }); return { runner: process.pid, child: s.pid }; }";
-    let c = start(&ex, &ContainerSpec::new("pg", kind, 128), code).await;
-    let out = run_json(&*c, json!({})).await;
-    let (runner, child) = (
-        out["runner"].as_i64().unwrap(),
-        out["child"].as_i64().unwrap(),
-    );
-    assert!(!dead(runner) && !dead(child));
-    c.pause().await.unwrap();
-    c.destroy().await.unwrap();
-    assert!(
-        eventually_dead(runner).await,
-        "runner {runner} survived destroy"
-    );
-    assert!(
-        eventually_dead(child).await,
-        "child {child} survived destroy"
-    );
-    c.destroy().await.unwrap();
-    assert!(c.pause().await.is_err());
+    for (ex, mode) in [(ex, "sandboxed"), (insecure(), "insecure")] {
+        let marker = format!("61.{}{}", std::process::id(), mode.len());
+        let code = format!(
+            "const cp = require('child_process');\n\
+             function main(a) {{ cp.spawn('sleep', ['{marker}'], {{ stdio: 'ignore' }}); return {{}}; }}"
+        );
+        let c = start(&ex, &ContainerSpec::new("pg", kind.clone(), 128), &code).await;
+        run_json(&*c, json!({})).await;
+        assert_eq!(with_marker(&marker).len(), 1, "{mode}: the child runs");
+        c.pause().await.unwrap();
+        c.destroy().await.unwrap();
+        let left = eventually_none_with(&marker).await;
+        assert!(left.is_empty(), "{mode}: child {left:?} survived destroy");
+        c.destroy().await.unwrap();
+        assert!(c.pause().await.is_err());
+    }
 }
 
 #[tokio::test]
 async fn dropping_the_container_kills_the_runner() {
     let Some(ex) = executor() else { return };
     let Some(kind) = node_kind(&ex) else { return };
-    let c = start(
-        &ex,
-        &ContainerSpec::new("drop", kind, 128),
-        "function main(a) { return { pid: process.pid }; }",
-    )
-    .await;
-    let pid = run_json(&*c, json!({})).await["pid"].as_i64().unwrap();
-    drop(c);
-    assert!(eventually_dead(pid).await, "runner {pid} survived the drop");
+    for (ex, mode) in [(ex, "sandboxed"), (insecure(), "insecure")] {
+        let marker = format!("62.{}{}", std::process::id(), mode.len());
+        let code = format!(
+            "const cp = require('child_process');\n\
+             function main(a) {{ cp.spawn('sleep', ['{marker}'], {{ stdio: 'ignore' }}); return {{ pid: process.pid }}; }}"
+        );
+        let c = start(&ex, &ContainerSpec::new("drop", kind.clone(), 128), &code).await;
+        run_json(&*c, json!({})).await;
+        assert_eq!(with_marker(&marker).len(), 1, "{mode}: the child runs");
+        drop(c);
+        let left = eventually_none_with(&marker).await;
+        assert!(left.is_empty(), "{mode}: {left:?} survived the drop");
+    }
 }
 
 #[tokio::test]
@@ -340,4 +380,81 @@ async fn debug_output_hides_the_environment() {
     assert!(!shown.contains("s3cr3t-key"), "{shown}");
     assert!(shown.contains("dbg"), "{shown}");
     c.destroy().await.unwrap();
+}
+
+/// Regression: a warm runner that died while idle in the pool was handed out again, and the
+/// activation got "exited unexpectedly" (a 502 through the API).
+#[tokio::test]
+async fn a_runner_that_died_idle_is_not_handed_out_again() {
+    use faas_exec::pool::{
+        AcquireRequest, ContainerKey, ContainerPool, Origin, PoolConfig, Release,
+    };
+    let Some(ex) = executor() else { return };
+    let Some(kind) = node_kind(&ex) else { return };
+    let pool =
+        ContainerPool::new(Arc::new(ex), PoolConfig::new(1024).with_stem_cells(vec![])).unwrap();
+    let key = ContainerKey::new("guest", "guest/dies", "1", &kind, 128);
+    let req = || AcquireRequest {
+        key: &key,
+        kind: &kind,
+        memory_mb: 128,
+        image: None,
+        name: "guest_dies",
+        deadline: std::time::Instant::now() + T,
+    };
+    // The runner kills itself shortly after answering, while it is idle in the pool.
+    let code = "function main(a) { setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50); return { ok: true }; }";
+    let mut lease = pool.acquire(&req()).await.unwrap();
+    let r = lease.container().init(init_body(code), T).await.unwrap();
+    assert_eq!(r.status, 200);
+    lease.mark_initialized();
+    assert_eq!(
+        run_json(lease.container(), json!({})).await,
+        json!({"ok": true})
+    );
+    let first = lease.container().id().to_string();
+    pool.release(lease, Release::Reuse);
+    // Let it die (50 ms after its answer) and be reaped.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pool.stats().idle, 1);
+    let mut lease = pool.acquire(&req()).await.unwrap();
+    assert_ne!(
+        lease.container().id(),
+        first,
+        "the dead runner was handed out again"
+    );
+    assert_eq!(lease.origin(), Origin::Cold);
+    let r = lease
+        .container()
+        .init(init_body("function main(a) { return a; }"), T)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    lease.mark_initialized();
+    assert_eq!(
+        run_json(lease.container(), json!({"x": 2})).await,
+        json!({"x": 2})
+    );
+    pool.release(lease, Release::Destroy);
+    pool.shutdown().await;
+}
+
+/// Without what a sandbox needs the executor refuses to start, says what is missing and how
+/// to run without isolation on purpose; with `sandbox=off` it starts.
+#[tokio::test]
+async fn refuses_without_a_sandbox_unless_told_to_run_insecure() {
+    let Some(_) = executor() else { return };
+    let e = ProcessExecutor::builder()
+        .with_bwrap("/nonexistent/bwrap")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.status(), 503, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("/nonexistent/bwrap not found"), "{msg}");
+    assert!(msg.contains("process:?sandbox=off"), "{msg}");
+    let e = ProcessExecutor::from_url("process:?bwrap=%2Fnonexistent%2Fbwrap").unwrap_err();
+    assert_eq!(e.status(), 503, "{e}");
+    let ex =
+        ProcessExecutor::from_url("process:?bwrap=%2Fnonexistent%2Fbwrap&sandbox=off").unwrap();
+    assert!(!ex.is_sandboxed());
 }

@@ -40,6 +40,8 @@ pub struct ControllerConfig {
     pub build: String,
     /// The `buildno` field of `GET /api/v1`.
     pub buildno: String,
+    /// The HTTP server's limits (connections, read timeouts, shutdown deadline).
+    pub server: crate::server::ServerConfig,
     /// The admin API (`/admin/v1`): off unless it has an operator credential.
     pub admin: crate::admin::AdminConfig,
 }
@@ -60,6 +62,7 @@ impl Default for ControllerConfig {
             store_poll_interval: Duration::from_secs(15),
             build: concat!("faas-", env!("CARGO_PKG_VERSION")).into(),
             buildno: env!("CARGO_PKG_VERSION").into(),
+            server: crate::server::ServerConfig::default(),
             admin: crate::admin::AdminConfig::default(),
         }
     }
@@ -83,6 +86,11 @@ impl ControllerConfig {
     /// With a runtime manifest.
     pub fn with_manifest(mut self, manifest: RuntimeManifest) -> Self {
         self.manifest = manifest;
+        self
+    }
+    /// With the HTTP server's limits.
+    pub fn with_server(mut self, server: crate::server::ServerConfig) -> Self {
+        self.server = server;
         self
     }
     /// With a request timeout.

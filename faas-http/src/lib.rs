@@ -1,6 +1,7 @@
-//! The **faas controller**: Apache OpenWhisk's REST API (`/api/v1`) on axum and tower, and
-//! the dispatch pipeline that turns an invoke into an activation message on the bus and, for
-//! blocking calls, waits for its acknowledgement.
+//! The **faas controller**: Apache OpenWhisk's REST API (`/api/v1`) on axum and tower, around
+//! an HTTP-free [invocation engine](engine) that every caller uses (REST routes, sequences,
+//! conductor actions) and that turns an invoke into an activation message on the bus and,
+//! for blocking calls, waits for its acknowledgement.
 //!
 //! It links no concrete adapter: it runs over any [`Store`](faas_core::Store),
 //! [`MessageBus`](faas_core::MessageBus), [`Scheduler`](faas_core::Scheduler) and
@@ -25,6 +26,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Controller::serve`] runs the router behind [`server::serve`]: a connection cap, header,
+//! body and idle timeouts, a shutdown deadline and error bodies for transport rejections
+//! ([`ServerConfig`], in [`ControllerConfig::server`]).
+//!
 //! [`Controller::router`] returns the whole application as an [`axum::Router`] for callers
 //! that serve it themselves or test it with `tower::ServiceExt::oneshot`.
 //!
@@ -34,7 +39,7 @@
 //!
 //! 1. `SetSensitiveRequestHeaders(Authorization)` — credentials never reach logs.
 //! 2. [`RequestIdLayer`](layers::request_id::RequestIdLayer) — the transaction id
-//!    (`X-Request-ID`, reused unless it starts with `sid_`, else 32 random alphanumerics) in
+//!    (`X-Request-ID` when short and of safe characters, not `sid_…`, else 32 random alphanumerics) in
 //!    the request extensions and on every response; renders every error response as
 //!    `{"error": ..., "code": <transaction id>}`.
 //! 3. `TraceLayer` — a tracing span per request.
@@ -47,14 +52,15 @@
 //! 7. On `/api/v1/namespaces/...` only: `AsyncRequireAuthorizationLayer` with
 //!    [`BasicAuth`](layers::auth::BasicAuth) — 401 with `WWW-Authenticate` and OpenWhisk's
 //!    messages, the caller's [`Identity`](faas_core::Identity) into the extensions.
-//! 8. The routes. Each checks the entitlement (owner only: `{ns}` must be `_` or the caller's
-//!    namespace, else 403) and, for invokes, the namespace throttles (rate per minute and
-//!    concurrent activations, 429).
+//! 8. The routes. Each goes through the one [entitlement](engine::entitlement) check (a
+//!    namespace owns its entities; others may read published packages and read or invoke the
+//!    actions in them; a denied resource answers 403 exactly as a missing one would) and
+//!    invokes go through [`Engine::invoke`](engine::Engine::invoke) (throttles, 429).
 //!
 //! # Dispatch
 //!
-//! An invoke reads the action (and its package and binding, merging parameters
-//! package < binding < action < payload), builds the
+//! An invoke resolves and entitles the action (and its package and binding, merging
+//! parameters package < binding < action < payload), builds the
 //! [`ActivationMessage`](faas_core::ActivationMessage), asks the scheduler for an invoker,
 //! records the activation in the controller's books **before** publishing it on
 //! `invoker<N>`, and then answers 202 `{"activationId"}` (non-blocking) or waits for the
@@ -63,11 +69,18 @@
 //! activation without one is written off after OpenWhisk's forced completion time-out
 //! (`max(timeout, 60 s) × 2 + 60 s`).
 //!
-//! Sequences (OpenWhisk §9.1) are validated on `PUT` (components exist, no cycle, at most 50
-//! atomic actions) and run by the controller: each component is an ordinary blocking
-//! dispatch caused by the sequence's activation id, the result of one is the input of the
-//! next, the first failure ends the run, and the controller stores the sequence's record
-//! (`logs` = the component activation ids). Conductor actions are not implemented.
+//! Sequences are validated on `PUT` (components readable by the caller and existing, no
+//! cycle, at most 50 atomic actions) and run by the engine: each component is a blocking
+//! invoke caused by the sequence's activation id, entitled again at every run; the result of
+//! one is the input of the next, the first failure ends the run, and the engine stores the
+//! sequence's record (`logs` = the component activation ids; nested sequences have records of
+//! their own). Conductor actions (annotation `conductor: true`) drive compositions as
+//! OpenWhisk's `docs/conductors.md` defines them.
+//!
+//! # Catalog
+//!
+//! [`catalog`] holds the `whisk.system` packages shipped as real action files (`utils`,
+//! `samples`) and installs them idempotently in any store.
 //!
 //! # Latency
 //!
@@ -80,6 +93,7 @@
 //! `GET /`, `/ping`, `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
+//! `.../{ns}/packages`, `.../{ns}/packages/{name}` (GET, PUT, DELETE),
 //! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`; with an operator
 //! credential ([`ControllerConfig::with_admin_credential`]), the [`admin`] API under
 //! `/admin/v1`, behind its own credential check.
@@ -87,19 +101,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod admin;
-mod books;
+pub mod catalog;
 mod config;
 mod controller;
-mod dispatch;
+pub mod engine;
 pub mod error;
-mod health;
 pub mod layers;
 mod routes;
-mod sequence;
-mod throttle;
+pub mod server;
 
 pub use config::ControllerConfig;
 pub use controller::{Controller, serve};
 pub use error::ApiError;
 pub use routes::actions::ACTIVATION_ID_HEADER;
 pub use routes::system::API_DOCS;
+pub use server::ServerConfig;

@@ -57,4 +57,4 @@ pub mod memory;
 pub use cache::CachedStore;
 #[cfg(feature = "couchdb")]
 pub use couchdb::CouchDbStore;
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_ACTIVATIONS, MemoryStore};

@@ -34,10 +34,12 @@ use faas_core::{Error, Result};
 ///
 /// # Memory
 ///
-/// Nothing is ever dropped: every entity, activation record and subject stays until the
-/// process ends (a deleted entity is gone at once). Bounding memory is not this store's job
-/// for entities and subjects; for activation records, which grow with traffic, use
-/// [`with_max_activations`](Self::with_max_activations) to keep only the most recent ones.
+/// Entities and subjects stay until deleted or the process ends. Activation records, which grow
+/// with traffic, are retained oldest-first-out: at most [`DEFAULT_MAX_ACTIVATIONS`] records and
+/// [`DEFAULT_MAX_ACTIVATION_BYTES`] bytes (their JSON size) by default, set with
+/// [`with_max_activations`](Self::with_max_activations) and
+/// [`with_max_activation_bytes`](Self::with_max_activation_bytes). The newest record is always
+/// kept, whatever its size.
 ///
 /// # Example
 ///
@@ -86,8 +88,14 @@ pub struct MemoryStore {
     // lock; writes are short. A poisoned lock is recovered rather than propagated: the
     // sections hold only map operations that do not panic, so the state cannot be half-written.
     state: RwLock<State>,
-    max_activations: Option<usize>,
+    max_activations: usize,
+    max_activation_bytes: u64,
 }
+
+/// Default most activation records a [`MemoryStore`] keeps (about 25 MB of small records).
+pub const DEFAULT_MAX_ACTIVATIONS: usize = 10_000;
+/// Default most bytes of activation records (their JSON size) a [`MemoryStore`] keeps.
+pub const DEFAULT_MAX_ACTIVATION_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Everything the store holds.
 #[derive(Default)]
@@ -102,8 +110,10 @@ struct State {
     activations: HashMap<String, Activations>,
     /// Number of activation records held, all namespaces.
     activation_count: usize,
-    /// Write order of activations, oldest first; only kept when a maximum is set.
-    activation_fifo: VecDeque<(String, ActivationId)>,
+    /// JSON bytes of the activation records held.
+    activation_bytes: u64,
+    /// Write order of activations, oldest first, with each record's size.
+    activation_fifo: VecDeque<(String, ActivationId, u64)>,
     /// Subject records by subject name, with their revisions.
     subjects: HashMap<String, SubjectDoc>,
     /// `uuid` → the subjects with a namespace entry of that uuid.
@@ -143,19 +153,28 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store that keeps every record.
+    /// An empty store with the default activation retention ([`DEFAULT_MAX_ACTIVATIONS`],
+    /// [`DEFAULT_MAX_ACTIVATION_BYTES`]).
     pub fn new() -> Self {
         Self {
             state: RwLock::new(State::default()),
-            max_activations: None,
+            max_activations: DEFAULT_MAX_ACTIVATIONS,
+            max_activation_bytes: DEFAULT_MAX_ACTIVATION_BYTES,
         }
     }
 
     /// Keeps at most `max` activation records (all namespaces together), dropping the
     /// earliest written when a new one would exceed it. A dropped record reads as `NotFound`
-    /// and may be written again. `max` of 0 is treated as 1.
+    /// and may be written again. `max` of 0 is treated as 1; `usize::MAX` keeps every record.
     pub fn with_max_activations(mut self, max: usize) -> Self {
-        self.max_activations = Some(max.max(1));
+        self.max_activations = max.max(1);
+        self
+    }
+
+    /// Keeps activation records of at most `max` bytes together (each counted as its JSON
+    /// size), dropping the earliest written first; the newest record is kept whatever its size.
+    pub fn with_max_activation_bytes(mut self, max: u64) -> Self {
+        self.max_activation_bytes = max;
         self
     }
 
@@ -176,7 +195,9 @@ impl fmt::Debug for MemoryStore {
             .field("entities", &s.entities.len())
             .field("activations", &s.activation_count)
             .field("subjects", &s.subjects.len())
+            .field("activation_bytes", &s.activation_bytes)
             .field("max_activations", &self.max_activations)
+            .field("max_activation_bytes", &self.max_activation_bytes)
             .finish()
     }
 }
@@ -291,18 +312,36 @@ impl State {
             .filter(|s| !s.blocked)
     }
 
-    fn remove_activation(&mut self, ns: &str, id: &ActivationId) {
+    fn remove_activation(&mut self, ns: &str, id: &ActivationId, bytes: u64) {
         let Some(acts) = self.activations.get_mut(ns) else {
             return;
         };
         if let Some(key) = acts.by_id.remove(id) {
             acts.by_key.remove(&key);
             self.activation_count -= 1;
+            self.activation_bytes = self.activation_bytes.saturating_sub(bytes);
         }
         if acts.by_id.is_empty() {
             self.activations.remove(ns);
         }
     }
+}
+
+/// The length of `value`'s JSON, counted by a writer that keeps nothing.
+fn json_size(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
 }
 
 /// Compares secrets in time independent of where they differ.
@@ -421,6 +460,8 @@ impl Store for MemoryStore {
 
     async fn put_activation(&self, activation: &Activation) -> Result<bool> {
         let ns = activation.namespace.root();
+        // Measured outside the lock: the JSON size, counted without building the text.
+        let bytes = json_size(activation);
         let mut s = self.write();
         if s.activations
             .get(ns)
@@ -433,15 +474,17 @@ impl Store for MemoryStore {
         acts.by_id.insert(activation.activation_id.clone(), key);
         acts.by_key.insert(key, activation.clone());
         s.activation_count += 1;
-        if let Some(max) = self.max_activations {
-            s.activation_fifo
-                .push_back((ns.to_string(), activation.activation_id.clone()));
-            while s.activation_count > max {
-                let Some((old_ns, old_id)) = s.activation_fifo.pop_front() else {
-                    break;
-                };
-                s.remove_activation(&old_ns, &old_id);
-            }
+        s.activation_bytes += bytes;
+        s.activation_fifo
+            .push_back((ns.to_string(), activation.activation_id.clone(), bytes));
+        while s.activation_fifo.len() > 1
+            && (s.activation_count > self.max_activations
+                || s.activation_bytes > self.max_activation_bytes)
+        {
+            let Some((old_ns, old_id, old_bytes)) = s.activation_fifo.pop_front() else {
+                break;
+            };
+            s.remove_activation(&old_ns, &old_id, old_bytes);
         }
         Ok(true)
     }
@@ -659,6 +702,37 @@ mod tests {
             }
             // Identical content still gets a new revision each write.
             assert_ne!(r2.0[2..], r1.0[2..]);
+        });
+    }
+
+    #[test]
+    fn activation_bytes_are_bounded_oldest_first() {
+        rt().block_on(async {
+            let one = json_size(&act("ns", 1));
+            // Room for three records of this size, not four.
+            let s = MemoryStore::new().with_max_activation_bytes(one * 3 + one / 2);
+            let ns = EntityName::new("ns").unwrap();
+            let acts: Vec<Activation> = (0..6).map(|i| act("ns", 10 + i)).collect();
+            for a in &acts {
+                assert!(s.put_activation(a).await.unwrap());
+            }
+            for (i, a) in acts.iter().enumerate() {
+                let got = s.get_activation(&ns, &a.activation_id).await;
+                assert_eq!(got.is_ok(), i >= 3, "activation {i}");
+            }
+            // A record larger than the whole budget is still kept (alone).
+            let s = MemoryStore::new().with_max_activation_bytes(1);
+            for a in &acts[..2] {
+                assert!(s.put_activation(a).await.unwrap());
+            }
+            assert!(s.get_activation(&ns, &acts[1].activation_id).await.is_ok());
+            assert!(s.get_activation(&ns, &acts[0].activation_id).await.is_err());
+            // The default retention is on.
+            let dbg = format!("{:?}", MemoryStore::new());
+            assert!(
+                dbg.contains(&format!("max_activations: {DEFAULT_MAX_ACTIVATIONS}")),
+                "{dbg}"
+            );
         });
     }
 

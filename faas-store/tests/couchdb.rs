@@ -665,3 +665,69 @@ async fn subjects_written_by_openwhisk_tools_and_namespace_paging() {
         expected
     );
 }
+
+/// OpenWhisk's activation time-to-live: records older than the TTL are deleted, newer ones
+/// stay; the setting comes through the store URL.
+#[tokio::test]
+async fn activations_past_their_ttl_are_deleted() {
+    let s = store_or_skip!("activations_past_their_ttl_are_deleted");
+    let ns = unique_name("ttl");
+    let now = faas_core::entity::now_ms();
+    let old: Vec<Activation> = (0..5)
+        .map(|i| activation(&ns, "a", now - 3_600_000 - i))
+        .collect();
+    let new: Vec<Activation> = (0..3).map(|i| activation(&ns, "a", now - i)).collect();
+    for a in old.iter().chain(&new) {
+        assert!(s.put_activation(a).await.unwrap());
+    }
+    // Two at a time, until none is left from before the cutoff (a minute ago).
+    let cutoff = now - 60_000;
+    let mut deleted = 0;
+    for _ in 0..10 {
+        let n = s.store.expire_activations(cutoff, 2).await.unwrap();
+        deleted += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(deleted, old.len());
+    for a in &old {
+        let e = s.get_activation(&ns, &a.activation_id).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    }
+    for a in &new {
+        s.get_activation(&ns, &a.activation_id).await.unwrap();
+    }
+    let q = ActivationQuery::default();
+    assert_eq!(
+        s.count_activations(&ns, &q).await.unwrap(),
+        new.len() as u64
+    );
+
+    // Through the URL: a store with a one-second TTL sweeps by itself.
+    let url = couchdb_support::server_url().unwrap();
+    let prefix = couchdb_support::unique_prefix();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let ttl = CouchDbStore::builder()
+        .with_url(format!("{url}{sep}activation_ttl_s=1"))
+        .with_prefix(prefix)
+        .build()
+        .await
+        .unwrap();
+    let ttl = couchdb_support::TestStore::new(ttl);
+    let stale = activation(&ns, "b", now - 10_000);
+    assert!(ttl.put_activation(&stale).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match ttl.get_activation(&ns, &stale.activation_id).await {
+            Err(Error::NotFound { .. }) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not expired in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

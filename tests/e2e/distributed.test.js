@@ -12,7 +12,7 @@ const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 const crypto = require('node:crypto')
 
-const { AUTH, startNode } = require('./support')
+const { AUTH, startNode, stop } = require('./support')
 const ROOT = path.join(__dirname, '..', '..')
 const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
 const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
@@ -70,7 +70,9 @@ async function pool (n, limit, fn) {
 
 test('1 controller + 2 invokers over Kafka and CouchDB', { skip, timeout: 600000 }, async (t) => {
   assert.ok(KAFKA && COUCH, 'FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL must be set when FAAS_REQUIRE_SERVICES=1')
-  t.after(() => { for (const p of procs) p.kill('SIGKILL') })
+  // SIGTERM, not SIGKILL: invokers then remove their containers (a SIGKILLed one leaves them
+  // running until it is started again with the same id).
+  t.after(() => Promise.all([...procs].map(p => stop(p))))
 
   const inv0 = await node('invoker', ['--id', '0', '--user-memory-mb', '1024'])
   let inv1 = await node('invoker', ['--id', '1', '--user-memory-mb', '1024'])

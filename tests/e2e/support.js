@@ -54,4 +54,15 @@ function processTree () {
   return children
 }
 
-module.exports = { BIN, AUTH, startNode, startPlatform, processTree }
+// Stops a node the way an operator does (SIGTERM: it finishes, destroys its containers and
+// exits), and kills it if it has not exited after `ms`. Resolves with its exit code (or null).
+function stop (proc, ms = 30000) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode)
+  return new Promise(resolve => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL') }, ms)
+    proc.once('exit', code => { clearTimeout(timer); resolve(code) })
+    proc.kill('SIGTERM')
+  })
+}
+
+module.exports = { BIN, AUTH, startNode, startPlatform, processTree, stop }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use faas_core::{Error, Result, SystemLimits};
 use faas_http::admin::AdminCredential;
 
+use crate::registry::normalize;
+
 /// `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
 #[derive(Debug, Parser)]
 #[command(name = "faas-platform", version, about)]
@@ -82,6 +84,13 @@ pub struct NodeArgs {
     #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, allow_hyphen_values = true,
           value_parser = parse_admin_credential)]
     pub admin_auth: Option<AdminCredential>,
+    /// Do not install the `whisk.system` catalog at start-up (controllers).
+    #[arg(long, env = "FAAS_NO_CATALOG")]
+    pub no_catalog: bool,
+    /// A folder of extra catalog packages to install in `whisk.system` (one sub-folder per
+    /// package with a `manifest.json`; repeatable).
+    #[arg(long = "catalog-dir", env = "FAAS_CATALOG_DIR", value_delimiter = ',')]
+    pub catalog_dirs: Vec<PathBuf>,
 }
 
 /// Parses an operator credential (clap value parser; the message names the rules).
@@ -122,8 +131,46 @@ pub struct FileConfig {
     pub api_host: Option<String>,
     /// Invoker settings.
     pub invoker: InvokerSection,
+    /// The `whisk.system` catalog.
+    pub catalog: CatalogSection,
+    /// HTTP server limits.
+    pub server: ServerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
     pub limits: Option<SystemLimits>,
+}
+
+/// `[server]` of the config file: the HTTP server's limits (see `faas_http::server`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Most open connections.
+    pub max_connections: Option<usize>,
+    /// Longest time from a request's first byte to the end of its head, ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest time a request body may take to arrive, ms.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Longest silence of a connection between requests, ms.
+    pub idle_timeout_ms: Option<u64>,
+    /// How long requests in progress may finish after SIGTERM, ms.
+    pub shutdown_deadline_ms: Option<u64>,
+    /// Largest request head (request line and headers), bytes.
+    pub max_head_bytes: Option<usize>,
+}
+
+impl ServerSection {
+    /// These settings over the defaults.
+    pub fn to_config(&self) -> faas_http::ServerConfig {
+        use std::time::Duration;
+        let d = faas_http::ServerConfig::default();
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        faas_http::ServerConfig::default()
+            .with_max_connections(self.max_connections.unwrap_or(d.max_connections))
+            .with_header_read_timeout(ms(self.header_read_timeout_ms, d.header_read_timeout))
+            .with_body_read_timeout(ms(self.body_read_timeout_ms, d.body_read_timeout))
+            .with_idle_timeout(ms(self.idle_timeout_ms, d.idle_timeout))
+            .with_shutdown_deadline(ms(self.shutdown_deadline_ms, d.shutdown_deadline))
+            .with_max_head_bytes(self.max_head_bytes.unwrap_or(d.max_head_bytes))
+    }
 }
 
 /// `[invoker]` of the config file.
@@ -134,6 +181,16 @@ pub struct InvokerSection {
     pub user_memory_mb: Option<u64>,
     /// Prewarmed containers of the default Node.js kind (256 MB each).
     pub prewarm_nodejs: Option<usize>,
+}
+
+/// `[catalog]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Whether to install the catalog (default true).
+    pub install: Option<bool>,
+    /// Extra catalog folders.
+    pub dirs: Vec<PathBuf>,
 }
 
 /// The resolved settings of a node.
@@ -161,8 +218,14 @@ pub struct NodeConfig {
     pub user_memory_mb: u64,
     /// Prewarmed Node.js containers.
     pub prewarm_nodejs: usize,
+    /// HTTP server limits.
+    pub server: faas_http::ServerConfig,
     /// System limits.
     pub limits: SystemLimits,
+    /// Whether controllers install the `whisk.system` catalog at start-up.
+    pub catalog: bool,
+    /// Extra catalog folders (installed after the built-in catalog).
+    pub catalog_dirs: Vec<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -179,7 +242,10 @@ impl Default for NodeConfig {
             admin_auth: None,
             user_memory_mb: 2048,
             prewarm_nodejs: 1,
+            server: faas_http::ServerConfig::default(),
             limits: SystemLimits::default(),
+            catalog: true,
+            catalog_dirs: Vec::new(),
         }
     }
 }
@@ -229,13 +295,16 @@ impl NodeConfig {
                 .max(1),
             api_host: args.api_host.clone().or(file.api_host),
             listen,
-            store: args.store.clone().or(file.store).unwrap_or(d.store),
-            bus: args.bus.clone().or(file.bus).unwrap_or(d.bus),
-            executor: args
-                .executor
-                .clone()
-                .or(file.executor)
-                .unwrap_or(d.executor),
+            // `--executor docker` means `docker:`.
+            store: normalize(&args.store.clone().or(file.store).unwrap_or(d.store)),
+            bus: normalize(&args.bus.clone().or(file.bus).unwrap_or(d.bus)),
+            executor: normalize(
+                &args
+                    .executor
+                    .clone()
+                    .or(file.executor)
+                    .unwrap_or(d.executor),
+            ),
             guest_auth: args.guest_auth.clone().or(file.guest_auth),
             admin_auth: args.admin_auth.clone().or(file.admin_auth),
             user_memory_mb: args
@@ -243,7 +312,14 @@ impl NodeConfig {
                 .or(file.invoker.user_memory_mb)
                 .unwrap_or(d.user_memory_mb),
             prewarm_nodejs: file.invoker.prewarm_nodejs.unwrap_or(d.prewarm_nodejs),
+            server: file.server.to_config(),
             limits: file.limits.unwrap_or_default(),
+            catalog: !args.no_catalog && file.catalog.install.unwrap_or(d.catalog),
+            catalog_dirs: if args.catalog_dirs.is_empty() {
+                file.catalog.dirs
+            } else {
+                args.catalog_dirs.clone()
+            },
         })
     }
 }
@@ -258,7 +334,7 @@ mod tests {
         let p = dir.path().join("c.toml");
         std::fs::write(
             &p,
-            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[limits]\ninvocations_per_minute = 1000\n",
+            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[server]\nmax_connections = 7\nidle_timeout_ms = 1500\n[limits]\ninvocations_per_minute = 1000\n",
         )
         .unwrap();
         let args = StandaloneArgs {
@@ -268,6 +344,21 @@ mod tests {
         };
         let c = StandaloneConfig::resolve(&args).unwrap();
         assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.server.max_connections, 7);
+        assert_eq!(
+            c.server.idle_timeout,
+            std::time::Duration::from_millis(1500)
+        );
+        let bare = StandaloneArgs {
+            executor: Some("docker".into()),
+            store: Some("memory".into()),
+            ..Default::default()
+        };
+        let b = StandaloneConfig::resolve(&bare).unwrap();
+        assert_eq!(
+            (b.executor.as_str(), b.store.as_str()),
+            ("docker:", "memory:")
+        );
         assert_eq!(c.user_memory_mb, 512);
         assert_eq!(c.limits.invocations_per_minute, 1000);
         assert_eq!(c.limits.concurrent_invocations, 30);

@@ -52,18 +52,22 @@ async fn main() -> ExitCode {
     let adapters = Adapters::default();
     match cli.command {
         Command::Invoker(_) => {
+            // Listen for SIGTERM before starting: one that arrives while containers are being
+            // created then shuts down cleanly (removing them) once the start is complete.
+            let mut stop = tokio::spawn(shutdown_signal());
             let invoker = match start_invoker(&config, &adapters).await {
                 Ok(i) => i,
                 Err(e) => return cannot_start(&e),
             };
             println!("faas-platform invoker {} running", config.id);
-            shutdown_signal().await;
+            let _ = (&mut stop).await;
             tracing::info!("shutting down");
             invoker.shutdown().await;
             ExitCode::SUCCESS
         }
         Command::Admin(_) => ExitCode::from(2),
         Command::Standalone(_) | Command::Controller(_) => {
+            let mut stop = tokio::spawn(shutdown_signal());
             let started = if mode == "standalone" {
                 start(&config, &adapters).await
             } else {
@@ -84,7 +88,7 @@ async fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 }
-                _ = shutdown_signal() => {
+                _ = &mut stop => {
                     tracing::info!("shutting down");
                 }
             }
@@ -111,25 +115,21 @@ fn cannot_start(e: &faas_core::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. SIGTERM is listened for from the call on (not from the
+/// first poll), so that a signal during start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = ctrl_c.await;
     }
 }

@@ -43,8 +43,22 @@ impl AdapterUrl {
         }
         Ok(Self {
             scheme: scheme.to_ascii_lowercase(),
-            url: s.to_string(),
+            url: normalize(s),
         })
+    }
+}
+
+/// A bare scheme name (`docker`) as its URL (`docker:`); anything else unchanged (trimmed).
+pub fn normalize(url: &str) -> String {
+    let url = url.trim();
+    let bare = !url.is_empty()
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.');
+    if bare {
+        format!("{url}:")
+    } else {
+        url.to_string()
     }
 }
 
@@ -127,6 +141,13 @@ mod tests {
             "{e}"
         );
         assert!(r.make("").await.is_err());
+        // A bare scheme name is its URL.
+        assert_eq!(&*r.make("b").await.unwrap(), "b:");
+        assert_eq!(normalize(" docker "), "docker:");
+        assert_eq!(
+            normalize("memory:?max_activations=1"),
+            "memory:?max_activations=1"
+        );
         let dbg = format!("{:?}", AdapterUrl::parse("couchdb://u:secret@h/").unwrap());
         assert!(!dbg.contains("secret"));
     }

@@ -35,8 +35,10 @@ impl Default for Adapters {
     /// `couchdb://…`, `kafka://…` and `docker:`.
     fn default() -> Self {
         let mut stores: Registry<dyn Store> = Registry::new("store");
-        stores.register("memory", |_u| async {
-            Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn Store>)
+        // `memory:?max_activations=10000&max_activation_bytes=134217728`: activation records
+        // are retained oldest-first-out within both bounds (those are the defaults).
+        stores.register("memory", |u: crate::registry::AdapterUrl| async move {
+            Ok(Arc::new(memory_store(&u.url)?) as Arc<dyn Store>)
         });
         // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
         // CouchDB (or pouchdb-server). Controllers put OpenWhisk's read cache in front (see
@@ -60,8 +62,13 @@ impl Default for Adapters {
             Ok(Arc::new(bus) as Arc<dyn MessageBus>)
         });
         let mut executors: Registry<dyn Executor> = Registry::new("executor");
-        executors.register("process", |_u| async {
-            let e = faas_exec::process::ProcessExecutor::detect()?;
+        // `process:?sandbox=on&network=host&pids_limit=1024`: local runner processes, each
+        // in a sandbox; `sandbox=off` is the insecure mode.
+        executors.register("process", |u: crate::registry::AdapterUrl| async move {
+            let e = faas_exec::process::ProcessExecutor::from_url(&u.url)?;
+            if !e.is_sandboxed() {
+                eprintln!("{INSECURE_BANNER}");
+            }
             Ok(Arc::new(e) as Arc<dyn Executor>)
         });
         // `docker:?network=none&invoker=0&user_memory=2048&pids_limit=1024`: actions in
@@ -94,6 +101,43 @@ impl Default for Adapters {
             executors,
         }
     }
+}
+
+/// Printed to stderr when actions run without a sandbox.
+const INSECURE_BANNER: &str = "\
+################################################################################
+# WARNING: INSECURE MODE (process:?sandbox=off)                               #
+# Actions run WITHOUT a sandbox, as this platform's user, with no memory       #
+# limit: action code can read this platform's memory, environment, arguments  #
+# and files (the guest key included) and those of other actions.              #
+# Use it only for actions you trust.                                           #
+################################################################################";
+
+/// The in-memory store an adapter URL describes: `memory:` with optional
+/// `max_activations` and `max_activation_bytes` (activation retention).
+pub fn memory_store(url: &str) -> Result<faas_store::MemoryStore> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mut store = faas_store::MemoryStore::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n: u64 = v.trim().parse().map_err(|_| {
+            faas_core::Error::bad_request(format!(
+                "memory store URL: '{k}' must be a number, not '{v}'"
+            ))
+        })?;
+        store = match k {
+            "max_activations" => {
+                store.with_max_activations(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+            "max_activation_bytes" => store.with_max_activation_bytes(n),
+            _ => {
+                return Err(faas_core::Error::bad_request(format!(
+                    "memory store URL: unknown setting '{k}'; valid: max_activations, max_activation_bytes"
+                )));
+            }
+        };
+    }
+    Ok(store)
 }
 
 /// A running standalone platform.
@@ -228,7 +272,7 @@ pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> 
 }
 
 /// The subject and namespace of the system's own identity.
-pub const SYSTEM_NAMESPACE: &str = "whisk.system";
+pub use faas_http::catalog::SYSTEM_NAMESPACE;
 
 /// The `whisk.system` identity's key: read from the store, or created there (with a random
 /// key) by the first controller to start. Idempotent, and safe when several controllers start
@@ -293,6 +337,35 @@ async fn controller_store(
     Ok(Arc::new(cached))
 }
 
+/// Installs (or upgrades) the `whisk.system` catalog: the built-in packages and the
+/// operator's folders.
+async fn install_catalog(config: &NodeConfig, controller: &Controller) -> Result<()> {
+    let mut catalog = faas_http::catalog::Catalog::builtin()?;
+    for dir in &config.catalog_dirs {
+        catalog = catalog.merged(faas_http::catalog::Catalog::from_dir(dir)?);
+    }
+    let c = controller.config();
+    tracing::info!(
+        packages = catalog.packages().len(),
+        "installing the whisk.system catalog"
+    );
+    let report = faas_http::catalog::install(
+        controller.engine().store().as_ref(),
+        &catalog,
+        &c.limits,
+        &c.manifest,
+    )
+    .await?;
+    tracing::info!(
+        written = report.written,
+        unchanged = report.unchanged,
+        deleted = report.deleted,
+        skipped = report.skipped.len(),
+        "whisk.system catalog installed"
+    );
+    Ok(())
+}
+
 async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
@@ -344,13 +417,17 @@ async fn serve_controller(
         .with_id(config.id.clone())
         .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
-        .with_manifest(manifest);
+        .with_manifest(manifest)
+        .with_server(config.server.clone());
     if let Some(credential) = &config.admin_auth {
         ctl_config = ctl_config.with_admin_credential(credential.clone());
         tracing::info!("admin API enabled at {}", faas_http::admin::PREFIX);
     }
     let controller = Controller::new(ctl_config, Arc::clone(&store), bus, scheduler, auth)?;
     controller.start().await?;
+    if config.catalog {
+        install_catalog(config, &controller).await?;
+    }
 
     let (stop, stopped) = oneshot::channel::<()>();
     let ctl = controller.clone();
@@ -371,4 +448,24 @@ async fn serve_controller(
         stop: Some(stop),
         server: Some(server),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_urls() {
+        let dbg = format!("{:?}", memory_store("memory:").unwrap());
+        assert!(dbg.contains("max_activations: 10000"), "{dbg}");
+        let s = memory_store("memory:?max_activations=5&max_activation_bytes=1000").unwrap();
+        let dbg = format!("{s:?}");
+        assert!(
+            dbg.contains("max_activations: 5") && dbg.contains("max_activation_bytes: 1000"),
+            "{dbg}"
+        );
+        for bad in ["memory:?max_activations=x", "memory:?nope=1"] {
+            assert_eq!(memory_store(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
 }

@@ -429,6 +429,7 @@ impl DockerExecutorBuilder {
                 nonce,
                 next_id: AtomicU64::new(0),
                 images: Mutex::new(HashSet::new()),
+                creating: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }

@@ -293,6 +293,10 @@ impl Container for DockerContainer {
         .await
     }
 
+    fn is_dead(&self) -> bool {
+        self.has_exited() || self.destroyed.load(Ordering::Acquire)
+    }
+
     async fn destroy(&self) -> Result<()> {
         if self.destroyed.swap(true, Ordering::AcqRel) {
             return Ok(());

@@ -164,6 +164,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Blackbox images known to exist locally.
     images: Mutex<HashSet<String>>,
+    /// Containers being created now (their creation runs in a task of its own).
+    creating: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for DockerExecutor {
@@ -223,6 +225,17 @@ impl DockerExecutor {
     /// invoker that stopped without cleaning up), including containers this executor created.
     /// Call it at start, before creating containers. Returns how many were removed.
     pub async fn remove_orphans(&self) -> Result<usize> {
+        self.remove_labelled(false).await
+    }
+
+    /// Removes the containers this executor created that still exist.
+    async fn remove_own(&self) -> Result<usize> {
+        self.remove_labelled(true).await
+    }
+
+    /// Removes the containers labelled with this executor's invoker id (`own_only`: and
+    /// named with its nonce).
+    async fn remove_labelled(&self, own_only: bool) -> Result<usize> {
         let s = &self.shared;
         let filters = HashMap::from([(
             "label".to_string(),
@@ -238,7 +251,16 @@ impl DockerExecutor {
             .map_err(|_| error::api_timeout("listing containers"))?
             .map_err(|e| error::api("listing containers", e))?;
         let mut removed = 0;
+        let mine = format!("_{}", s.nonce);
         for c in list {
+            if own_only
+                && !c.names.iter().flatten().any(|n| {
+                    n.rsplit_once('_')
+                        .is_some_and(|(_, tail)| format!("_{tail}").starts_with(&mine))
+                })
+            {
+                continue;
+            }
             let Some(id) = c.id else { continue };
             let r = tokio::time::timeout(s.config.api_timeout, container::remove(s, &id)).await;
             match r {
@@ -499,8 +521,31 @@ impl Executor for DockerExecutor {
             let runtime = self.shared.manifest.resolve(&spec.kind)?;
             (runtime.image.clone(), runtime.kind.clone())
         };
-        let c = self.start(spec, &image, &kind).await?;
-        tracing::debug!(container = %c.id(), %image, "container started");
+        // The engine calls run in a task of their own: a caller that gives up (a request
+        // cancelled, a platform shutting down) must not leave a half-made container behind.
+        // When nobody waits for the result any more, the task removes what it made.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        let spec = spec.clone();
+        self.shared.creating.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            let r = me.start(&spec, &image, &kind).await;
+            match tx.send(r) {
+                Ok(()) => {}
+                Err(Ok(orphan)) => {
+                    tracing::info!(container = %orphan.id(), "creation abandoned by its caller; removing the container");
+                    if let Err(e) = orphan.destroy().await {
+                        tracing::warn!(container = %orphan.id(), error = %e, "cannot remove an abandoned container");
+                    }
+                }
+                Err(Err(_)) => {}
+            }
+            me.shared.creating.fetch_sub(1, Ordering::AcqRel);
+        });
+        let c = rx.await.map_err(|_| {
+            Error::internal("the container creation task ended without an answer")
+        })??;
+        tracing::debug!(container = %c.id(), "container started");
         Ok(Arc::new(c))
     }
 
@@ -510,6 +555,21 @@ impl Executor for DockerExecutor {
 
     fn capabilities(&self) -> ExecCapabilities {
         ExecCapabilities::new(true, self.shared.config.network == "none", true, true)
+    }
+
+    /// Waits (bounded by the API time-out) for creations still running, then removes every
+    /// container of this executor (its invoker label and its name nonce) that is left.
+    async fn shutdown(&self) -> Result<()> {
+        let s = &self.shared;
+        let until = tokio::time::Instant::now() + s.config.api_timeout;
+        while s.creating.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let removed = self.remove_own().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed containers left at shutdown");
+        }
+        Ok(())
     }
 }
 

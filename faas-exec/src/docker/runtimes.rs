@@ -105,7 +105,8 @@ pub(crate) fn manifest(images: Vec<FoundImage>, explicit: &[(String, String)]) -
             m.add(spec);
         }
     }
-    m
+    // Any image that speaks the action-proxy protocol runs as a blackbox action.
+    m.with_blackbox(true)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use tokio::time::Instant;
 use super::client::{self, Endpoint, Sandbox};
 use super::detect::{Family, Interpreter};
 use super::logs::{LogBuffer, read_pipes};
+use super::sandbox::cgroup::Cgroup;
+use super::sandbox::{ACTION_DIR, Prepared};
 use super::{BACKEND, Inner};
 
 /// How long to keep polling at the first pause before backing off (runners start in ~40 ms).
@@ -30,6 +32,8 @@ const CONNECT_FAST_PHASE: Duration = Duration::from_millis(200);
 const EXIT_GRACE: Duration = Duration::from_millis(200);
 /// How long `destroy` waits for the killed process to be reaped.
 const DESTROY_WAIT: Duration = Duration::from_secs(5);
+/// Longest wait for a starting runner to listen before `/init` (its time limit starts then).
+const BOOT_WAIT: Duration = Duration::from_secs(30);
 /// How long `pause` waits for the runner's threads to stop.
 const PAUSE_WAIT: Duration = Duration::from_secs(2);
 /// Unix socket paths are limited to 108 bytes (`sun_path`), including the terminating NUL.
@@ -50,6 +54,9 @@ pub(crate) struct ProcessContainer {
     /// The private directory (socket, `HOME`, `TMPDIR`); removed on destroy or drop.
     dir: Mutex<Option<TempDir>>,
     log_wait: Duration,
+    /// The sandbox's cgroup (memory and pids limits, out-of-memory count, freezer); `None`
+    /// without a sandbox.
+    cgroup: Option<Arc<Cgroup>>,
 }
 
 impl fmt::Debug for ProcessContainer {
@@ -121,29 +128,73 @@ impl ProcessContainer {
                 ),
             ));
         }
-        let mut listen = OsString::from("unix:");
-        listen.push(&socket);
-
-        let mut cmd = tokio::process::Command::new(&interp.path);
-        match interp.family {
-            Family::Node => {
-                if spec.memory_mb > 0 {
-                    cmd.arg(format!("--max-old-space-size={}", spec.memory_mb));
+        let runner_name = match interp.family {
+            Family::Node => "runner.js",
+            Family::Python => "runner.py",
+        };
+        let host_runner = match interp.family {
+            Family::Node => &inner.node_runner,
+            Family::Python => &inner.python_runner,
+        };
+        let (mut cmd, cgroup) = match &inner.jail {
+            Some(jail) => {
+                let name = id.split('-').next().unwrap_or("s").to_string();
+                let prepared = jail
+                    .prepare(&name, spec.memory_mb, dir.path())
+                    .map_err(|e| io_error("cannot prepare the sandbox", e))?;
+                let runner = Prepared::runner_path(runner_name);
+                let mut args: Vec<OsString> = Vec::with_capacity(3);
+                match interp.family {
+                    Family::Node => {
+                        if spec.memory_mb > 0 {
+                            args.push(format!("--max-old-space-size={}", spec.memory_mb).into());
+                        }
+                    }
+                    Family::Python => args.push("-u".into()),
                 }
-                cmd.arg(&inner.node_runner);
+                args.push(runner.into());
+                let mut cmd = tokio::process::Command::new("/bin/sh");
+                cmd.args(prepared.args(jail, interp, &args, &[(host_runner, runner_name)]));
+                let mut path = OsString::new();
+                if let Some(bin) = interp.path.parent() {
+                    path.push(bin);
+                    path.push(":");
+                }
+                path.push("/usr/local/bin:/usr/bin:/bin");
+                cmd.env_clear()
+                    .env("PATH", path)
+                    .env("HOME", ACTION_DIR)
+                    .env("TMPDIR", "/tmp")
+                    .envs(&spec.env)
+                    .env("__OW_LISTEN", format!("unix:{ACTION_DIR}/proxy.sock"));
+                (cmd, Some(Arc::new(prepared.cgroup)))
             }
-            Family::Python => {
-                cmd.arg("-u").arg(&inner.python_runner);
+            None => {
+                let mut listen = OsString::from("unix:");
+                listen.push(&socket);
+                let mut cmd = tokio::process::Command::new(&interp.path);
+                match interp.family {
+                    Family::Node => {
+                        if spec.memory_mb > 0 {
+                            cmd.arg(format!("--max-old-space-size={}", spec.memory_mb));
+                        }
+                        cmd.arg(host_runner);
+                    }
+                    Family::Python => {
+                        cmd.arg("-u").arg(host_runner);
+                    }
+                }
+                cmd.env_clear()
+                    .env("PATH", &inner.search_path)
+                    .env("HOME", dir.path())
+                    .env("TMPDIR", dir.path())
+                    .envs(&spec.env)
+                    .env("__OW_LISTEN", &listen);
+                (cmd, None)
             }
-        }
-        cmd.env_clear()
-            .env("PATH", &inner.search_path)
-            .env("HOME", dir.path())
-            .env("TMPDIR", dir.path())
-            .envs(&spec.env)
-            .env("__OW_LISTEN", &listen)
-            // The runner exits by itself if this process dies without stopping it.
-            .env("__OW_EXIT_WITH_PARENT", "1")
+        };
+        // The runner exits by itself if this process dies without stopping it.
+        cmd.env("__OW_EXIT_WITH_PARENT", "1")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -166,12 +217,18 @@ impl ProcessContainer {
             tokio::spawn(read_pipes(out, err, Arc::clone(&logs), max_line));
         }
         let (exit_tx, exited) = watch::channel(false);
+        let watched = cgroup.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
             // Kill whatever the action left behind in the group (they would keep the pipes
             // open). The group id cannot be reused while any member lives; once it is empty
             // this is a no-op (ESRCH).
             let _ = killpg(pid, Signal::SIGKILL);
+            // And whatever is left in the sandbox's cgroup (the PID namespace ends with its
+            // first process anyway; this covers a sandbox whose bubblewrap was killed).
+            if let Some(cg) = &watched {
+                cg.kill_all();
+            }
             tracing::debug!(pid = raw_pid, ?status, "runner exited");
             exit_tx.send_replace(true);
         });
@@ -186,11 +243,29 @@ impl ProcessContainer {
             destroyed: AtomicBool::new(false),
             dir: Mutex::new(Some(dir)),
             log_wait: inner.log_wait,
+            cgroup,
         })
     }
 
     fn has_exited(&self) -> bool {
         *self.exited.borrow()
+    }
+
+    /// Waits (at most `max`) until the runner listens (its socket appears) or exited.
+    async fn wait_for_listener(&self, max: Duration) {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while !self.endpoint.socket().exists()
+            && !self.has_exited()
+            && !self.destroyed.load(Ordering::Acquire)
+            && started.elapsed() < max
+        {
+            tokio::time::sleep(pause).await;
+            // Poll finely while a runner normally starts, then back off.
+            if started.elapsed() >= CONNECT_FAST_PHASE {
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
 
     /// The error for a call whose connection went away.
@@ -203,8 +278,9 @@ impl ProcessContainer {
             .is_ok_and(|r| r.is_ok());
         if reaped {
             self.logs.wait_for_eof(EXIT_GRACE).await;
+            let killed_for_memory = self.cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
             return ProxyError::Exited {
-                oom: self.logs.oom(),
+                oom: self.logs.oom() || killed_for_memory,
             };
         }
         if self.destroyed.load(Ordering::Acquire) {
@@ -215,6 +291,22 @@ impl ProcessContainer {
             Some(e) if e.is_parse() => ProxyError::Other(Error::backend(BACKEND, false, e)),
             _ => ProxyError::Exited { oom: false },
         }
+    }
+
+    /// The cgroup to freeze for pause/resume, when there is a freezer.
+    fn freezer(&self) -> Result<Option<Arc<Cgroup>>> {
+        if self.destroyed.load(Ordering::Acquire) {
+            return Err(Error::backend(
+                BACKEND,
+                false,
+                "the container was destroyed",
+            ));
+        }
+        Ok(self
+            .cgroup
+            .as_ref()
+            .filter(|c| c.can_freeze())
+            .map(Arc::clone))
     }
 
     fn signal(&self, signal: Signal) -> Result<()> {
@@ -288,6 +380,9 @@ impl Container for ProcessContainer {
         body: Bytes,
         timeout: Duration,
     ) -> std::result::Result<ProxyResponse, ProxyError> {
+        // The runner's start (and the sandbox's set-up) does not count against the action's
+        // init time limit, as a container's start does not in OpenWhisk.
+        self.wait_for_listener(BOOT_WAIT).await;
         self.endpoint.call(self, "/init", body, timeout, true).await
     }
 
@@ -307,6 +402,9 @@ impl Container for ProcessContainer {
     }
 
     async fn pause(&self) -> Result<()> {
+        if let Some(cg) = self.freezer()? {
+            return freeze(cg, true, &self.id).await;
+        }
         self.signal(Signal::SIGSTOP)?;
         // The stop takes effect only once a thread of the runner gets to run, which on a busy
         // machine can be after the next request arrived: wait until it really stopped.
@@ -317,7 +415,14 @@ impl Container for ProcessContainer {
     }
 
     async fn resume(&self) -> Result<()> {
+        if let Some(cg) = self.freezer()? {
+            return freeze(cg, false, &self.id).await;
+        }
         self.signal(Signal::SIGCONT)
+    }
+
+    fn is_dead(&self) -> bool {
+        self.has_exited() || self.destroyed.load(Ordering::Acquire)
     }
 
     async fn destroy(&self) -> Result<()> {
@@ -327,12 +432,24 @@ impl Container for ProcessContainer {
             // SIGKILL also ends a stopped (paused) process.
             let _ = killpg(self.pid, Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
         let mut exited = self.exited.clone();
         if tokio::time::timeout(DESTROY_WAIT, exited.wait_for(|e| *e))
             .await
             .is_err()
         {
             tracing::warn!(id = %self.id, "runner not reaped after SIGKILL");
+        }
+        if let Some(cg) = &self.cgroup {
+            // The sandbox's processes die asynchronously after the kill: wait (bounded) until
+            // the cgroup is empty so that it can be removed.
+            let deadline = Instant::now() + DESTROY_WAIT;
+            while cg.try_remove().is_err() && Instant::now() < deadline {
+                cg.kill_all();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         let dir = lock(&self.dir).take();
         if let Some(dir) = dir {
@@ -355,5 +472,20 @@ impl Drop for ProcessContainer {
         if !self.has_exited() {
             let _ = killpg(self.pid, Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
     }
+}
+
+/// Freezes or thaws a sandbox's cgroup without blocking the runtime.
+async fn freeze(cg: Arc<Cgroup>, frozen: bool, id: &str) -> Result<()> {
+    let done = tokio::task::spawn_blocking(move || cg.freeze(frozen, PAUSE_WAIT))
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?
+        .map_err(|e| io_error("cannot freeze the sandbox", e))?;
+    if !done {
+        tracing::warn!(%id, frozen, "sandbox not (un)frozen within {PAUSE_WAIT:?}");
+    }
+    Ok(())
 }

@@ -30,7 +30,7 @@ impl Family {
 
     /// Prints the version on the first line and the real executable on the second. The real
     /// executable skips wrappers such as pyenv shims, which would need their own environment.
-    fn probe_args(self) -> [&'static str; 2] {
+    pub(crate) fn probe_args(self) -> [&'static str; 2] {
         match self {
             Self::Node => [
                 "-e",

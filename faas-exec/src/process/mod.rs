@@ -20,25 +20,39 @@
 //!
 //! # How a sandbox looks
 //!
-//! * A private temporary directory holds the socket (`proxy.sock`) and is the runner's working
-//!   directory, `HOME` and `TMPDIR`; it is removed on destroy.
-//! * The runner starts with a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's
-//!   environment, `__OW_LISTEN=unix:<dir>/proxy.sock` and `__OW_EXIT_WITH_PARENT=1` (the
-//!   runner exits when this process dies without stopping it). It leads its own process group, so
-//!   pause (`SIGSTOP`), resume (`SIGCONT`) and destroy (`SIGKILL`) reach whatever the action
-//!   started too.
-//! * One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
-//!   the caller's task (no hand-off to a connection task on the hot path).
-//! * stdout and stderr are read line by line into a bounded buffer that
-//!   [`logs`](faas_core::Container::logs) cuts at the sentinels.
+//! Every runner runs in a sandbox (on by default; see [`SandboxMode`]):
+//!
+//! * its own PID, IPC, UTS and mount namespaces (bubblewrap): it sees only its own processes,
+//!   a read-only `/usr`, its interpreter's directory and a few `/etc` files, its own `/proc`,
+//!   `/dev`, a size-limited `/tmp`, and its private directory at `/action` (working directory
+//!   and `HOME`; removed on destroy) holding the socket `proxy.sock`;
+//! * an unprivileged uid without capabilities, `no_new_privs` (through `setpriv` when the
+//!   platform is root; in a user namespace otherwise);
+//! * a seccomp deny list (`ptrace`, `process_vm_*`, `bpf`, mounts, new namespaces, ...);
+//! * a cgroup with the action's memory limit and a pids limit; an out-of-memory kill is
+//!   reported as `Exited { oom: true }`; pause and resume freeze the cgroup;
+//! * a clean environment: `PATH`, `HOME`, `TMPDIR`, the spec's environment,
+//!   `__OW_LISTEN=unix:/action/proxy.sock` and `__OW_EXIT_WITH_PARENT=1`; the sandbox dies with
+//!   the platform, and destroy kills every process of its cgroup.
+//!
+//! [`ProcessExecutorBuilder::build`] checks all of that once (it starts one sandbox) and fails
+//! with [`Error::Unavailable`], naming what is missing, when it cannot be had; the insecure
+//! [`SandboxMode::Off`] runs plain child processes instead (own process group, clean
+//! environment, no limits).
+//!
+//! One persistent HTTP/1.1 connection per sandbox carries `/init` and `/run`; it is driven in
+//! the caller's task (no hand-off to a connection task on the hot path). `/init` is sent once
+//! the runner listens, so that its start does not count against the init time limit. stdout
+//! and stderr are read line by line into a bounded buffer that
+//! [`logs`](faas_core::Container::logs) cuts at the sentinels.
 //!
 //! # Capabilities
 //!
 //! | capability | |
 //! |---|---|
-//! | memory limit | **no**: Node gets `--max-old-space-size=<memory_mb>`, a soft V8 heap cap; its heap-exhaustion abort is reported as `Exited { oom: true }` |
-//! | network isolation | no |
-//! | pause/resume | yes (`SIGSTOP`/`SIGCONT` to the process group) |
+//! | memory limit | yes with the sandbox (cgroup); Node also gets `--max-old-space-size=<memory_mb>` |
+//! | network isolation | with [`SandboxNetwork::None`] |
+//! | pause/resume | yes (cgroup freezer; `SIGSTOP`/`SIGCONT` to the process group without one) |
 //! | blackbox images | no (`create` returns [`Error::NotSupported`]) |
 
 // `client` and `logs` are shared with the Docker executor.
@@ -46,6 +60,11 @@ pub(crate) mod client;
 mod container;
 mod detect;
 pub(crate) mod logs;
+mod sandbox;
+
+pub use sandbox::{
+    DEFAULT_PIDS_LIMIT, DEFAULT_UID_BASE, DEFAULT_UID_COUNT, SandboxMode, SandboxNetwork,
+};
 
 use std::ffi::OsString;
 use std::fmt;
@@ -61,6 +80,7 @@ use tempfile::TempDir;
 
 use self::container::ProcessContainer;
 use self::detect::{Family, Interpreter};
+use self::sandbox::{Jail, SandboxConfig};
 
 /// The adapter name in errors.
 const BACKEND: &str = "process";
@@ -101,6 +121,9 @@ pub(crate) struct Inner {
     log_wait: Duration,
     log_buffer_bytes: usize,
     next_id: AtomicU64,
+    /// The sandbox; `None` only in the insecure mode.
+    jail: Option<Jail>,
+    network: SandboxNetwork,
 }
 
 impl fmt::Debug for ProcessExecutor {
@@ -114,6 +137,7 @@ impl fmt::Debug for ProcessExecutor {
             .field("max_response_bytes", &i.max_response_bytes)
             .field("log_wait", &i.log_wait)
             .field("log_buffer_bytes", &i.log_buffer_bytes)
+            .field("sandbox", &i.jail)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +152,16 @@ impl ProcessExecutor {
     /// A builder with the default settings.
     pub fn builder() -> ProcessExecutorBuilder {
         ProcessExecutorBuilder::new()
+    }
+
+    /// Builds the executor an adapter URL describes (see [`ProcessExecutorBuilder::from_url`]).
+    pub fn from_url(url: &str) -> Result<Self> {
+        ProcessExecutorBuilder::from_url(url)?.build()
+    }
+
+    /// Whether runners are sandboxed (`false` only in the insecure `sandbox=off` mode).
+    pub fn is_sandboxed(&self) -> bool {
+        self.inner.jail.is_some()
     }
 
     fn interpreter(&self, family: Family) -> Option<&Interpreter> {
@@ -164,7 +198,13 @@ impl Executor for ProcessExecutor {
     }
 
     fn capabilities(&self) -> ExecCapabilities {
-        ExecCapabilities::new(false, false, true, false)
+        let sandboxed = self.inner.jail.is_some();
+        ExecCapabilities::new(
+            sandboxed,
+            sandboxed && self.inner.network == SandboxNetwork::None,
+            true,
+            false,
+        )
     }
 }
 
@@ -186,6 +226,7 @@ pub struct ProcessExecutorBuilder {
     max_response_bytes: usize,
     log_wait: Duration,
     log_buffer_bytes: usize,
+    sandbox: SandboxConfig,
 }
 
 impl Default for ProcessExecutorBuilder {
@@ -204,7 +245,127 @@ impl ProcessExecutorBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             log_wait: DEFAULT_LOG_WAIT,
             log_buffer_bytes: DEFAULT_LOG_BUFFER_BYTES,
+            sandbox: SandboxConfig::default(),
         }
+    }
+
+    /// The defaults, then the query of an adapter URL: `process:` or
+    /// `process:?sandbox=off&network=none&pids_limit=256` (values percent-decoded). Keys:
+    ///
+    /// | key | values | default |
+    /// |---|---|---|
+    /// | `sandbox` | `on`, `off` (**insecure**) | `on` |
+    /// | `network` | `host`, `none` | `host` |
+    /// | `pids_limit` | processes and threads per sandbox | [`DEFAULT_PIDS_LIMIT`] |
+    /// | `uid_base`, `uid_count` | the uids sandboxes run as when the platform is root | [`DEFAULT_UID_BASE`], [`DEFAULT_UID_COUNT`] |
+    /// | `bwrap` | the bubblewrap program | `bwrap` on `PATH` |
+    /// | `node`, `python` | the interpreters | `node`, `python3` on `PATH` |
+    /// | `work_dir` | where sandbox directories are made | the temporary directory |
+    pub fn from_url(url: &str) -> Result<Self> {
+        let url = url.trim();
+        let rest = url
+            .strip_prefix("process:")
+            .or_else(|| (url == "process").then_some(""))
+            .ok_or_else(|| Error::bad_request(format!("'{url}' is not a process: URL")))?;
+        let query = match rest.trim_start_matches('/').split_once('?') {
+            Some(("", q)) => q,
+            None if rest.trim_start_matches('/').is_empty() => "",
+            _ => {
+                return Err(Error::bad_request(format!(
+                    "process URL '{url}': put settings in the query (process:?sandbox=on)"
+                )));
+            }
+        };
+        let mut b = Self::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v)?;
+            let number = |v: &str| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    Error::bad_request(format!("process URL: '{k}' must be a number, not '{v}'"))
+                })
+            };
+            let uid = |v: &str| {
+                number(v).and_then(|n| {
+                    u32::try_from(n)
+                        .map_err(|_| Error::bad_request(format!("process URL: '{k}' is too large")))
+                })
+            };
+            b = match k {
+                "sandbox" => match v.as_str() {
+                    "on" | "true" | "1" => b.with_sandbox(SandboxMode::On),
+                    "off" | "false" | "0" => b.with_sandbox(SandboxMode::Off),
+                    _ => {
+                        return Err(Error::bad_request(format!(
+                            "process URL: sandbox must be 'on' or 'off', not '{v}'"
+                        )));
+                    }
+                },
+                "network" => match v.as_str() {
+                    "host" => b.with_network(SandboxNetwork::Host),
+                    "none" => b.with_network(SandboxNetwork::None),
+                    _ => {
+                        return Err(Error::bad_request(format!(
+                            "process URL: network must be 'host' or 'none', not '{v}'"
+                        )));
+                    }
+                },
+                "pids_limit" => b.with_pids_limit(number(&v)?),
+                "uid_base" => {
+                    let count = b.sandbox.uid_count;
+                    b.with_uid_range(uid(&v)?, count)
+                }
+                "uid_count" => {
+                    let base = b.sandbox.uid_base;
+                    b.with_uid_range(base, uid(&v)?)
+                }
+                "bwrap" => b.with_bwrap(v),
+                "node" => b.with_node(v),
+                "python" => b.with_python(v),
+                "work_dir" => b.with_work_dir(v),
+                _ => {
+                    return Err(Error::bad_request(format!(
+                        "process URL: unknown setting '{k}'; valid: sandbox, network, \
+                         pids_limit, uid_base, uid_count, bwrap, node, python, work_dir"
+                    )));
+                }
+            };
+        }
+        Ok(b)
+    }
+
+    /// Whether runners are sandboxed (default [`SandboxMode::On`]). [`SandboxMode::Off`] is
+    /// **insecure**: action code runs as the platform's user and can read its memory.
+    pub fn with_sandbox(mut self, mode: SandboxMode) -> Self {
+        self.sandbox.mode = mode;
+        self
+    }
+
+    /// The network of each sandbox (default [`SandboxNetwork::Host`]).
+    pub fn with_network(mut self, network: SandboxNetwork) -> Self {
+        self.sandbox.network = network;
+        self
+    }
+
+    /// The most processes and threads of one sandbox (default [`DEFAULT_PIDS_LIMIT`]).
+    pub fn with_pids_limit(mut self, limit: u64) -> Self {
+        self.sandbox.pids_limit = limit;
+        self
+    }
+
+    /// The uids sandboxes run as when the platform runs as root: `count` uids from `base`,
+    /// one per sandbox in turn (default [`DEFAULT_UID_BASE`], [`DEFAULT_UID_COUNT`]). Pick a
+    /// range no user or other container engine uses.
+    pub fn with_uid_range(mut self, base: u32, count: u32) -> Self {
+        self.sandbox.uid_base = base;
+        self.sandbox.uid_count = count;
+        self
+    }
+
+    /// The bubblewrap program: a name looked up on `PATH` (default `bwrap`), or a path.
+    pub fn with_bwrap(mut self, program: impl Into<OsString>) -> Self {
+        self.sandbox.bwrap = program.into();
+        self
     }
 
     /// The Node.js interpreter: a name looked up on `PATH`, or a path.
@@ -301,6 +462,26 @@ impl ProcessExecutorBuilder {
         std::fs::write(&python_runner, PYTHON_RUNNER)
             .map_err(|e| Error::backend(BACKEND, false, e))?;
 
+        let jail = match self.sandbox.mode {
+            SandboxMode::On => {
+                let interpreters: Vec<&Interpreter> = node.iter().chain(python.iter()).collect();
+                Some(Jail::build(
+                    &self.sandbox,
+                    &interpreters,
+                    runner_dir.path(),
+                    &search_path,
+                )?)
+            }
+            SandboxMode::Off => {
+                tracing::warn!(
+                    "INSECURE: the process executor runs actions WITHOUT a sandbox \
+                     (sandbox=off): action code runs as this user, with no memory limit, and \
+                     can read the platform's memory, environment and files"
+                );
+                None
+            }
+        };
+
         Ok(ProcessExecutor {
             inner: Arc::new(Inner {
                 node,
@@ -315,7 +496,71 @@ impl ProcessExecutorBuilder {
                 log_wait: self.log_wait,
                 log_buffer_bytes: self.log_buffer_bytes,
                 next_id: AtomicU64::new(0),
+                jail,
+                network: self.sandbox.network,
             }),
         })
+    }
+}
+
+/// Decodes `%XX` escapes (and `+` as a space) of a URL query value.
+fn percent_decode(s: &str) -> Result<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| Error::bad_request(format!("bad %-escape in '{s}'")))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| Error::bad_request(format!("'{s}' is not UTF-8")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let b = ProcessExecutorBuilder::from_url("process:").unwrap();
+        assert_eq!(b.sandbox.mode, SandboxMode::On);
+        let b = ProcessExecutorBuilder::from_url("process").unwrap();
+        assert_eq!(b.sandbox.mode, SandboxMode::On);
+        let b = ProcessExecutorBuilder::from_url(
+            "process:?sandbox=off&network=none&pids_limit=64&uid_base=5000&uid_count=10&bwrap=%2Fopt%2Fbwrap",
+        )
+        .unwrap();
+        assert_eq!(b.sandbox.mode, SandboxMode::Off);
+        assert_eq!(b.sandbox.network, SandboxNetwork::None);
+        assert_eq!(b.sandbox.pids_limit, 64);
+        assert_eq!((b.sandbox.uid_base, b.sandbox.uid_count), (5000, 10));
+        assert_eq!(b.sandbox.bwrap, OsString::from("/opt/bwrap"));
+        for bad in [
+            "docker:",
+            "process:/x",
+            "process:?sandbox=maybe",
+            "process:?pids_limit=-1",
+            "process:?uid_base=99999999999",
+            "process:?nope=1",
+            "process:?bwrap=%zz",
+        ] {
+            let e = ProcessExecutorBuilder::from_url(bad).unwrap_err();
+            assert!(matches!(e, Error::BadRequest { .. }), "{bad}: {e:?}");
+        }
     }
 }

@@ -1,30 +1,26 @@
 //! Actions: list, get, create/update, delete, invoke (§1.2–1.4, §2.1, §5), in the default
 //! package (`/actions/{name}`) and in packages (`/actions/{pkg}/{name}`, list `/actions/{pkg}/`).
 
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Path, Request, State as AxState};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use faas_core::entity::{ActionPut, Package, now_ms};
-use faas_core::params::Parameters;
-use faas_core::store::{ListQuery, Revision, Versioned};
+use faas_core::entity::ActionPut;
+use faas_core::store::{ListQuery, Versioned};
 use faas_core::{
-    Action, Activation, Entity, EntityKind, EntityName, EntityPath, Error, Exec,
-    FullyQualifiedName, Identity,
+    Action, Activation, Entity, EntityKind, EntityName, EntityPath, Error, Exec, FullyQualifiedName,
 };
 
 use super::query::QueryParams;
-use super::{Caller, State, entitled, json, read_body};
-use crate::controller::Shared;
-use crate::dispatch::{Dispatched, Invocation};
+use super::{Caller, State, json, read_body};
+use crate::engine::entitlement::{Collection, Privilege, Resource};
+use crate::engine::{Engine, InvokeRequest, Outcome};
 use crate::error::{ApiError, messages};
-use crate::throttle::share;
 
 const COLLECTION: &str = "actions";
 
@@ -62,122 +58,35 @@ impl<S: Send + Sync> FromRequestParts<S> for ActionPath {
 }
 
 impl ActionPath {
-    /// What a 403 names: the action, or the package for packaged actions (as OpenWhisk,
-    /// which checks the package).
-    fn resource(&self) -> String {
-        match &self.pkg {
-            Some(p) => format!("{}/{p}", self.ns),
-            None => format!("{}/{}", self.ns, self.name),
+    /// The action's fully qualified name in `namespace` (`{ns}` already resolved).
+    fn fqn(&self, namespace: &EntityName) -> Result<FullyQualifiedName, ApiError> {
+        let mut p = EntityPath::namespace(namespace);
+        if let Some(pkg) = &self.pkg {
+            p = p.join(&EntityName::new(pkg.as_str())?);
         }
+        Ok(FullyQualifiedName::new(
+            p,
+            EntityName::new(self.name.as_str())?,
+        ))
     }
-}
-
-/// A package as seen through the request: where its actions live and their inherited
-/// parameters.
-struct ResolvedPackage {
-    path: EntityPath,
-    params: Parameters,
-    binding: Option<EntityPath>,
 }
 
 fn wrong_collection(id: String) -> ApiError {
     Error::WrongCollection { id }.into()
 }
 
-async fn get_package(s: &Shared, fqn: &FullyQualifiedName) -> Result<Package, ApiError> {
-    match s.store.get_entity(fqn).await?.value {
-        Entity::Package(p) => Ok(p),
-        _ => Err(wrong_collection(fqn.doc_id())),
-    }
-}
-
-/// Resolves `ns/pkg`, following a binding (bound package parameters < binding parameters).
-async fn resolve_package(
-    s: &Shared,
-    identity: &Identity,
-    namespace: &EntityName,
-    pkg: &str,
-) -> Result<ResolvedPackage, ApiError> {
-    let pkg_name = EntityName::new(pkg)?;
-    let own_path = EntityPath::namespace(namespace);
-    let fqn = FullyQualifiedName::new(own_path.clone(), pkg_name.clone());
-    let p = get_package(s, &fqn).await?;
-    let Some(b) = p.binding else {
-        return Ok(ResolvedPackage {
-            path: own_path.join(&pkg_name),
-            params: p.parameters,
-            binding: None,
-        });
-    };
-    let bound_ns = EntityPath::namespace(&b.namespace);
-    let bound = get_package(
-        s,
-        &FullyQualifiedName::new(bound_ns.clone(), b.name.clone()),
-    )
-    .await?;
-    if b.namespace != identity.namespace.name && !bound.publish {
-        return Err(ApiError::forbidden(&format!("{}/{}", b.namespace, b.name)));
-    }
-    Ok(ResolvedPackage {
-        path: bound_ns.join(&b.name),
-        params: bound.parameters.merged(&p.parameters),
-        binding: Some(own_path.join(&pkg_name)),
-    })
-}
-
-/// For writes inside a package: it must exist and must not be a binding.
-async fn check_package_writable(s: &Shared, path: &EntityPath) -> Result<(), ApiError> {
+/// For writes inside a package the caller owns: it must exist, be a package and not be a
+/// binding.
+async fn check_package_writable(engine: &Engine, path: &EntityPath) -> Result<(), ApiError> {
     let (Some(pkg), root) = (path.package(), path.root()) else {
         return Ok(());
     };
     let fqn = FullyQualifiedName::new(EntityPath::new(root)?, EntityName::new(pkg)?);
-    if get_package(s, &fqn).await?.binding.is_some() {
-        return Err(ApiError::bad_request(messages::NOT_ALLOWED_ON_BINDING));
-    }
-    Ok(())
-}
-
-/// The name an action is stored under: `ns/name` or `ns/pkg/name`.
-fn action_fqn(namespace: &EntityName, path: &ActionPath) -> Result<FullyQualifiedName, ApiError> {
-    let mut p = EntityPath::namespace(namespace);
-    if let Some(pkg) = &path.pkg {
-        p = p.join(&EntityName::new(pkg.as_str())?);
-    }
-    Ok(FullyQualifiedName::new(
-        p,
-        EntityName::new(path.name.as_str())?,
-    ))
-}
-
-/// An action resolved for reading or invoking.
-struct Target {
-    action: Action,
-    rev: Revision,
-    package: Option<ResolvedPackage>,
-}
-
-async fn resolve_target(
-    s: &Shared,
-    identity: &Identity,
-    namespace: &EntityName,
-    path: &ActionPath,
-) -> Result<Target, ApiError> {
-    let name = EntityName::new(path.name.as_str())?;
-    let package = match &path.pkg {
-        Some(p) => Some(resolve_package(s, identity, namespace, p).await?),
-        None => None,
-    };
-    let action_path = package
-        .as_ref()
-        .map_or_else(|| EntityPath::namespace(namespace), |p| p.path.clone());
-    let fqn = FullyQualifiedName::new(action_path, name);
-    let Versioned { value, rev } = s.store.get_entity(&fqn).await?;
-    match value {
-        Entity::Action(action) => Ok(Target {
-            action,
-            rev,
-            package,
-        }),
+    match engine.store().get_entity(&fqn).await?.value {
+        Entity::Package(p) if p.binding.is_some() => {
+            Err(ApiError::bad_request(messages::NOT_ALLOWED_ON_BINDING))
+        }
+        Entity::Package(_) => Ok(()),
         _ => Err(wrong_collection(fqn.doc_id())),
     }
 }
@@ -186,22 +95,25 @@ async fn resolve_target(
 // list
 
 async fn list_path(
-    s: &Shared,
+    engine: &Engine,
     path: &EntityPath,
     q: &QueryParams<'_>,
 ) -> Result<Response, ApiError> {
-    let limits = &s.config.limits;
+    let limits = &engine.config().limits;
     let skip = q.skip(COLLECTION)?;
     let limit = q.limit(COLLECTION, limits.default_list_limit, limits.max_list_limit)?;
     if q.boolean("count", false)? {
-        let n = s.store.count_entities(path, EntityKind::Action).await?;
+        let n = engine
+            .store()
+            .count_entities(path, EntityKind::Action)
+            .await?;
         return Ok(json(
             StatusCode::OK,
             &json!({ COLLECTION: n.saturating_sub(skip) }),
         ));
     }
-    let list = s
-        .store
+    let list = engine
+        .store()
         .list_entities(path, EntityKind::Action, ListQuery { skip, limit })
         .await?;
     let body: Vec<Value> = list
@@ -212,52 +124,60 @@ async fn list_path(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `GET /namespaces/{ns}/actions`: every action of the namespace (packaged ones too).
+/// `GET /namespaces/{ns}/actions`: every action of the caller's namespace (packaged ones too).
 pub(crate) async fn list(
-    AxState(s): State,
+    AxState(engine): State,
     Path(ns): Path<String>,
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns, &ns)?;
+    let namespace = caller.namespace(&ns)?;
+    let path = EntityPath::namespace(&namespace);
+    caller
+        .check(
+            &engine,
+            Privilege::Read,
+            &Resource::collection(path.clone(), Collection::Actions),
+        )
+        .await?;
     let q = QueryParams::parse(req.uri().query());
-    list_path(&s, &EntityPath::namespace(&namespace), &q).await
+    list_path(&engine, &path, &q).await
 }
 
-/// `GET /namespaces/{ns}/actions/{pkg}/`: the actions of a package (or of a binding's package).
+/// `GET /namespaces/{ns}/actions/{pkg}/`: the actions of a package (or of a binding's
+/// package), for anyone who may read the package.
 pub(crate) async fn list_package(
-    AxState(s): State,
+    AxState(engine): State,
     Path((ns, pkg)): Path<(String, String)>,
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns, &format!("{ns}/{pkg}"))?;
+    let namespace = caller.namespace(&ns)?;
     let q = QueryParams::parse(req.uri().query());
-    let resolved = resolve_package(&s, &caller.identity, &namespace, &pkg).await?;
-    list_path(&s, &resolved.path, &q).await
+    let fqn = FullyQualifiedName::new(EntityPath::namespace(&namespace), EntityName::new(pkg)?);
+    let view = engine.entitlement().package(&caller.identity, &fqn).await?;
+    list_path(&engine, &view.path, &q).await
 }
 
 // ---------------------------------------------------------------------------------------
 // get
 
 /// `GET /namespaces/{ns}/actions/[{pkg}/]{name}` (`code=false`: without the code); packaged
-/// actions inherit their package's parameters.
+/// actions show the parameters they inherit from their package (and binding).
 pub(crate) async fn get(
-    AxState(s): State,
+    AxState(engine): State,
     path: ActionPath,
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&path.ns, &path.resource())?;
+    let namespace = caller.namespace(&path.ns)?;
     let code = QueryParams::parse(req.uri().query()).boolean("code", true)?;
-    let Target {
-        mut action,
-        package,
-        ..
-    } = resolve_target(&s, &caller.identity, &namespace, &path).await?;
-    if let Some(p) = package {
-        action.parameters = p.params.merged(&action.parameters);
-    }
+    let fqn = path.fqn(&namespace)?;
+    let resolved = engine
+        .resolve_action(&caller.identity, &fqn, Privilege::Read)
+        .await?;
+    let mut action = resolved.action;
+    action.parameters = resolved.parameters;
     let exec_without_code = (!code).then(|| action.exec.without_code());
     let mut body = Entity::Action(action).to_api_json();
     if let (Some(exec), Some(o)) = (exec_without_code, body.as_object_mut()) {
@@ -269,41 +189,33 @@ pub(crate) async fn get(
 // ---------------------------------------------------------------------------------------
 // put
 
-fn check_kind(identity: &Identity, exec: &Exec) -> Result<(), ApiError> {
-    if let Some(kinds) = &identity.limits.allowed_kinds {
-        let kind = exec.kind();
-        if !kinds.iter().any(|k| k == kind) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                messages::kind_not_allowed(kind),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// `PUT /namespaces/{ns}/actions/[{pkg}/]{name}` (`overwrite=true` to update); the package
-/// must exist and not be a binding.
+/// must exist and not be a binding; a sequence's components must be readable by the caller.
 pub(crate) async fn put(
-    AxState(s): State,
+    AxState(engine): State,
     path: ActionPath,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let caller = Caller::take(&mut parts.extensions)?;
-    let namespace = caller.namespace(&path.ns, &path.resource())?;
+    let namespace = caller.namespace(&path.ns)?;
+    let fqn = path.fqn(&namespace)?;
+    caller
+        .check(&engine, Privilege::Put, &Resource::action(&fqn))
+        .await?;
     let overwrite = QueryParams::parse(parts.uri.query()).boolean("overwrite", false)?;
-    let fqn = action_fqn(&namespace, &path)?;
-    let bytes = read_body(body, &parts.headers, s.config.max_request_bytes()).await?;
+    let bytes = read_body(body, &parts.headers, engine.config().max_request_bytes()).await?;
     let content: ActionPut = serde_json::from_slice(&bytes).map_err(Error::from)?;
-    check_package_writable(&s, &fqn.path).await?;
-    let existing = match s.store.get_entity(&fqn).await {
+    // The raw body is not needed any more: free it before the entity is stored and echoed.
+    drop(bytes);
+    check_package_writable(&engine, &fqn.path).await?;
+    let existing = match engine.store().get_entity(&fqn).await {
         Ok(v) => Some(v),
         Err(Error::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    let sys = &s.config.limits;
-    let manifest = &s.config.manifest;
+    let sys = &engine.config().limits;
+    let manifest = &engine.config().manifest;
     let (action, rev) = match existing {
         Some(Versioned {
             value: Entity::Action(old),
@@ -320,12 +232,12 @@ pub(crate) async fn put(
         Some(_) => return Err(wrong_collection(fqn.doc_id())),
         None => (content.into_action(&fqn, None, sys, manifest)?, None),
     };
-    check_kind(&caller.identity, &action.exec)?;
+    crate::engine::check_kind(&caller.identity, &action.exec)?;
     if let Exec::Sequence { components } = &action.exec {
-        crate::sequence::validate(&s, &fqn, components).await?;
+        crate::engine::sequence::validate(&engine, &caller.identity, &fqn, components).await?;
     }
     let entity = Entity::Action(action);
-    s.store.put_entity(&entity, rev.as_ref()).await?;
+    engine.store().put_entity(&entity, rev.as_ref()).await?;
     Ok(json(StatusCode::OK, &entity.to_api_json()))
 }
 
@@ -334,19 +246,22 @@ pub(crate) async fn put(
 
 /// `DELETE /namespaces/{ns}/actions/[{pkg}/]{name}`: answers the deleted action.
 pub(crate) async fn delete(
-    AxState(s): State,
+    AxState(engine): State,
     path: ActionPath,
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&path.ns, &path.resource())?;
-    let fqn = action_fqn(&namespace, &path)?;
-    check_package_writable(&s, &fqn.path).await?;
-    let Versioned { value, rev } = s.store.get_entity(&fqn).await?;
+    let namespace = caller.namespace(&path.ns)?;
+    let fqn = path.fqn(&namespace)?;
+    caller
+        .check(&engine, Privilege::Delete, &Resource::action(&fqn))
+        .await?;
+    check_package_writable(&engine, &fqn.path).await?;
+    let Versioned { value, rev } = engine.store().get_entity(&fqn).await?;
     if !matches!(value, Entity::Action(_)) {
         return Err(wrong_collection(fqn.doc_id()));
     }
-    s.store.delete_entity(&fqn, &rev).await?;
+    engine.store().delete_entity(&fqn, &rev).await?;
     Ok(json(StatusCode::OK, &value.to_api_json()))
 }
 
@@ -354,7 +269,7 @@ pub(crate) async fn delete(
 // invoke
 
 /// The payload of an invoke: nothing (empty body or `null`), an object, or an array.
-fn parse_payload(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+pub(crate) fn parse_payload(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -365,33 +280,6 @@ fn parse_payload(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
             "The request content was malformed:\nexpected a JSON object",
         )),
     }
-}
-
-/// The arguments of an activation: `params ∪ payload` (payload wins) for objects, the array
-/// as it is, or the parameters alone.
-fn build_content(params: &Parameters, payload: Option<Value>) -> Value {
-    match payload {
-        Some(Value::Object(o)) => {
-            let mut m = params.to_object();
-            m.extend(o);
-            Value::Object(m)
-        }
-        Some(other) => other,
-        None => Value::Object(params.to_object()),
-    }
-}
-
-/// Payload keys that would override parameters protected by the `final` annotation.
-fn overrides_final(action: &Action, params: &Parameters, payload: Option<&Value>) -> bool {
-    let Some(Value::Object(o)) = payload else {
-        return false;
-    };
-    if !action.annotations.is_truthy("final") {
-        return false;
-    }
-    params
-        .iter()
-        .any(|p| !p.value.is_null() && o.contains_key(&p.key))
 }
 
 fn activation_id_header(res: &mut Response, id: &str) {
@@ -422,115 +310,38 @@ pub(crate) fn accepted_response(id: &str) -> Response {
     res
 }
 
-/// `POST /namespaces/{ns}/actions/[{pkg}/]{name}` (`blocking`, `result`, `timeout`);
-/// parameters package < action < payload.
+/// `POST /namespaces/{ns}/actions/[{pkg}/]{name}` (`blocking`, `result`, `timeout`): one
+/// call of the engine.
 pub(crate) async fn invoke(
-    AxState(s): State,
+    AxState(engine): State,
     path: ActionPath,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let Caller { identity, transid } = Caller::take(&mut parts.extensions)?;
-    let namespace = entitled(&identity, &path.ns, &path.resource())?;
+    let namespace = crate::engine::entitlement::namespace_of(&identity, &path.ns)?;
+    let fqn = path.fqn(&namespace)?;
     let q = QueryParams::parse(parts.uri.query());
     let blocking = q.boolean("blocking", false)?;
     let result_only = q.boolean("result", false)?;
-    let wait_ms = q.timeout_ms(s.config.limits.max_blocking_wait_ms)?;
-    let sys = &s.config.limits;
-    let bytes = read_body(body, &parts.headers, sys.max_payload_bytes).await?;
+    let wait_ms = q.timeout_ms(engine.config().limits.max_blocking_wait_ms)?;
+    let bytes = read_body(
+        body,
+        &parts.headers,
+        engine.config().limits.max_payload_bytes,
+    )
+    .await?;
     let payload = parse_payload(&bytes)?;
     drop(bytes);
-
-    let cluster = s.config.cluster_size;
-    let per_minute = share(
-        identity
-            .limits
-            .invocations_per_minute
-            .unwrap_or(sys.invocations_per_minute),
-        cluster,
-    );
-    let concurrent = share(
-        identity
-            .limits
-            .concurrent_invocations
-            .unwrap_or(sys.concurrent_invocations),
-        cluster,
-    );
-    let ticket = s.throttles.admit(
-        namespace.as_str(),
-        per_minute,
-        concurrent,
-        now_ms() / 60_000,
-    )?;
-
-    let Target {
-        mut action,
-        rev,
-        package,
-    } = resolve_target(&s, &identity, &namespace, &path).await?;
-    if let Exec::Code { kind, .. } = &action.exec
-        && s.config
-            .manifest
-            .resolve(kind)
-            .is_ok_and(|rt| rt.deprecated)
-    {
-        return Err(ApiError::bad_request(format!(
-            "The '{kind}' runtime is no longer supported. You may read and delete but not update or invoke this action."
-        )));
+    let mut request = InvokeRequest::new(fqn)
+        .with_optional_payload(payload)
+        .with_transid(transid);
+    if blocking {
+        request = request.blocking(Duration::from_millis(wait_ms));
     }
-    check_kind(&identity, &action.exec)?;
-    let own_params = std::mem::take(&mut action.parameters);
-    let (params, binding) = match package {
-        Some(p) => (p.params.merged(&own_params), p.binding),
-        None => (own_params, None),
-    };
-    if overrides_final(&action, &params, payload.as_ref()) {
-        return Err(ApiError::bad_request(messages::PARAMETERS_NOT_ALLOWED));
-    }
-    if let Exec::Sequence { components } = &action.exec {
-        let components = components.clone();
-        return crate::sequence::invoke(
-            &s,
-            crate::sequence::SequenceCall {
-                transid,
-                user: identity,
-                action,
-                components,
-                payload,
-                blocking,
-                result_only,
-                wait: Duration::from_millis(wait_ms),
-                ticket,
-            },
-        )
-        .await;
-    }
-    let init_args = params.init_keys();
-    let locked_args: Map<String, Value> = params
-        .iter()
-        .filter_map(|p| {
-            p.encryption
-                .as_ref()
-                .map(|e| (p.key.clone(), Value::String(e.clone())))
-        })
-        .collect();
-    let content = build_content(&params, payload);
-    let inv = Invocation {
-        transid,
-        user: identity,
-        action,
-        revision: rev,
-        binding,
-        content: Some(content),
-        init_args,
-        locked_args,
-        blocking,
-        cause: None,
-        ticket: Some(ticket),
-    };
-    match s.dispatch(inv, Duration::from_millis(wait_ms)).await? {
-        Dispatched::Accepted(id) => Ok(accepted_response(id.as_str())),
-        Dispatched::Done(a) => Ok(activation_response(&a, result_only)),
+    match engine.invoke(identity, request).await? {
+        Outcome::Accepted(id) => Ok(accepted_response(id.as_str())),
+        Outcome::Completed(a) => Ok(activation_response(&a, result_only)),
     }
 }
 
@@ -555,16 +366,5 @@ mod tests {
             parse_payload(b"5").unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
-    }
-
-    #[test]
-    fn content_merges_payload_over_params() {
-        let params = Parameters::new().with("a", json!(1)).with("b", json!(2));
-        assert_eq!(
-            build_content(&params, Some(json!({"b": 3, "c": 4}))),
-            json!({"a": 1, "b": 3, "c": 4})
-        );
-        assert_eq!(build_content(&params, Some(json!([1, 2]))), json!([1, 2]));
-        assert_eq!(build_content(&params, None), json!({"a": 1, "b": 2}));
     }
 }

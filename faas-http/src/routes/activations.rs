@@ -6,11 +6,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use faas_core::store::ActivationQuery;
-use faas_core::{Activation, ActivationId, EntityName};
+use faas_core::{Activation, ActivationId, EntityPath};
 
 use super::query::QueryParams;
 use super::{Caller, State, json};
-use crate::controller::Shared;
+use crate::engine::Engine;
+use crate::engine::entitlement::{Collection, Privilege, Resource};
 use crate::error::{ApiError, messages};
 
 const COLLECTION: &str = "activations";
@@ -23,9 +24,16 @@ pub(crate) async fn list(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns, &ns)?;
+    let namespace = caller.namespace(&ns)?;
+    caller
+        .check(
+            &s,
+            Privilege::Read,
+            &Resource::collection(EntityPath::namespace(&namespace), Collection::Activations),
+        )
+        .await?;
     let q = QueryParams::parse(req.uri().query());
-    let limits = &s.config.limits;
+    let limits = &s.config().limits;
     let skip = q.skip(COLLECTION)?;
     let limit = q.limit(COLLECTION, limits.default_list_limit, limits.max_list_limit)?;
     let count = q.boolean("count", false)?;
@@ -47,13 +55,13 @@ pub(crate) async fn list(
         limit,
     };
     if count {
-        let n = s.store.count_activations(&namespace, &query).await?;
+        let n = s.store().count_activations(&namespace, &query).await?;
         return Ok(json(
             StatusCode::OK,
             &json!({ COLLECTION: n.saturating_sub(skip) }),
         ));
     }
-    let list = s.store.list_activations(&namespace, &query).await?;
+    let list = s.store().list_activations(&namespace, &query).await?;
     let body: Vec<Value> = list
         .iter()
         .map(|a| {
@@ -86,30 +94,29 @@ fn parse_id(id: &str) -> Result<ActivationId, ApiError> {
     ActivationId::parse(id).map_err(|_| ApiError::bad_request(messages::ACTIVATION_ID_ILLEGAL))
 }
 
-/// Reads the record `id` of `namespace`. If this controller holds it as "result received,
-/// record not stored yet", waits (bounded by `record_wait`) for its completion first, so that
-/// reading right after a blocking invoke never sees a spurious 404.
-async fn fetch(
-    s: &Shared,
-    namespace: &EntityName,
-    id: &ActivationId,
-) -> Result<Activation, ApiError> {
-    if let Some(rx) = s.books.watch_record(id) {
-        let _ = tokio::time::timeout(s.config.record_wait, rx).await;
-    }
-    Ok(s.store.get_activation(namespace, id).await?)
-}
-
+/// Reads record `id` of `{ns}` for the caller (who must own the namespace), waiting
+/// briefly for a record whose result arrived but that is not stored yet.
 async fn fetch_for(
-    s: &Shared,
+    s: &Engine,
     ns: &str,
     id: &str,
     req: &mut Request,
 ) -> Result<Activation, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(ns, &format!("{ns}/{id}"))?;
+    let namespace = caller.namespace(ns)?;
+    caller
+        .check(
+            s,
+            Privilege::Read,
+            &Resource::entity(
+                EntityPath::namespace(&namespace),
+                Collection::Activations,
+                id,
+            ),
+        )
+        .await?;
     let id = parse_id(id)?;
-    fetch(s, &namespace, &id).await
+    Ok(s.activation(&namespace, &id).await?)
 }
 
 /// `GET /namespaces/{ns}/activations/{id}`: the record in the extended API form.

@@ -4,8 +4,6 @@
 //! is answered with OpenWhisk's status and message (axum's extractor rejections would use
 //! their own words).
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
@@ -18,20 +16,22 @@ use serde::Serialize;
 use faas_core::message::TransactionId;
 use faas_core::{EntityName, Identity};
 
-use crate::controller::Shared;
+use crate::engine::Engine;
+use crate::engine::entitlement::{Privilege, Resource, namespace_of};
 use crate::error::{ApiError, messages};
 
 pub(crate) mod actions;
 mod activations;
 mod namespaces;
+mod packages;
 pub(crate) mod query;
 pub(crate) mod system;
 
 /// The state of every handler.
-pub(crate) type State = axum::extract::State<Arc<Shared>>;
+pub(crate) type State = axum::extract::State<Engine>;
 
 /// Routes served without authentication: system information, health, API docs.
-pub(crate) fn public(shared: Arc<Shared>) -> Router {
+pub(crate) fn public(shared: Engine) -> Router {
     Router::new()
         .route("/", only_get(get(system::info)))
         .route("/ping", only_get(get(system::ping)))
@@ -49,7 +49,7 @@ pub(crate) fn public(shared: Arc<Shared>) -> Router {
 }
 
 /// Routes that need credentials (the caller wraps them in the authentication layer).
-pub(crate) fn authenticated(shared: Arc<Shared>) -> Router {
+pub(crate) fn authenticated(shared: Engine) -> Router {
     const NS: &str = "/api/v1/namespaces";
     Router::new()
         .route(NS, only_get(get(namespaces::list)))
@@ -89,6 +89,23 @@ pub(crate) fn authenticated(shared: Arc<Shared>) -> Router {
             ),
         )
         .route(
+            &format!("{NS}/{{ns}}/packages"),
+            only_get(get(packages::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/packages/"),
+            only_get(get(packages::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/packages/{{name}}"),
+            allow_only(
+                get(packages::get)
+                    .put(packages::put)
+                    .delete(packages::delete),
+                "GET, PUT, DELETE",
+            ),
+        )
+        .route(
             &format!("{NS}/{{ns}}/activations"),
             only_get(get(activations::list)),
         )
@@ -111,7 +128,7 @@ pub(crate) fn authenticated(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-type Methods = MethodRouter<Arc<Shared>>;
+type Methods = MethodRouter<Engine>;
 
 /// 405 with pekko's message listing `allow` for the other methods. (axum adds its `Allow`
 /// header only after the layers ran, so the message cannot be derived from it.)
@@ -173,23 +190,22 @@ impl Caller {
         Ok(Self { identity, transid })
     }
 
-    /// The caller's namespace if `ns` names it (or is `_`), else 403 for `resource`.
-    pub(crate) fn namespace(&self, ns: &str, resource: &str) -> Result<EntityName, ApiError> {
-        entitled(&self.identity, ns, resource)
+    /// The namespace `{ns}` names: the caller's own for `_` (400 for an invalid name).
+    pub(crate) fn namespace(&self, ns: &str) -> Result<EntityName, ApiError> {
+        Ok(namespace_of(&self.identity, ns)?)
     }
-}
 
-/// The caller's namespace if `ns` names it (or is `_`); else 403 naming `resource`
-/// (`ns/...` as the request wrote it).
-pub(crate) fn entitled(
-    identity: &Identity,
-    ns: &str,
-    resource: &str,
-) -> Result<EntityName, ApiError> {
-    if ns == faas_core::names::DEFAULT_NAMESPACE || ns == identity.namespace.name.as_str() {
-        Ok(identity.namespace.name.clone())
-    } else {
-        Err(ApiError::forbidden(resource))
+    /// Checks that the caller holds `right` on `resource` (the one entitlement check).
+    pub(crate) async fn check(
+        &self,
+        engine: &Engine,
+        right: Privilege,
+        resource: &Resource,
+    ) -> Result<(), ApiError> {
+        Ok(engine
+            .entitlement()
+            .check(&self.identity, right, resource)
+            .await?)
     }
 }
 
@@ -215,6 +231,7 @@ pub(crate) async fn read_body(
     {
         return Err(ApiError::too_large(n, limit));
     }
+    let declared = content_length(headers);
     let mut stream = body.into_data_stream();
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -231,7 +248,10 @@ pub(crate) async fn read_body(
         match (&mut first, &mut rest) {
             (None, None) => first = Some(chunk),
             (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(f.len() + chunk.len());
+                // The declared length (checked against the limit above) is allocated once, so
+                // that a large upload is not copied through ever larger buffers.
+                let want = declared.map_or(0, |d| usize::try_from(d).unwrap_or(0));
+                let mut b = BytesMut::with_capacity(want.max(f.len() + chunk.len()));
                 b.extend_from_slice(f);
                 b.extend_from_slice(&chunk);
                 first = None;

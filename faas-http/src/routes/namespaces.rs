@@ -4,7 +4,10 @@ use axum::extract::{Path, Request, State as AxState};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use faas_core::EntityPath;
+
 use super::{Caller, State, json};
+use crate::engine::entitlement::{Collection, Privilege, Resource};
 use crate::error::ApiError;
 
 /// `GET /api/v1/namespaces`: the caller's namespace, alone.
@@ -23,9 +26,16 @@ pub(crate) async fn limits(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    caller.namespace(&ns, &ns)?;
+    let namespace = caller.namespace(&ns)?;
+    caller
+        .check(
+            &s,
+            Privilege::Read,
+            &Resource::collection(EntityPath::namespace(&namespace), Collection::Namespaces),
+        )
+        .await?;
     Ok(json(
         StatusCode::OK,
-        &caller.identity.limits.effective_json(&s.config.limits),
+        &caller.identity.limits.effective_json(&s.config().limits),
     ))
 }

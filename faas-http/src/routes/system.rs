@@ -16,7 +16,7 @@ pub const API_DOCS: &str = include_str!("../../apiv1swagger.json");
 
 /// `GET /`: system information with limits and runtimes.
 pub(crate) async fn info(AxState(s): State) -> Response {
-    let l = &s.config.limits;
+    let l = &s.config().limits;
     let limits = json!({
         "actions_per_minute": l.invocations_per_minute,
         "triggers_per_minute": l.fires_per_minute,
@@ -45,7 +45,7 @@ pub(crate) async fn info(AxState(s): State) -> Response {
             },
             "api_paths": ["/api/v1"],
             "limits": limits,
-            "runtimes": s.config.manifest.to_api_json(),
+            "runtimes": s.config().manifest.to_api_json(),
         }),
     )
 }
@@ -58,7 +58,7 @@ pub(crate) async fn ping() -> &'static str {
 /// `GET /invokers`: `{"invoker0": "up", ...}`.
 pub(crate) async fn invokers(AxState(s): State) -> Response {
     let map: Map<String, Value> = s
-        .scheduler
+        .scheduler()
         .invokers()
         .into_iter()
         .map(|h| (h.id.name(), Value::from(h.state.as_str())))
@@ -69,7 +69,7 @@ pub(crate) async fn invokers(AxState(s): State) -> Response {
 /// `GET /invokers/healthy/count`: the number of usable invokers.
 pub(crate) async fn healthy_count(AxState(s): State) -> Response {
     let n = s
-        .scheduler
+        .scheduler()
         .invokers()
         .iter()
         .filter(|h| h.state == InvokerState::Healthy)
@@ -80,7 +80,7 @@ pub(crate) async fn healthy_count(AxState(s): State) -> Response {
 /// `GET /invokers/ready`: 200 `{"healthy": "h/n"}` when every invoker is healthy, else 500
 /// `{"unhealthy": "u/n"}` (OpenWhisk's readiness fraction 100%).
 pub(crate) async fn ready(AxState(s): State) -> Response {
-    let all = s.scheduler.invokers();
+    let all = s.scheduler().invokers();
     let healthy = all
         .iter()
         .filter(|h| h.state == InvokerState::Healthy)
@@ -107,10 +107,10 @@ pub(crate) async fn api_v1(AxState(s): State) -> Response {
             "description": "OpenWhisk API",
             "api_version": "1.0.0",
             "api_version_path": "v1",
-            "build": s.config.build,
-            "buildno": s.config.buildno,
+            "build": s.config().build,
+            "buildno": s.config().buildno,
             "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
-            "runtimes": s.config.manifest.to_api_json(),
+            "runtimes": s.config().manifest.to_api_json(),
         }),
     )
 }

@@ -22,6 +22,10 @@ use faas_core::{AuthKey, EntityName, MessageBus, Scheduler, Store, StoreAuthenti
 use faas_http::{Controller, ControllerConfig};
 use faas_store::memory::MemoryStore;
 
+pub mod scripted;
+#[allow(unused_imports)]
+pub use scripted::*;
+
 /// OpenWhisk's well-known guest key.
 pub const GUEST: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
 /// A second user.

@@ -39,10 +39,15 @@ pub enum CouchDbConfigKey {
     /// Most `_bulk_docs` requests in flight at once: `batch_concurrency`,
     /// `FAAS_COUCHDB_BATCH_CONCURRENCY` (default 4).
     BatchConcurrency,
+    /// Activation records older than this many seconds (by `start`) are deleted by a sweep
+    /// that runs every minute (or every TTL, if shorter): `activation_ttl_s`,
+    /// `FAAS_COUCHDB_ACTIVATION_TTL_S` (default: none, records are kept). OpenWhisk's
+    /// `time-to-live` for activations.
+    ActivationTtl,
 }
 
 impl CouchDbConfigKey {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Url,
         Self::Username,
         Self::Password,
@@ -51,6 +56,7 @@ impl CouchDbConfigKey {
         Self::RetryTimeout,
         Self::BatchSize,
         Self::BatchConcurrency,
+        Self::ActivationTtl,
     ];
 
     /// The name in URL query strings (`prefix`, `request_timeout_ms`, ...).
@@ -64,6 +70,7 @@ impl CouchDbConfigKey {
             Self::RetryTimeout => "retry_timeout_ms",
             Self::BatchSize => "batch_size",
             Self::BatchConcurrency => "batch_concurrency",
+            Self::ActivationTtl => "activation_ttl_s",
         }
     }
 
@@ -78,6 +85,7 @@ impl CouchDbConfigKey {
             Self::RetryTimeout => "FAAS_COUCHDB_RETRY_TIMEOUT_MS",
             Self::BatchSize => "FAAS_COUCHDB_BATCH_SIZE",
             Self::BatchConcurrency => "FAAS_COUCHDB_BATCH_CONCURRENCY",
+            Self::ActivationTtl => "FAAS_COUCHDB_ACTIVATION_TTL_S",
         }
     }
 }
@@ -134,6 +142,7 @@ pub struct CouchDbBuilder {
     retry_timeout: Option<String>,
     batch_size: Option<String>,
     batch_concurrency: Option<String>,
+    activation_ttl: Option<String>,
 }
 
 impl fmt::Debug for CouchDbBuilder {
@@ -147,6 +156,7 @@ impl fmt::Debug for CouchDbBuilder {
             .field("retry_timeout_ms", &self.retry_timeout)
             .field("batch_size", &self.batch_size)
             .field("batch_concurrency", &self.batch_concurrency)
+            .field("activation_ttl_s", &self.activation_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +191,7 @@ impl CouchDbBuilder {
             CouchDbConfigKey::RetryTimeout => self.retry_timeout = v,
             CouchDbConfigKey::BatchSize => self.batch_size = v,
             CouchDbConfigKey::BatchConcurrency => self.batch_concurrency = v,
+            CouchDbConfigKey::ActivationTtl => self.activation_ttl = v,
         }
         self
     }
@@ -234,6 +245,12 @@ impl CouchDbBuilder {
     /// Most `_bulk_docs` requests in flight at once (at least 1).
     pub fn with_batch_concurrency(self, n: usize) -> Self {
         self.with_config(CouchDbConfigKey::BatchConcurrency, n.to_string())
+    }
+
+    /// Deletes activation records older than `ttl` (OpenWhisk's activation `time-to-live`),
+    /// checked every minute or every `ttl` if shorter; whole seconds.
+    pub fn with_activation_ttl(self, ttl: Duration) -> Self {
+        self.with_config(CouchDbConfigKey::ActivationTtl, ttl.as_secs().to_string())
     }
 
     /// Parses and checks the settings (no I/O).
@@ -290,6 +307,17 @@ impl CouchDbBuilder {
                 &self.batch_concurrency,
                 4,
             )?,
+            activation_ttl: match pick(&self.activation_ttl, CouchDbConfigKey::ActivationTtl) {
+                None => None,
+                Some(s) => match s.trim().parse::<u64>() {
+                    Ok(n) if n >= 1 => Some(Duration::from_secs(n)),
+                    _ => {
+                        return Err(bad(format!(
+                            "CouchDB setting activation_ttl_s: '{s}' is not a positive number of seconds"
+                        )));
+                    }
+                },
+            },
         })
     }
 
@@ -317,6 +345,7 @@ pub(crate) struct CouchDbConfig {
     pub(crate) retry_timeout: Duration,
     pub(crate) batch_size: usize,
     pub(crate) batch_concurrency: usize,
+    pub(crate) activation_ttl: Option<Duration>,
 }
 
 impl fmt::Debug for CouchDbConfig {
@@ -330,6 +359,7 @@ impl fmt::Debug for CouchDbConfig {
             .field("retry_timeout", &self.retry_timeout)
             .field("batch_size", &self.batch_size)
             .field("batch_concurrency", &self.batch_concurrency)
+            .field("activation_ttl", &self.activation_ttl)
             .finish()
     }
 }

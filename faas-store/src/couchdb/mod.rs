@@ -223,9 +223,100 @@ impl CouchDbStore {
             config.batch_size,
             config.batch_concurrency,
         );
+        if let Some(ttl) = config.activation_ttl {
+            tokio::spawn(expire_loop(Arc::downgrade(&inner), ttl));
+        }
         tracing::info!(url = %inner.url, prefix = %inner.prefix, "couchdb: store ready");
         Ok(Self { inner, writer })
     }
+
+    /// Deletes the activation records whose `start` is before `cutoff_ms` (milliseconds since
+    /// the epoch), through the `activations/byDate` view, `batch` at a time; how many were
+    /// deleted. The activation TTL (`activation_ttl_s`) runs this periodically.
+    pub async fn expire_activations(&self, cutoff_ms: u64, batch: usize) -> Result<usize> {
+        expire(&self.inner, cutoff_ms, batch.max(1))
+            .await
+            .map_err(|f| to_error(f, "expire activations", &self.inner.activations.name))
+    }
+}
+
+/// Records deleted per round of the TTL sweep.
+const EXPIRE_BATCH: usize = 500;
+
+/// The TTL sweep: every minute (or every `ttl`, if shorter), deletes records older than
+/// `ttl`; ends when the store is gone.
+async fn expire_loop(inner: std::sync::Weak<Inner>, ttl: std::time::Duration) {
+    let every = ttl.min(std::time::Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let cutoff = faas_core::entity::now_ms().saturating_sub(ttl.as_millis() as u64);
+        // Whole batches until the old records are gone (bounded per round).
+        for _ in 0..100 {
+            match expire(&inner, cutoff, EXPIRE_BATCH).await {
+                Ok(n) if n == EXPIRE_BATCH => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(deleted = n, "couchdb: expired activation records");
+                    }
+                    break;
+                }
+                Err(f) => {
+                    tracing::warn!(error = %CouchDbError::new("expire", "activations", f), "couchdb: activation TTL sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One round of deletions: up to `batch` records with `start < cutoff_ms`.
+async fn expire(inner: &Inner, cutoff_ms: u64, batch: usize) -> Result<usize, Failure> {
+    let couch = &inner.couch;
+    let db = &inner.activations.name;
+    let view = format!("{}/_design/activations/_view/byDate", client::segment(db));
+    // `byDate` emits `start → [_id, _rev]`; `endkey` is inclusive, hence `cutoff - 1`.
+    let endkey = cutoff_ms.saturating_sub(1).to_string();
+    let limit = batch.to_string();
+    let (_, rows) = couch
+        .retry("GET byDate", |_| {
+            couch.send(
+                couch
+                    .req(Method::GET, &view)
+                    .query(&[("endkey", endkey.as_str()), ("limit", limit.as_str())]),
+            )
+        })
+        .await?;
+    let docs: Vec<serde_json::Value> = rows
+        .get("rows")
+        .and_then(serde_json::Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| {
+                    let v = r.get("value")?.as_array()?;
+                    Some(serde_json::json!({
+                        "_id": v.first()?.as_str()?,
+                        "_rev": v.get(1)?.as_str()?,
+                        "_deleted": true,
+                    }))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let n = docs.len();
+    let body = serde_json::json!({ "docs": docs });
+    let path = format!("{}/_bulk_docs", client::segment(db));
+    couch
+        .retry("POST _bulk_docs", |_| {
+            couch.send(couch.req(Method::POST, &path).json(&body))
+        })
+        .await?;
+    Ok(n)
 }
 
 impl Inner {

@@ -5,7 +5,7 @@ use faas_core::message::TransactionId;
 use http::{HeaderValue, Request, Response, header};
 use tower::Service;
 
-use super::{ResponseFuture, SYSTEM_PREFIX, X_REQUEST_ID, generate_id};
+use super::{MAX_CLIENT_ID_LEN, ResponseFuture, SYSTEM_PREFIX, X_REQUEST_ID, generate_id};
 
 /// The service of [`RequestIdLayer`](super::RequestIdLayer).
 #[derive(Debug, Clone)]
@@ -36,14 +36,25 @@ impl<S> RequestId<S> {
     }
 }
 
-/// The id to use for `req`: its own unless missing, not text, empty or a system id.
+/// Whether a client's `X-Request-ID` may be used as the transaction id: short, of safe
+/// characters only (it is echoed in headers and bodies and written to logs), and not a system
+/// id.
+pub(super) fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CLIENT_ID_LEN
+        && !id.starts_with(SYSTEM_PREFIX)
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The id to use for `req`: its own when [`acceptable`], else a fresh one.
 fn pick_id<B>(req: &Request<B>) -> (String, HeaderValue) {
     if let Some(v) = req.headers().get(&X_REQUEST_ID)
         && let Ok(s) = v.to_str()
     {
         let s = s.trim();
-        if !s.is_empty()
-            && !s.starts_with(SYSTEM_PREFIX)
+        if acceptable(s)
             && let Ok(hv) = HeaderValue::from_str(s)
         {
             return (s.to_string(), hv);
@@ -91,5 +102,22 @@ where
             request_len,
             self.max_request_bytes,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable;
+
+    #[test]
+    fn only_short_safe_ids_are_reused() {
+        assert!(acceptable("abc-123_x.y:z"));
+        assert!(acceptable(&"a".repeat(64)));
+        assert!(!acceptable(&"a".repeat(65)));
+        assert!(!acceptable(""));
+        assert!(!acceptable("sid_invokerHealth"));
+        for bad in ["a b", "a\"b", "<script>", "a/b", "é", "a;b", "a%20"] {
+            assert!(!acceptable(bad), "{bad}");
+        }
     }
 }

@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::StatusCode;
-
-use crate::error::ApiError;
+use faas_core::Error;
 
 #[derive(Debug)]
 struct Counters {
@@ -66,7 +64,7 @@ impl Throttles {
         per_minute: u32,
         concurrent: u32,
         minute: u64,
-    ) -> Result<Ticket, ApiError> {
+    ) -> Result<Ticket, Error> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(namespace) {
             let key: Arc<str> = Arc::from(namespace);
@@ -81,10 +79,7 @@ impl Throttles {
             );
         }
         let Some(c) = map.get_mut(namespace) else {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                crate::error::messages::INTERNAL,
-            ));
+            return Err(Error::internal("throttle entry vanished"));
         };
         if c.minute != minute {
             c.minute = minute;
@@ -92,22 +87,20 @@ impl Throttles {
         }
         c.count = c.count.saturating_add(1);
         if c.count > per_minute {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
+            return Err(Error::TooManyRequests {
+                message: format!(
                     "Too many requests in the last minute (count: {}, allowed: {per_minute}).",
                     c.count
                 ),
-            ));
+            });
         }
         if c.in_flight >= concurrent {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
+            return Err(Error::TooManyRequests {
+                message: format!(
                     "Too many concurrent requests in flight (count: {}, allowed: {concurrent}).",
                     c.in_flight
                 ),
-            ));
+            });
         }
         c.in_flight += 1;
         Ok(Ticket {
@@ -148,9 +141,9 @@ mod tests {
         let a = t.admit("ns", 2, 10, 7).unwrap();
         let b = t.admit("ns", 2, 10, 7).unwrap();
         let e = t.admit("ns", 2, 10, 7).unwrap_err();
-        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.status(), 429);
         assert_eq!(
-            e.message(),
+            e.to_string(),
             "Too many requests in the last minute (count: 3, allowed: 2)."
         );
         // The next minute starts afresh; other namespaces are independent.
@@ -166,7 +159,7 @@ mod tests {
         let a = t.admit("ns", 100, 1, 1).unwrap();
         let e = t.admit("ns", 100, 1, 1).unwrap_err();
         assert_eq!(
-            e.message(),
+            e.to_string(),
             "Too many concurrent requests in flight (count: 1, allowed: 1)."
         );
         drop(a);
@@ -175,6 +168,6 @@ mod tests {
         t.prune(5);
         assert_eq!(t.in_flight("ns"), 1, "entries in flight survive pruning");
         let e = t.admit("blocked", 0, 0, 1).unwrap_err();
-        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.status(), 429);
     }
 }

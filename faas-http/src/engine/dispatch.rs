@@ -4,7 +4,7 @@
 //!    message that cannot be sent.
 //! 2. The [`Scheduler`](faas_core::Scheduler) picks an invoker and reserves memory there
 //!    (503 when none is usable).
-//! 3. The activation enters the [books](crate::books) with its forced-completion deadline and,
+//! 3. The activation enters the books with its forced-completion deadline and,
 //!    for blocking calls, a `oneshot` the caller waits on. This happens before publishing, so
 //!    no acknowledgement can arrive for an unknown activation.
 //! 4. The message is published on `invoker<N>`. If that fails, the entry is taken back and
@@ -27,12 +27,14 @@ use tokio::time::Instant;
 use faas_core::message::{ActionRef, ActivationMessage, TransactionId, invoker_topic};
 use faas_core::scheduler::ScheduleRequest;
 use faas_core::store::Revision;
-use faas_core::{Action, Activation, ActivationId, EntityName, EntityPath, Error, Exec, Identity};
+use faas_core::{
+    Action, Activation, ActivationId, EntityName, EntityPath, Error, Exec, Identity, Result,
+};
 
-use crate::books::Entry;
-use crate::controller::Shared;
-use crate::error::ApiError;
-use crate::throttle::Ticket;
+use super::Inner;
+use super::Outcome;
+use super::books::Entry;
+use super::throttle::Ticket;
 
 /// Everything needed to run one activation.
 #[derive(Debug)]
@@ -61,22 +63,9 @@ pub(crate) struct Invocation {
     pub(crate) ticket: Option<Ticket>,
 }
 
-/// How a dispatch ended for the caller.
-#[derive(Debug)]
-pub(crate) enum Dispatched {
-    /// Running (non-blocking, or the wait ran out).
-    Accepted(ActivationId),
-    /// Finished within the wait.
-    Done(Box<Activation>),
-}
-
-impl Shared {
+impl Inner {
     /// Dispatches `inv`; blocking invocations wait up to `wait`.
-    pub(crate) async fn dispatch(
-        &self,
-        inv: Invocation,
-        wait: Duration,
-    ) -> Result<Dispatched, ApiError> {
+    pub(crate) async fn dispatch(&self, inv: Invocation, wait: Duration) -> Result<Outcome> {
         let wait_deadline = Instant::now() + wait;
         let Invocation {
             transid,
@@ -114,9 +103,10 @@ impl Shared {
             cause,
             trace_context: None,
         };
-        let payload = Bytes::from(serde_json::to_vec(&msg).map_err(|e| {
-            ApiError::from(Error::internal(format!("cannot encode activation: {e}")))
-        })?);
+        let payload = Bytes::from(
+            serde_json::to_vec(&msg)
+                .map_err(|e| Error::internal(format!("cannot encode activation: {e}")))?,
+        );
         let namespace = msg.user.namespace.name.clone();
         let invoker = self.scheduler.schedule(&ScheduleRequest {
             namespace: namespace.as_str(),
@@ -154,15 +144,12 @@ impl Shared {
             }
             tracing::error!(error = %faas_core::Chain(&e), %topic, "publishing an activation failed");
             return Err(match e {
-                Error::TooLarge { .. } => ApiError::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "The request content was too large.",
-                ),
-                other => ApiError::from(other),
+                Error::TooLarge { .. } => Error::too_large("The request content was too large."),
+                other => other,
             });
         }
         let Some(rx) = rx else {
-            return Ok(Dispatched::Accepted(activation_id));
+            return Ok(Outcome::Accepted(activation_id));
         };
         let mut rx = rx;
         loop {
@@ -171,7 +158,7 @@ impl Shared {
             // (another controller's bus trouble, a shrunk message) still answers the caller.
             let next_poll = (Instant::now() + self.config.store_poll_interval).min(wait_deadline);
             match tokio::time::timeout_at(next_poll, &mut rx).await {
-                Ok(Ok(activation)) => return Ok(Dispatched::Done(activation)),
+                Ok(Ok(activation)) => return Ok(Outcome::Completed(activation)),
                 // Completed without a result in hand: the record is in the store (or soon).
                 Ok(Err(_)) => {
                     return Ok(
@@ -179,17 +166,17 @@ impl Shared {
                             .await_record(&namespace, &activation_id, wait_deadline)
                             .await
                         {
-                            Some(a) => Dispatched::Done(Box::new(a)),
-                            None => Dispatched::Accepted(activation_id),
+                            Some(a) => Outcome::Completed(Box::new(a)),
+                            None => Outcome::Accepted(activation_id),
                         },
                     );
                 }
                 Err(_) if Instant::now() >= wait_deadline => {
-                    return Ok(Dispatched::Accepted(activation_id));
+                    return Ok(Outcome::Accepted(activation_id));
                 }
                 Err(_) => {
                     if let Ok(a) = self.store.get_activation(&namespace, &activation_id).await {
-                        return Ok(Dispatched::Done(Box::new(a)));
+                        return Ok(Outcome::Completed(Box::new(a)));
                     }
                 }
             }

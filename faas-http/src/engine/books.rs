@@ -3,7 +3,7 @@
 //! An entry is made **before** the activation message is published (so an acknowledgement can
 //! never overtake its entry) and removed by the completion acknowledgement (`Completion` or
 //! `Combined`), by a failed publish, or by the forced completion time-out. Removing an entry
-//! releases the scheduler slot (by the caller, see `Shared::finish`) and the namespace's
+//! releases the scheduler slot (by the caller, see `Inner::finish`) and the namespace's
 //! in-flight throttle slot (the entry owns the [`Ticket`]).
 //!
 //! Blocking callers wait on a `oneshot` registered in the entry: a result acknowledgement
@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use faas_core::message::InvokerInstanceId;
 use faas_core::{Activation, ActivationId, FullyQualifiedName};
 
-use crate::throttle::Ticket;
+use super::throttle::Ticket;
 
 const SHARDS: usize = 16;
 

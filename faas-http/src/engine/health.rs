@@ -20,7 +20,7 @@ use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
 use faas_core::scheduler::{InvocationOutcome, InvokerState};
 use faas_core::{ActivationId, Error, Result};
 
-use crate::controller::Shared;
+use super::Inner;
 
 /// The namespace of the test action.
 pub(crate) const SYSTEM_NAMESPACE: &str = "whisk.system";
@@ -80,7 +80,7 @@ pub(crate) fn test_action_fqn(controller_id: &str) -> Result<FullyQualifiedName>
 
 /// Creates (or refreshes) the test action in the store: `function main(params) { return params; }`
 /// in the default Node.js kind (else the default Python kind), 128 MB.
-pub(crate) async fn upsert_test_action(shared: &Shared) -> Result<Option<Action>> {
+pub(crate) async fn upsert_test_action(shared: &Inner) -> Result<Option<Action>> {
     let fqn = test_action_fqn(&shared.config.id)?;
     let manifest = &shared.config.manifest;
     let (kind, code) = if manifest.default_kind("nodejs").is_some() {
@@ -130,7 +130,7 @@ fn system_identity() -> Result<Identity> {
 }
 
 /// Sends one test action to `invoker`.
-async fn send_test(shared: &Shared, action: &Action, invoker: &InvokerInstanceId) -> Result<()> {
+async fn send_test(shared: &Inner, action: &Action, invoker: &InvokerInstanceId) -> Result<()> {
     let id = ActivationId::generate();
     let msg = ActivationMessage {
         transid: TransactionId::new("sid_invokerHealth"),
@@ -163,11 +163,7 @@ async fn send_test(shared: &Shared, action: &Action, invoker: &InvokerInstanceId
 
 /// Handles a completion that was not in the books: if it is a test action's, records the
 /// outcome and, after a success while the invoker is still not usable, sends the next test.
-pub(crate) fn on_test_completion(
-    shared: &Shared,
-    id: &ActivationId,
-    is_system_error: bool,
-) -> bool {
+pub(crate) fn on_test_completion(shared: &Inner, id: &ActivationId, is_system_error: bool) -> bool {
     let Some(invoker) = shared.health_tests.take(id) else {
         return false;
     };
@@ -196,7 +192,7 @@ fn is_testable(state: InvokerState) -> bool {
 }
 
 /// The loop: every `tick`, test each unhealthy or unresponsive invoker that is due.
-pub(crate) async fn run(shared: Weak<Shared>, action: Action, tick: Duration) {
+pub(crate) async fn run(shared: Weak<Inner>, action: Action, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

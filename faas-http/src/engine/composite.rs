@@ -1,0 +1,121 @@
+//! What sequences and compositions share: the counts that bound a tree of nested runs, how a
+//! component ended, and the record the engine writes for a sequence or a composition.
+
+use serde_json::{Value, json};
+
+use faas_core::activation::ActivationResponse;
+use faas_core::entity::now_ms;
+use faas_core::message::TransactionId;
+use faas_core::params::Annotations;
+use faas_core::{Activation, ActivationId, EntityPath, Error, Identity};
+
+use super::{Engine, ResolvedAction};
+
+/// Counts shared by nested runs, so that the limits apply to the whole tree.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Atomic actions run by a sequence (nested sequences share the count).
+    pub(crate) atomic: usize,
+    /// Component invocations of a composition (nested compositions share the count).
+    pub(crate) components: usize,
+    /// Conductor invocations of a composition (nested compositions share the count).
+    pub(crate) conductors: usize,
+}
+
+/// How a component ended, for the sequence or composition that ran it.
+#[derive(Debug)]
+pub(crate) enum ComponentEnd {
+    /// It finished: its record (as the invoker or the engine wrote it).
+    Done(Box<faas_core::Activation>),
+    /// No result within the wait: its id.
+    TimedOut(ActivationId),
+    /// It could not be run (no invoker, a publish failure...).
+    Failed(Error),
+}
+
+/// What a composition or sequence needs to run a component.
+pub(crate) struct Component<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) user: &'a Identity,
+    pub(crate) transid: &'a TransactionId,
+    pub(crate) cause: &'a ActivationId,
+}
+
+/// The memory limit a component ran with, from its record's `limits` annotation.
+pub(crate) fn record_memory(a: &Activation) -> Option<u64> {
+    a.annotations
+        .get("limits")
+        .and_then(|l| l.get("memory"))
+        .and_then(Value::as_u64)
+}
+
+/// What a sequence or composition run produced, for its record.
+pub(crate) struct CompositeRun {
+    pub(crate) id: ActivationId,
+    pub(crate) cause: Option<ActivationId>,
+    pub(crate) start: u64,
+    pub(crate) transid_start: u64,
+    pub(crate) duration: u64,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) response: ActivationResponse,
+    pub(crate) logs: Vec<String>,
+    pub(crate) conductor: bool,
+}
+
+/// The record of a sequence or a composition (OpenWhisk's `makeSequenceActivation` and
+/// `completeActivation`).
+pub(crate) fn composite_record(
+    user: &Identity,
+    action: &ResolvedAction,
+    run: CompositeRun,
+) -> Activation {
+    let a = &action.action;
+    let topmost = run.cause.is_none();
+    let mut limits = a.limits;
+    if let Some(m) = run.max_memory {
+        limits.memory = m;
+    }
+    let mut annotations = Annotations::new()
+        .with("topmost", json!(topmost))
+        .with("path", json!(a.fqn().doc_id()))
+        .with("kind", json!("sequence"));
+    if run.conductor {
+        annotations.set("conductor", json!(true));
+    }
+    if !topmost {
+        annotations.set("causedBy", json!("sequence"));
+    }
+    annotations.set(
+        "waitTime",
+        json!(run.start.saturating_sub(run.transid_start)),
+    );
+    if let Some(b) = &action.binding {
+        annotations.set("binding", json!(b.to_string()));
+    }
+    annotations.set("limits", json!(limits));
+    Activation {
+        namespace: EntityPath::namespace(&user.namespace.name),
+        name: a.name.clone(),
+        subject: user.subject.clone(),
+        activation_id: run.id,
+        start: run.start,
+        end: now_ms().max(run.start),
+        duration: Some(run.duration),
+        cause: run.cause,
+        response: run.response,
+        logs: run.logs,
+        version: a.version,
+        publish: false,
+        annotations,
+    }
+}
+
+/// Stores a record the engine wrote, unless the namespace keeps no activations.
+pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Activation) {
+    if user.limits.store_activations == Some(false) {
+        return;
+    }
+    if let Err(e) = engine.store().put_activation(record).await {
+        tracing::error!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing an activation record failed");
+    }
+}

@@ -1,0 +1,399 @@
+//! The **invocation engine**: the controller's core, independent of HTTP.
+//!
+//! Every caller that runs an action goes through [`Engine::invoke`]: the REST routes,
+//! sequences, conductor actions, and the later trigger fires and rules, web actions, alarms
+//! and API-gateway routes. It takes an [`Identity`] and an [`InvokeRequest`] and returns a
+//! domain [`Outcome`] (or a [`faas_core::Error`]); only the HTTP routes turn those into
+//! responses.
+//!
+//! One invoke, in order:
+//!
+//! 1. **throttle** — the caller's namespace rate per minute and activations in flight
+//!    (OpenWhisk's `invocationsPerMinute` and `concurrentInvocations`; components of sequences
+//!    and compositions are not throttled individually, as in OpenWhisk);
+//! 2. **resolve and entitle** — `_` becomes the caller's namespace; the action's package (and
+//!    binding) are read and checked by the one [`entitlement`] check, which denies a foreign
+//!    resource exactly as it would deny a missing one;
+//! 3. **merge parameters** — package < binding < action < payload, with the action's `final`
+//!    parameters protected;
+//! 4. by kind: an atomic action is **scheduled**, **published** on `invoker<N>` and (blocking)
+//!    **awaited** ([`dispatch`](self)); a sequence runs its components one after another, each a
+//!    nested invoke checked again; a conductor action drives its composition.
+//!
+//! [`Engine::start`] subscribes to the acknowledgement and health topics and runs the sweeps;
+//! embed it with [`Engine::new`] and any [`Store`], [`MessageBus`] and [`Scheduler`], without
+//! the router:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # async fn run(
+//! #     store: Arc<dyn faas_core::Store>,
+//! #     bus: Arc<dyn faas_core::MessageBus>,
+//! #     scheduler: Arc<dyn faas_core::Scheduler>,
+//! #     user: faas_core::Identity,
+//! # ) -> faas_core::Result<()> {
+//! use faas_core::FullyQualifiedName;
+//! use faas_http::ControllerConfig;
+//! use faas_http::engine::{Engine, InvokeRequest, Outcome};
+//!
+//! let engine = Engine::new(ControllerConfig::default(), store, bus, scheduler)?;
+//! engine.start().await?;
+//! let hello = FullyQualifiedName::resolve("/_/hello", user.namespace.name.as_str())?;
+//! let request = InvokeRequest::new(hello)
+//!     .with_payload(serde_json::json!({"name": "world"}))
+//!     .blocking(std::time::Duration::from_secs(60));
+//! match engine.invoke(user, request).await? {
+//!     Outcome::Completed(activation) => println!("{:?}", activation.response.result),
+//!     Outcome::Accepted(id) => println!("still running: {id}"),
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use faas_core::entity::now_ms;
+use faas_core::message::{ControllerInstanceId, TransactionId, completed_topic};
+use faas_core::{
+    Activation, ActivationId, EntityName, FullyQualifiedName, Identity, MessageBus, Result,
+    Scheduler, Store,
+};
+
+use crate::config::ControllerConfig;
+
+mod books;
+mod composite;
+mod conductor;
+mod consumers;
+mod dispatch;
+pub mod entitlement;
+mod health;
+mod invoke;
+mod resolve;
+pub(crate) mod sequence;
+mod throttle;
+
+pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
+pub(crate) use invoke::check_kind;
+pub use resolve::ResolvedAction;
+
+use books::Books;
+use health::HealthTests;
+use throttle::{Throttles, Ticket};
+
+/// What to invoke, and how.
+///
+/// Built with [`InvokeRequest::new`] and the `with_*` methods; the defaults are a
+/// non-blocking, throttled invoke with no payload and a fresh transaction id.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InvokeRequest {
+    /// The action, `ns[/pkg]/name`; a root namespace `_` means the caller's namespace.
+    pub action: FullyQualifiedName,
+    /// The payload: an object (merged over the parameters), an array (passed as it is), or
+    /// nothing.
+    pub payload: Option<Value>,
+    /// Whether the caller waits for the result.
+    pub blocking: bool,
+    /// How long a blocking caller waits before it gets [`Outcome::Accepted`].
+    pub wait: Duration,
+    /// The transaction the invoke belongs to.
+    pub transid: TransactionId,
+    /// The activation that caused this one (a sequence or conductor), if any.
+    pub cause: Option<ActivationId>,
+    /// Whether the caller's namespace throttles apply (components of sequences and
+    /// compositions, and system work, are not throttled individually).
+    pub throttle: bool,
+    /// Whether payload keys may not override parameters protected by the `final` annotation
+    /// (OpenWhisk's rule for invokes and web actions).
+    pub protect_final: bool,
+}
+
+impl InvokeRequest {
+    /// A non-blocking, throttled invoke of `action` without a payload.
+    pub fn new(action: FullyQualifiedName) -> Self {
+        Self {
+            action,
+            payload: None,
+            blocking: false,
+            wait: Duration::from_secs(60),
+            transid: TransactionId::new(crate::layers::request_id::generate_id()),
+            cause: None,
+            throttle: true,
+            protect_final: true,
+        }
+    }
+    /// With a payload (`null` counts as none).
+    pub fn with_payload(mut self, payload: Value) -> Self {
+        self.payload = (!payload.is_null()).then_some(payload);
+        self
+    }
+    /// With an optional payload.
+    pub fn with_optional_payload(mut self, payload: Option<Value>) -> Self {
+        self.payload = payload.filter(|p| !p.is_null());
+        self
+    }
+    /// Blocking, waiting up to `wait` for the result.
+    pub fn blocking(mut self, wait: Duration) -> Self {
+        self.blocking = true;
+        self.wait = wait;
+        self
+    }
+    /// Part of transaction `transid`.
+    pub fn with_transid(mut self, transid: TransactionId) -> Self {
+        self.transid = transid;
+        self
+    }
+    /// Caused by activation `cause`.
+    pub fn with_cause(mut self, cause: ActivationId) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+    /// Without the namespace throttles.
+    pub fn without_throttle(mut self) -> Self {
+        self.throttle = false;
+        self
+    }
+    /// Without the `final` parameter check.
+    pub fn without_final_check(mut self) -> Self {
+        self.protect_final = false;
+        self
+    }
+}
+
+/// How an invoke ended for its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted and running (non-blocking, or the blocking wait ran out).
+    Accepted(ActivationId),
+    /// Finished within the wait: the activation record.
+    Completed(Box<Activation>),
+}
+
+impl Outcome {
+    /// The activation id.
+    pub fn activation_id(&self) -> &ActivationId {
+        match self {
+            Self::Accepted(id) => id,
+            Self::Completed(a) => &a.activation_id,
+        }
+    }
+}
+
+/// The controller's core: invokes actions for identities, and keeps the books of what it
+/// dispatched. Cheap to clone (one `Arc`); background tasks started by
+/// [`start`](Self::start) stop when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The engine's state, shared by its clones and its background tasks.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: ControllerConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) bus: Arc<dyn MessageBus>,
+    pub(crate) scheduler: Arc<dyn Scheduler>,
+    pub(crate) books: Books,
+    pub(crate) throttles: Arc<Throttles>,
+    pub(crate) instance: ControllerInstanceId,
+    pub(crate) completed_topic: String,
+    pub(crate) health_tests: HealthTests,
+    started: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Engine {
+    /// An engine over the given adapters. Fails if the configuration is invalid.
+    pub fn new(
+        config: ControllerConfig,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn MessageBus>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let instance = ControllerInstanceId::new(config.id.clone());
+        let completed_topic = completed_topic(&config.id);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                bus,
+                scheduler,
+                books: Books::default(),
+                throttles: Arc::new(Throttles::default()),
+                instance,
+                completed_topic,
+                health_tests: HealthTests::default(),
+                started: AtomicBool::new(false),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Creates the topics `completed<C>` and `health` if missing, subscribes to them, and
+    /// spawns the acknowledgement consumer, the health consumer (feeding
+    /// [`Scheduler::on_ping`]), the sweep of overdue activations and the invoker health tests.
+    ///
+    /// Call once, inside a Tokio runtime, before invoking; later calls do nothing.
+    pub async fn start(&self) -> Result<()> {
+        let s = &self.inner;
+        if s.started.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match consumers::start(s).await {
+            Ok(tasks) => {
+                s.tasks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(tasks);
+                Ok(())
+            }
+            Err(e) => {
+                s.started.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.inner.scheduler
+    }
+
+    /// The entitlement check, for callers that read or write entities.
+    pub fn entitlement(&self) -> Entitlement<'_> {
+        Entitlement::new(self.inner.store.as_ref())
+    }
+
+    /// How many activations this engine has in flight.
+    pub fn in_flight(&self) -> usize {
+        self.inner.books.len()
+    }
+
+    /// Invokes an action for `user`: throttle → resolve and entitle → merge parameters →
+    /// run (schedule, publish, await; or a sequence or composition).
+    ///
+    /// # Errors
+    ///
+    /// OpenWhisk's answers as [`Error`]s: `TooManyRequests` (throttled), `Forbidden` (not
+    /// entitled, with the resource named exactly as for a missing one), `NotFound`,
+    /// `WrongCollection`, `BadRequest` (deprecated runtime, `final` parameters overridden),
+    /// `Unavailable` (no invoker), `TooLarge` (the message does not fit the bus).
+    pub async fn invoke(&self, user: Identity, request: InvokeRequest) -> Result<Outcome> {
+        invoke::invoke(self, user, request).await
+    }
+
+    /// Resolves `action` (`_` = the caller's namespace) through its package and binding,
+    /// checking that `user` holds `right` on it, and merges the inherited parameters.
+    pub async fn resolve_action(
+        &self,
+        user: &Identity,
+        action: &FullyQualifiedName,
+        right: Privilege,
+    ) -> Result<ResolvedAction> {
+        resolve::resolve_action(self.inner.store.as_ref(), user, action, right).await
+    }
+
+    /// Reads activation record `id` of `namespace`. If this engine holds it as "result
+    /// received, record not stored yet", waits (bounded by `record_wait`) for it first, so
+    /// that reading right after a blocking invoke never sees a spurious `NotFound`.
+    pub async fn activation(
+        &self,
+        namespace: &EntityName,
+        id: &ActivationId,
+    ) -> Result<Activation> {
+        let s = &self.inner;
+        if let Some(rx) = s.books.watch_record(id) {
+            let _ = tokio::time::timeout(s.config.record_wait, rx).await;
+        }
+        s.store.get_activation(namespace, id).await
+    }
+
+    /// Admits one invocation of `user`'s namespace against its throttles (this controller's
+    /// share of them), returning the in-flight slot.
+    fn admit(&self, user: &Identity) -> Result<Ticket> {
+        let s = &self.inner;
+        let sys = &s.config.limits;
+        let cluster = s.config.cluster_size;
+        let per_minute = throttle::share(
+            user.limits
+                .invocations_per_minute
+                .unwrap_or(sys.invocations_per_minute),
+            cluster,
+        );
+        let concurrent = throttle::share(
+            user.limits
+                .concurrent_invocations
+                .unwrap_or(sys.concurrent_invocations),
+            cluster,
+        );
+        s.throttles.admit(
+            user.namespace.name.as_str(),
+            per_minute,
+            concurrent,
+            now_ms() / 60_000,
+        )
+    }
+}
+
+/// `fqn` with a root namespace `_` replaced by the caller's namespace.
+pub fn qualify(user: &Identity, fqn: FullyQualifiedName) -> Result<FullyQualifiedName> {
+    if fqn.path.root() != faas_core::names::DEFAULT_NAMESPACE {
+        return Ok(fqn);
+    }
+    let ns = user.namespace.name.as_str();
+    let path = match fqn.path.package() {
+        Some(pkg) => format!("{ns}/{pkg}"),
+        None => ns.to_string(),
+    };
+    Ok(FullyQualifiedName::new(
+        faas_core::EntityPath::new(&path)?,
+        fqn.name,
+    ))
+}
+
+/// The answer of a top-level sequence or composition running in `task` as activation `id`:
+/// its record if the caller blocks and it ends within `wait`, else the id.
+async fn await_task(
+    id: ActivationId,
+    task: JoinHandle<Activation>,
+    blocking: bool,
+    wait: Duration,
+) -> Result<Outcome> {
+    if !blocking {
+        return Ok(Outcome::Accepted(id));
+    }
+    match tokio::time::timeout(wait, task).await {
+        Ok(Ok(record)) => Ok(Outcome::Completed(Box::new(record))),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, activation_id = %id, "a composite activation's task failed");
+            Ok(Outcome::Accepted(id))
+        }
+        Err(_) => Ok(Outcome::Accepted(id)),
+    }
+}
