@@ -147,8 +147,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The guest namespace's credentials.
     pub guest: AuthKey,
-    /// The `whisk.system` namespace's credentials (for the catalog and system actions; never
-    /// printed).
+    /// The `whisk.system` namespace's credentials, for system actions that call the API as
+    /// `whisk.system` (never printed).
     pub system: AuthKey,
     /// The store in use.
     pub store: Arc<dyn Store>,
