@@ -31,6 +31,43 @@ impl AuthKey {
             key: key.to_string(),
         })
     }
+    /// Parses `uuid:key` and checks it against OpenWhisk's rules for keys an operator gives
+    /// (`wskadmin user create --auth`): the uuid in canonical 8-4-4-4-12 hexadecimal form, the
+    /// secret exactly [`SECRET_LENGTH`] printable ASCII characters other than `:`.
+    ///
+    /// The messages are `wskadmin`'s; none of them repeats the secret.
+    pub fn parse_strict(s: &str) -> Result<Self> {
+        let mut parts = s.split(':');
+        let (Some(uuid), Some(key), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::bad_request(
+                "failed to determine authorization id and key: expected 'uuid:key'",
+            ));
+        };
+        if !is_uuid(uuid) {
+            return Err(Error::bad_request("authorization id is not a valid UUID"));
+        }
+        let n = key.chars().count();
+        if n < SECRET_LENGTH {
+            return Err(Error::bad_request(format!(
+                "authorization key must be at least {SECRET_LENGTH} characters long"
+            )));
+        }
+        if n > SECRET_LENGTH {
+            return Err(Error::bad_request(format!(
+                "authorization key must be at most {SECRET_LENGTH} characters long"
+            )));
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return Err(Error::bad_request(
+                "authorization key must consist of printable ASCII characters other than ':'",
+            ));
+        }
+        Ok(Self {
+            uuid: uuid.to_string(),
+            key: key.to_string(),
+        })
+    }
+
     /// A random key in OpenWhisk's form (uuid v4 text, 64 alphanumerics).
     pub fn generate() -> Self {
         use rand::Rng;
@@ -55,6 +92,26 @@ impl AuthKey {
     pub fn compact(&self) -> String {
         format!("{}:{}", self.uuid, self.key)
     }
+}
+
+/// The length of every secret (OpenWhisk's `Secret`: at least and at most 64 characters).
+pub const SECRET_LENGTH: usize = 64;
+
+/// The shortest subject name (OpenWhisk's `Subject.MIN_LENGTH`).
+pub const MIN_SUBJECT_LENGTH: usize = 5;
+
+/// The longest subject name this SDK accepts (a CouchDB document id stays well below its
+/// limits; OpenWhisk sets none).
+pub const MAX_SUBJECT_LENGTH: usize = 256;
+
+/// Whether `s` is a uuid in canonical text form (8-4-4-4-12 hexadecimal digits, any case).
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl fmt::Debug for AuthKey {
@@ -174,6 +231,41 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// Checks a subject name: at least [`MIN_SUBJECT_LENGTH`] characters (OpenWhisk's rule,
+    /// with `wskadmin`'s message), at most [`MAX_SUBJECT_LENGTH`], and usable as a document id
+    /// of its own: no `/` (which would collide with the `<namespace>/limits` documents that
+    /// share the subjects database), no leading `_` (reserved by CouchDB), no control
+    /// characters and no surrounding white space.
+    pub fn check_name(name: &str) -> Result<()> {
+        let n = name.chars().count();
+        if n < MIN_SUBJECT_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Subject name must be at least {MIN_SUBJECT_LENGTH} characters"
+            )));
+        }
+        if n > MAX_SUBJECT_LENGTH {
+            return Err(Error::bad_request(format!(
+                "Subject name must be at most {MAX_SUBJECT_LENGTH} characters"
+            )));
+        }
+        if name.contains('/')
+            || name.starts_with('_')
+            || name.chars().any(char::is_control)
+            || name.trim() != name
+        {
+            return Err(Error::bad_request(
+                "Subject name must not contain '/' or control characters, start with '_', \
+                 or begin or end with white space",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The entry of namespace `ns`, if this subject owns it.
+    pub fn namespace(&self, ns: &EntityName) -> Option<&NamespaceKey> {
+        self.namespaces.iter().find(|n| &n.name == ns)
+    }
+
     /// A subject owning one namespace of the same name with `key`.
     pub fn single(name: EntityName, key: &AuthKey) -> Self {
         Self {
@@ -203,5 +295,56 @@ mod tests {
         let js = serde_json::to_value(&k).unwrap();
         assert_eq!(js["api_key"], serde_json::json!(k.compact()));
         assert!(AuthKey::parse("nocolon").is_err());
+        assert_eq!(AuthKey::parse_strict(&k.compact()).unwrap(), k);
+    }
+
+    #[test]
+    fn strict_keys_follow_wskadmin() {
+        let guest = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
+        assert!(AuthKey::parse_strict(guest).is_ok());
+        let err = |s: &str| AuthKey::parse_strict(s).unwrap_err().to_string();
+        let key = "k".repeat(64);
+        assert_eq!(
+            err(&format!("not-a-uuid:{key}")),
+            "authorization id is not a valid UUID"
+        );
+        assert_eq!(
+            err(&format!("23bc46b1-71f6-4ed5-8c54-816aa4f8c50:{key}")),
+            "authorization id is not a valid UUID"
+        );
+        assert_eq!(
+            err("23bc46b1-71f6-4ed5-8c54-816aa4f8c502:short"),
+            "authorization key must be at least 64 characters long"
+        );
+        assert_eq!(
+            err(&format!("23bc46b1-71f6-4ed5-8c54-816aa4f8c502:{key}x")),
+            "authorization key must be at most 64 characters long"
+        );
+        assert!(
+            err(&format!(
+                "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:{}é",
+                "k".repeat(63)
+            ))
+            .contains("printable")
+        );
+        let e = err(&format!("a:b:{key}"));
+        assert!(e.starts_with("failed to determine"), "{e}");
+        assert!(!e.contains(&key), "the message must not echo the secret");
+        assert!(err("nocolon").starts_with("failed to determine"));
+    }
+
+    #[test]
+    fn subject_names() {
+        assert!(Subject::check_name("guest").is_ok());
+        assert!(Subject::check_name("whisk.system").is_ok());
+        assert!(Subject::check_name("a+b@example.com").is_ok());
+        assert_eq!(
+            Subject::check_name("abcd").unwrap_err().to_string(),
+            "Subject name must be at least 5 characters"
+        );
+        for bad in ["space/limits", "_design", " guest", "guest ", "gu\nest"] {
+            assert!(Subject::check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(Subject::check_name(&"x".repeat(257)).is_err());
     }
 }

@@ -22,7 +22,7 @@
 //! | `MessageBus` | `faas-bus` | in-process |
 //! | `Executor` | `faas-exec` | local processes |
 //! | `Scheduler` | `faas-core` | sharding (OpenWhisk's) |
-//! | `Authenticator` | `faas-core` | Basic over the store, cached |
+//! | `Authenticator` | `faas-core` | Basic over the store |
 //!
 //! # Feature flags
 //!
@@ -64,4 +64,4 @@ pub use names::{EntityName, EntityPath, FullyQualifiedName};
 pub use params::{Parameters, SemVer};
 pub use runtimes::{RuntimeManifest, RuntimeSpec};
 pub use scheduler::{DynScheduler, InvokerState, Scheduler};
-pub use store::{DynStore, Revision, Store, Versioned};
+pub use store::{DynStore, Revision, Store, StoreExt, Versioned};

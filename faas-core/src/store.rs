@@ -104,11 +104,51 @@ pub fn activation_matches_name(a: &Activation, name: &str) -> bool {
 ///   `Ok(true)` when it wrote the record and `Ok(false)` when a record with this id exists
 ///   already (the existing one is kept). This makes redelivered work idempotent. Activation
 ///   lists are per namespace, newest `start` first, filtered by [`ActivationQuery`].
-/// * **Subjects** are upserted; [`find_identity`](Store::find_identity) resolves a key to an
-///   [`Identity`] (with the namespace's limits) and fails with `NotFound` for unknown keys and
-///   blocked subjects.
+/// * **Subjects** (see [Subjects and limits](#subjects-and-limits) below) are documents of
+///   their own, addressed by subject name, with revisions and the same create/replace/delete
+///   rules as entities.
 /// * A write that returned `Ok` is durable for durable adapters, and visible to every later read
 ///   through the same store.
+///
+/// # Subjects and limits
+///
+/// A [`Subject`] record is OpenWhisk's subjects-database document: a user (`subject`, the
+/// record's id), the namespaces it owns, each with its own `uuid` and secret `key`, and a
+/// `blocked` flag. Several subjects may own the same namespace (each with its own key), and
+/// several namespace entries may share a `uuid` as long as their keys differ. Limits are a
+/// separate document per namespace (`<namespace>/limits`); they exist independently of the
+/// subjects (set before a namespace has an owner, kept after its last owner is deleted).
+///
+/// * [`get_subject`](Store::get_subject) returns the record with its [`Revision`], or
+///   `NotFound` (also for names that [`Subject::check_name`] rejects).
+/// * [`put_subject`](Store::put_subject) follows [`put_entity`](Store::put_entity): with
+///   `rev = None` it creates and fails with `AlreadyExists` if the subject exists; with
+///   `Some(rev)` it replaces the record only at its current revision, else `Conflict` (also when
+///   the record is gone). A subject whose name [`Subject::check_name`] rejects is refused with
+///   `BadRequest` and nothing is written. Exactly one of several concurrent creates of a name
+///   succeeds.
+/// * [`delete_subject`](Store::delete_subject) needs the current revision (`Conflict`
+///   otherwise) and fails with `NotFound` when the subject does not exist. The namespace limits
+///   stay.
+/// * [`find_identity`](Store::find_identity) resolves `uuid:key` to the [`Identity`] of the
+///   namespace entry holding exactly that uuid and key (secrets compared in constant time),
+///   with all four rights and the namespace's limits (`UserLimits::default()` without a limits
+///   document); `NotFound` for unknown keys, wrong secrets and blocked subjects.
+/// * [`identity_for_namespace`](Store::identity_for_namespace) is the same by namespace name:
+///   the entry of the first unblocked owner in subject-name order (byte order); `NotFound` when
+///   no unblocked subject owns the namespace.
+/// * [`list_subjects`](Store::list_subjects) returns every subject record owning the
+///   namespace, blocked ones included, in subject-name order (byte order); empty when none.
+/// * [`list_namespaces`](Store::list_namespaces) returns every namespace that at least one
+///   subject (blocked or not) owns, sorted (byte order), each once. A namespace with only a
+///   limits document is not listed.
+/// * [`get_limits`](Store::get_limits) returns the stored limits document as written, or
+///   `NotFound`; [`put_limits`](Store::put_limits) creates or replaces it whole (no merge; the
+///   last write wins); [`delete_limits`](Store::delete_limits) removes it, or fails with
+///   `NotFound`.
+/// * Every write of a subject or of limits is visible to the next `find_identity` and
+///   `identity_for_namespace` through the same store: a blocked or deleted subject, a rotated
+///   key or changed limits take effect at once (wrappers that cache must invalidate).
 ///
 /// Every adapter proves the contract by running `faas_core::store_conformance!`.
 #[async_trait]
@@ -147,15 +187,57 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         query: &ActivationQuery,
     ) -> Result<u64>;
 
-    /// Creates or replaces a subject record.
-    async fn put_subject(&self, subject: &Subject) -> Result<()>;
+    /// Reads a subject record by subject name.
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>>;
+    /// Creates (`rev = None`) or replaces (`rev = Some(current)`) a subject record.
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision>;
+    /// Deletes a subject record at its current revision.
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()>;
+    /// The subject records owning `namespace` (blocked ones too), by subject name.
+    async fn list_subjects(&self, namespace: &EntityName) -> Result<Vec<Subject>>;
+    /// Every namespace some subject owns, sorted, each once.
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>>;
     /// Resolves credentials to an identity.
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity>;
     /// The identity owning `namespace` (used for web actions).
     async fn identity_for_namespace(&self, namespace: &EntityName) -> Result<Identity>;
-    /// Sets a namespace's limits.
+    /// Reads a namespace's limits document.
+    async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits>;
+    /// Sets (creates or replaces) a namespace's limits.
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()>;
+    /// Deletes a namespace's limits document.
+    async fn delete_limits(&self, namespace: &EntityName) -> Result<()>;
 }
+
+/// Conveniences on every [`Store`], built on its methods. **Do not implement it**: it has a
+/// blanket implementation for every `Store` (and `dyn Store`).
+#[async_trait]
+pub trait StoreExt: Store {
+    /// Writes `subject` whatever is stored under its name (creates it, or replaces it at the
+    /// revision just read), trying again when another writer got in between. For start-up
+    /// records such as the guest subject; operators' edits should read, change and write
+    /// with the revision so that concurrent edits are not lost.
+    async fn upsert_subject(&self, subject: &Subject) -> Result<Revision> {
+        let mut last = None;
+        for _ in 0..8 {
+            let rev = match self.get_subject(&subject.subject).await {
+                Ok(v) => Some(v.rev),
+                Err(crate::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            match self.put_subject(subject, rev.as_ref()).await {
+                Ok(r) => return Ok(r),
+                Err(e @ (crate::Error::Conflict { .. } | crate::Error::AlreadyExists { .. })) => {
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| crate::Error::conflict(subject.subject.clone())))
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
 
 /// `dyn Store`.
 pub type DynStore = dyn Store;

@@ -54,7 +54,10 @@ async fn main() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let key = AuthKey::parse(KEY).unwrap();
     store
-        .put_subject(&Subject::single(EntityName::new("guest").unwrap(), &key))
+        .put_subject(
+            &Subject::single(EntityName::new("guest").unwrap(), &key),
+            None,
+        )
         .await
         .unwrap();
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());

@@ -42,6 +42,8 @@ pub struct ControllerConfig {
     pub buildno: String,
     /// The HTTP server's limits (connections, read timeouts, shutdown deadline).
     pub server: crate::server::ServerConfig,
+    /// The admin API (`/admin/v1`): off unless it has an operator credential.
+    pub admin: crate::admin::AdminConfig,
 }
 
 impl Default for ControllerConfig {
@@ -61,6 +63,7 @@ impl Default for ControllerConfig {
             build: concat!("faas-", env!("CARGO_PKG_VERSION")).into(),
             buildno: env!("CARGO_PKG_VERSION").into(),
             server: crate::server::ServerConfig::default(),
+            admin: crate::admin::AdminConfig::default(),
         }
     }
 }
@@ -126,6 +129,12 @@ impl ControllerConfig {
     /// With the interval between health test actions for an unhealthy invoker.
     pub fn with_health_test_interval(mut self, every: Duration) -> Self {
         self.health_test_interval = every;
+        self
+    }
+
+    /// With the admin API served to holders of `credential` (see [`crate::admin`]).
+    pub fn with_admin_credential(mut self, credential: crate::admin::AdminCredential) -> Self {
+        self.admin = crate::admin::AdminConfig::with_credential(credential);
         self
     }
 

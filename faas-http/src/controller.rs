@@ -77,8 +77,10 @@ impl Controller {
         let max_request = config.max_request_bytes();
         let auth = AsyncRequireAuthorizationLayer::new(BasicAuth::new(Arc::clone(&self.auth)));
         let api = routes::authenticated(self.engine.clone()).route_layer(auth);
+        let admin = crate::admin::router(Arc::clone(self.engine.store()), &config.admin);
         routes::public(self.engine.clone())
             .merge(api)
+            .merge(admin)
             .fallback(routes::not_found)
             .layer(
                 ServiceBuilder::new()

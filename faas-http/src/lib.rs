@@ -94,10 +94,13 @@
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
 //! `.../{ns}/packages`, `.../{ns}/packages/{name}` (GET, PUT, DELETE),
-//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`.
+//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`; with an operator
+//! credential ([`ControllerConfig::with_admin_credential`]), the [`admin`] API under
+//! `/admin/v1`, behind its own credential check.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admin;
 pub mod catalog;
 mod config;
 mod controller;

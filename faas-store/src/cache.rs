@@ -23,9 +23,19 @@
 //! * Misses are not cached, so a created entity is visible at once.
 //!
 //! Announcement keys: an entity write sends its document id (`ns[/pkg]/name`) as `mainId`; a
-//! subject write sends the subject name with `secondaryId: "subject"`, a limits write
-//! `ns/limits` with `secondaryId: "limits"`. A receiver that cannot tell what a key means drops
-//! everything of that kind.
+//! subject write (create, replace, delete) sends the subject name with
+//! `secondaryId: "subject"`, a limits write (set, delete) `ns/limits` with
+//! `secondaryId: "limits"`. A receiver that cannot tell what a key means drops everything of
+//! that kind. A subject write drops every cached identity (here and at every receiver); a
+//! limits write drops the identities of that namespace.
+//!
+//! # One identity cache
+//!
+//! This is the platform's only identity cache: `faas_core::StoreAuthenticator` asks the store
+//! on every request, so whatever this cache drops is gone everywhere. Revocation (a blocked or
+//! deleted subject, a rotated key, changed limits) therefore reaches the controller that wrote
+//! it at once, and every other controller as soon as the announcement arrives (well under a
+//! second on Kafka; `faas-store/tests/cache.rs` measures it).
 //!
 //! # Example
 //!
@@ -41,7 +51,7 @@
 //! let cached = CachedStore::new(MemoryStore::new());
 //! assert_eq!(cached.to_string(), "CachedStore(MemoryStore)");
 //! let key = AuthKey::generate();
-//! cached.put_subject(&Subject::single(EntityName::new("guest")?, &key)).await?;
+//! cached.put_subject(&Subject::single(EntityName::new("guest")?, &key), None).await?;
 //! cached.find_identity(&key).await?; // from the store
 //! cached.find_identity(&key).await?; // from memory
 //! assert_eq!(cached.hits_and_misses(), (1, 1));
@@ -94,12 +104,14 @@ pub struct CachedStore<S: ?Sized> {
 struct Announcer {
     bus: Arc<dyn MessageBus>,
     instance: String,
-    listener: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Announcer {
     fn drop(&mut self) {
-        self.listener.abort();
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
     }
 }
 
@@ -326,7 +338,26 @@ impl<S: Store + ?Sized> CachedStore<S> {
         self.bus = Some(Announcer {
             bus,
             instance,
-            listener,
+            listener: Some(listener),
+        });
+        Ok(self)
+    }
+
+    /// Announces this cache's writes on `bus` as `instance`, without listening to anyone
+    /// else's: for a short-lived writer that shares the store with running controllers, such as
+    /// `faas-platform admin --store … --bus …`, so that its changes reach their caches at once.
+    /// Creates the `cacheInvalidation` topic if needed; subscribes to nothing.
+    pub async fn with_announcer(
+        mut self,
+        bus: Arc<dyn MessageBus>,
+        instance: impl Into<String>,
+    ) -> Result<Self> {
+        let config = TopicConfig::default().with_retention(Duration::from_secs(300));
+        bus.create_topic(CACHE_INVALIDATION_TOPIC, &config).await?;
+        self.bus = Some(Announcer {
+            bus,
+            instance: instance.into(),
+            listener: None,
         });
         Ok(self)
     }
@@ -373,6 +404,49 @@ impl<S: Store + ?Sized> CachedStore<S> {
         if let Err(e) = a.bus.publish(CACHE_INVALIDATION_TOPIC, None, payload).await {
             tracing::warn!(error = %e, key = %msg.key.main_id, "cache: invalidation not announced");
         }
+    }
+}
+
+impl<S: Store + ?Sized> CachedStore<S> {
+    /// Runs a subject write: drops every identity before and after it (a subject may gain or
+    /// lose namespaces and keys, and the cache cannot tell which entries were its), and
+    /// announces it unless it surely failed.
+    async fn subject_write<T>(
+        &self,
+        subject: &str,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.state.drop_identities(None);
+        let r = write.await;
+        self.state.drop_identities(None);
+        if r.is_ok() || r.as_ref().is_err_and(Error::is_retryable) {
+            self.announce(CacheKey {
+                main_id: subject.to_string(),
+                secondary_id: Some("subject".into()),
+            })
+            .await;
+        }
+        r
+    }
+
+    /// Runs a limits write: drops the namespace's identities before and after it, and
+    /// announces it unless it surely failed.
+    async fn limits_write(
+        &self,
+        namespace: &EntityName,
+        write: impl std::future::Future<Output = Result<()>>,
+    ) -> Result<()> {
+        self.state.drop_identities(Some(namespace));
+        let r = write.await;
+        self.state.drop_identities(Some(namespace));
+        if r.is_ok() || r.as_ref().is_err_and(Error::is_retryable) {
+            self.announce(CacheKey {
+                main_id: format!("{namespace}/limits"),
+                secondary_id: Some("limits".into()),
+            })
+            .await;
+        }
+        r
     }
 }
 
@@ -517,19 +591,27 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         self.inner.count_activations(namespace, query).await
     }
 
-    async fn put_subject(&self, subject: &Subject) -> Result<()> {
-        // A subject may gain or lose namespaces and keys: drop every identity.
-        self.state.drop_identities(None);
-        let r = self.inner.put_subject(subject).await;
-        self.state.drop_identities(None);
-        if r.is_ok() || r.as_ref().is_err_and(Error::is_retryable) {
-            self.announce(CacheKey {
-                main_id: subject.subject.clone(),
-                secondary_id: Some("subject".into()),
-            })
-            .await;
-        }
-        r
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>> {
+        // Operators' reads (they carry the revision for the next write): never cached.
+        self.inner.get_subject(subject).await
+    }
+
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision> {
+        self.subject_write(&subject.subject, self.inner.put_subject(subject, rev))
+            .await
+    }
+
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()> {
+        self.subject_write(subject, self.inner.delete_subject(subject, rev))
+            .await
+    }
+
+    async fn list_subjects(&self, namespace: &EntityName) -> Result<Vec<Subject>> {
+        self.inner.list_subjects(namespace).await
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>> {
+        self.inner.list_namespaces().await
     }
 
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
@@ -564,18 +646,18 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         Ok(i)
     }
 
+    async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits> {
+        self.inner.get_limits(namespace).await
+    }
+
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()> {
-        self.state.drop_identities(Some(namespace));
-        let r = self.inner.put_limits(namespace, limits).await;
-        self.state.drop_identities(Some(namespace));
-        if r.is_ok() || r.as_ref().is_err_and(Error::is_retryable) {
-            self.announce(CacheKey {
-                main_id: format!("{namespace}/limits"),
-                secondary_id: Some("limits".into()),
-            })
-            .await;
-        }
-        r
+        self.limits_write(namespace, self.inner.put_limits(namespace, limits))
+            .await
+    }
+
+    async fn delete_limits(&self, namespace: &EntityName) -> Result<()> {
+        self.limits_write(namespace, self.inner.delete_limits(namespace))
+            .await
     }
 }
 

@@ -40,7 +40,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 //! let key = AuthKey::generate();
-//! store.put_subject(&Subject::single(EntityName::new("guest")?, &key)).await?;
+//! store.put_subject(&Subject::single(EntityName::new("guest")?, &key), None).await?;
 //!
 //! let auth = StoreAuthenticator::new(Arc::clone(&store));
 //! let identity = auth.authenticate(&key).await?;

@@ -29,7 +29,8 @@ use faas_core::{Error, Result};
 ///   O(entities of the namespace).
 /// * Activations: O(log n) put and get, kept per namespace ordered by `start`, so the newest
 ///   page is cheap; `since`/`upto` narrow the range scanned, `name` filters by scanning it.
-/// * Identity lookups: one hash lookup.
+/// * Identity lookups: O(log n) index lookups by uuid or namespace, then a scan of the few
+///   subjects sharing it.
 ///
 /// # Memory
 ///
@@ -113,14 +114,22 @@ struct State {
     activation_bytes: u64,
     /// Write order of activations, oldest first, with each record's size.
     activation_fifo: VecDeque<(String, ActivationId, u64)>,
-    /// Subject records by subject name.
-    subjects: HashMap<String, Subject>,
-    /// `uuid` → subject name, for every namespace of every subject.
-    by_uuid: HashMap<String, String>,
-    /// Namespace → subject name.
-    by_namespace: HashMap<EntityName, String>,
+    /// Subject records by subject name, with their revisions.
+    subjects: HashMap<String, SubjectDoc>,
+    /// `uuid` → the subjects with a namespace entry of that uuid.
+    by_uuid: BTreeMap<String, BTreeSet<String>>,
+    /// Namespace → the subjects owning it (ordered: the first unblocked one answers
+    /// `identity_for_namespace`, and `list_namespaces` walks the keys in order).
+    by_namespace: BTreeMap<String, BTreeSet<String>>,
     /// Namespace limits.
     limits: HashMap<EntityName, UserLimits>,
+}
+
+/// One stored subject record with its revision.
+struct SubjectDoc {
+    subject: Subject,
+    generation: u64,
+    rev: Revision,
 }
 
 /// One stored entity with its revision.
@@ -262,15 +271,45 @@ impl State {
         }
     }
 
-    fn remove_subject_indexes(&mut self, subject: &Subject) {
+    fn add_subject_indexes(&mut self, subject: &Subject) {
         for ns in &subject.namespaces {
-            if self.by_uuid.get(&ns.uuid) == Some(&subject.subject) {
-                self.by_uuid.remove(&ns.uuid);
-            }
-            if self.by_namespace.get(&ns.name) == Some(&subject.subject) {
-                self.by_namespace.remove(&ns.name);
+            self.by_uuid
+                .entry(ns.uuid.clone())
+                .or_default()
+                .insert(subject.subject.clone());
+            self.by_namespace
+                .entry(ns.name.as_str().to_string())
+                .or_default()
+                .insert(subject.subject.clone());
+        }
+    }
+
+    fn remove_subject_indexes(&mut self, subject: &Subject) {
+        fn drop_from(index: &mut BTreeMap<String, BTreeSet<String>>, key: &str, name: &str) {
+            if let Some(set) = index.get_mut(key) {
+                set.remove(name);
+                if set.is_empty() {
+                    index.remove(key);
+                }
             }
         }
+        for ns in &subject.namespaces {
+            drop_from(&mut self.by_uuid, &ns.uuid, &subject.subject);
+            drop_from(&mut self.by_namespace, ns.name.as_str(), &subject.subject);
+        }
+    }
+
+    /// The unblocked subjects of an index entry, in name order.
+    fn unblocked<'a>(
+        &'a self,
+        names: Option<&'a BTreeSet<String>>,
+    ) -> impl Iterator<Item = &'a Subject> + 'a {
+        names
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.subjects.get(n))
+            .map(|d| &d.subject)
+            .filter(|s| !s.blocked)
     }
 
     fn remove_activation(&mut self, ns: &str, id: &ActivationId, bytes: u64) {
@@ -493,52 +532,94 @@ impl Store for MemoryStore {
         Ok(n as u64)
     }
 
-    async fn put_subject(&self, subject: &Subject) -> Result<()> {
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>> {
+        let s = self.read();
+        let doc = s
+            .subjects
+            .get(subject)
+            .ok_or_else(|| Error::not_found(format!("subject {subject}")))?;
+        Ok(Versioned {
+            value: doc.subject.clone(),
+            rev: doc.rev.clone(),
+        })
+    }
+
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision> {
+        Subject::check_name(&subject.subject)?;
+        let name = &subject.subject;
         let mut s = self.write();
-        if let Some(old) = s.subjects.remove(&subject.subject) {
-            s.remove_subject_indexes(&old);
+        let generation = match (s.subjects.get(name), rev) {
+            (Some(_), None) => return Err(Error::AlreadyExists { id: name.clone() }),
+            (Some(doc), Some(r)) if &doc.rev == r => doc.generation + 1,
+            (Some(_), Some(_)) | (None, Some(_)) => return Err(Error::conflict(name.clone())),
+            (None, None) => 1,
+        };
+        let new_rev = s.revision(generation);
+        let doc = SubjectDoc {
+            subject: subject.clone(),
+            generation,
+            rev: new_rev.clone(),
+        };
+        if let Some(old) = s.subjects.insert(name.clone(), doc) {
+            s.remove_subject_indexes(&old.subject);
         }
-        for ns in &subject.namespaces {
-            s.by_uuid.insert(ns.uuid.clone(), subject.subject.clone());
-            s.by_namespace
-                .insert(ns.name.clone(), subject.subject.clone());
+        s.add_subject_indexes(subject);
+        Ok(new_rev)
+    }
+
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()> {
+        let mut s = self.write();
+        match s.subjects.get(subject) {
+            None => return Err(Error::not_found(format!("subject {subject}"))),
+            Some(doc) if &doc.rev != rev => return Err(Error::conflict(subject)),
+            Some(_) => {}
         }
-        s.subjects.insert(subject.subject.clone(), subject.clone());
+        if let Some(old) = s.subjects.remove(subject) {
+            s.remove_subject_indexes(&old.subject);
+        }
         Ok(())
+    }
+
+    async fn list_subjects(&self, namespace: &EntityName) -> Result<Vec<Subject>> {
+        let s = self.read();
+        Ok(s.by_namespace
+            .get(namespace.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| s.subjects.get(n).map(|d| d.subject.clone()))
+            .collect())
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>> {
+        let s = self.read();
+        s.by_namespace.keys().map(EntityName::new).collect()
     }
 
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
         let s = self.read();
-        let not_found = || Error::not_found(format!("subject with uuid {}", key.uuid));
-        let subject = s
-            .by_uuid
-            .get(&key.uuid)
-            .and_then(|name| s.subjects.get(name))
-            .filter(|subj| !subj.blocked)
-            .ok_or_else(not_found)?;
-        let ns = subject
-            .namespaces
-            .iter()
-            .find(|ns| ns.uuid == key.uuid && same_secret(&ns.key, &key.key))
-            .ok_or_else(not_found)?;
-        Ok(s.identity(subject, ns))
+        s.unblocked(s.by_uuid.get(&key.uuid))
+            .find_map(|subj| {
+                subj.namespaces
+                    .iter()
+                    .find(|ns| ns.uuid == key.uuid && same_secret(&ns.key, &key.key))
+                    .map(|ns| s.identity(subj, ns))
+            })
+            .ok_or_else(|| Error::not_found(format!("subject with uuid {}", key.uuid)))
     }
 
     async fn identity_for_namespace(&self, namespace: &EntityName) -> Result<Identity> {
         let s = self.read();
-        let not_found = || Error::not_found(format!("subject of namespace {namespace}"));
-        let subject = s
-            .by_namespace
+        s.unblocked(s.by_namespace.get(namespace.as_str()))
+            .find_map(|subj| subj.namespace(namespace).map(|ns| s.identity(subj, ns)))
+            .ok_or_else(|| Error::not_found(format!("subject of namespace {namespace}")))
+    }
+
+    async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits> {
+        self.read()
+            .limits
             .get(namespace)
-            .and_then(|name| s.subjects.get(name))
-            .filter(|subj| !subj.blocked)
-            .ok_or_else(not_found)?;
-        let ns = subject
-            .namespaces
-            .iter()
-            .find(|ns| &ns.name == namespace)
-            .ok_or_else(not_found)?;
-        Ok(s.identity(subject, ns))
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("{namespace}/limits")))
     }
 
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()> {
@@ -546,6 +627,14 @@ impl Store for MemoryStore {
             .limits
             .insert(namespace.clone(), limits.clone());
         Ok(())
+    }
+
+    async fn delete_limits(&self, namespace: &EntityName) -> Result<()> {
+        self.write()
+            .limits
+            .remove(namespace)
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found(format!("{namespace}/limits")))
     }
 }
 
@@ -735,25 +824,36 @@ mod tests {
     }
 
     #[test]
-    fn shared_uuid_across_subjects_keeps_latest_owner() {
+    fn rewriting_one_subject_keeps_the_other_owners_indexes() {
         rt().block_on(async {
             let s = MemoryStore::new();
-            let key = AuthKey::generate();
-            let mut first = Subject::single(EntityName::new("first").unwrap(), &key);
+            let shared = EntityName::new("shared").unwrap();
+            let (k1, k2) = (AuthKey::generate(), AuthKey::generate());
+            let mut first = Subject::single(shared.clone(), &k1);
             first.subject = "first-user".into();
-            s.put_subject(&first).await.unwrap();
-            let mut second = Subject::single(EntityName::new("second").unwrap(), &key);
+            let mut second = Subject::single(shared.clone(), &k2);
             second.subject = "second-user".into();
-            s.put_subject(&second).await.unwrap();
-            assert_eq!(s.find_identity(&key).await.unwrap().subject, "second-user");
-            // Rewriting the first subject must not drop the second's index entries.
-            s.put_subject(&first).await.unwrap();
-            s.put_subject(&second).await.unwrap();
-            let second_ns = EntityName::new("second").unwrap();
+            second.namespaces[0].uuid = k1.uuid.clone(); // same uuid, another key
+            let k2 = AuthKey {
+                uuid: k1.uuid.clone(),
+                key: k2.key.clone(),
+            };
+            let r1 = s.put_subject(&first, None).await.unwrap();
+            s.put_subject(&second, None).await.unwrap();
+            // Rewriting, then deleting, the first subject must not drop the second's entries.
+            let r1 = s.put_subject(&first, Some(&r1)).await.unwrap();
+            assert_eq!(s.find_identity(&k2).await.unwrap().subject, "second-user");
+            s.delete_subject("first-user", &r1).await.unwrap();
+            assert_eq!(s.find_identity(&k2).await.unwrap().subject, "second-user");
+            assert!(s.find_identity(&k1).await.is_err());
             assert_eq!(
-                s.identity_for_namespace(&second_ns).await.unwrap().subject,
+                s.identity_for_namespace(&shared).await.unwrap().subject,
                 "second-user"
             );
+            assert_eq!(s.list_namespaces().await.unwrap(), vec![shared]);
+            let st = s.read();
+            assert_eq!(st.by_uuid.len(), 1);
+            assert_eq!(st.by_uuid[&k1.uuid].len(), 1, "no stale index entry");
         });
     }
 

@@ -14,7 +14,7 @@ use faas_core::identity::{AuthKey, Subject};
 use faas_core::limits::UserLimits;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
 use faas_core::params::{Parameters, SemVer};
-use faas_core::store::Store;
+use faas_core::store::{Store, StoreExt};
 use faas_core::testkit::store::unique_name;
 use faas_core::{Authenticator, Error, StoreAuthenticator};
 use faas_store::cache::{CACHE_INVALIDATION_TOPIC, InvalidationMessage};
@@ -45,12 +45,14 @@ mod cached_memory_store_with_bus {
     faas_core::store_conformance!(setup);
 }
 
+/// The authenticator over the cache: the cache is the only identity cache, and writes through
+/// it invalidate it, so revocation is immediate.
 mod cached_authenticator {
     use super::*;
 
     async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
         let store: Arc<dyn Store> = Arc::new(CachedStore::new(MemoryStore::new()));
-        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
         Some((Arc::new(auth), store))
     }
     faas_core::authenticator_conformance!(setup);
@@ -113,7 +115,7 @@ async fn repeated_reads_are_answered_from_memory_and_writes_invalidate() {
 
     // Identities: cached, and dropped by subject and limits writes.
     let key = AuthKey::generate();
-    c.put_subject(&Subject::single(ns.clone(), &key))
+    c.upsert_subject(&Subject::single(ns.clone(), &key))
         .await
         .unwrap();
     assert_eq!(
@@ -130,11 +132,28 @@ async fn repeated_reads_are_answered_from_memory_and_writes_invalidate() {
     assert_eq!(c.identity_for_namespace(&ns).await.unwrap().limits, limits);
     let mut blocked = Subject::single(ns.clone(), &key);
     blocked.blocked = true;
-    c.put_subject(&blocked).await.unwrap();
+    c.upsert_subject(&blocked).await.unwrap();
     assert!(matches!(
         c.find_identity(&key).await,
         Err(Error::NotFound { .. })
     ));
+    // Deleting limits and subjects invalidates too.
+    let rev = c
+        .upsert_subject(&Subject::single(ns.clone(), &key))
+        .await
+        .unwrap();
+    assert_eq!(c.find_identity(&key).await.unwrap().limits, limits);
+    c.delete_limits(&ns).await.unwrap();
+    assert_eq!(
+        c.find_identity(&key).await.unwrap().limits,
+        UserLimits::default()
+    );
+    c.delete_subject(ns.as_str(), &rev).await.unwrap();
+    assert!(matches!(
+        c.find_identity(&key).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(c.identity_for_namespace(&ns).await.is_err());
 }
 
 #[tokio::test]
@@ -218,19 +237,19 @@ async fn two_instances_sharing_a_bus_invalidate_each_other() {
 
     // Identities: c1 caches a key; c0 blocks the subject; c1 stops accepting the key.
     let key = AuthKey::generate();
-    c0.put_subject(&Subject::single(ns.clone(), &key))
+    c0.upsert_subject(&Subject::single(ns.clone(), &key))
         .await
         .unwrap();
     assert!(c1.find_identity(&key).await.is_ok());
     let mut blocked = Subject::single(ns.clone(), &key);
     blocked.blocked = true;
-    c0.put_subject(&blocked).await.unwrap();
+    c0.upsert_subject(&blocked).await.unwrap();
     eventually("c1 drops the blocked identity", async || {
         c1.find_identity(&key).await.is_err()
     })
     .await;
     // Limits, by namespace.
-    c0.put_subject(&Subject::single(ns.clone(), &key))
+    c0.upsert_subject(&Subject::single(ns.clone(), &key))
         .await
         .unwrap();
     eventually("c1 accepts the key again", async || {

@@ -42,8 +42,8 @@ mod memory_store_bounded {
     faas_core::store_conformance!(setup);
 }
 
-/// `StoreAuthenticator` over `MemoryStore`, with the default (5 minute) cache.
-mod store_authenticator_cached {
+/// `StoreAuthenticator` over `MemoryStore`.
+mod store_authenticator {
     use super::*;
 
     async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
@@ -54,13 +54,14 @@ mod store_authenticator_cached {
     faas_core::authenticator_conformance!(setup);
 }
 
-/// `StoreAuthenticator` over `MemoryStore` without a cache.
-mod store_authenticator_uncached {
+/// `StoreAuthenticator` over a `CachedStore` (the controllers' set-up over a shared store):
+/// the one identity cache is invalidated by the writes, so revocation is immediate.
+mod store_authenticator_cached {
     use super::*;
 
     async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        let store: Arc<dyn Store> = Arc::new(faas_store::CachedStore::new(MemoryStore::new()));
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
         Some((Arc::new(auth), store))
     }
     faas_core::authenticator_conformance!(setup);
@@ -158,8 +159,31 @@ mod suites_catch_broken_adapters {
         ) -> faas_core::Result<u64> {
             self.0.count_activations(ns, q).await
         }
-        async fn put_subject(&self, s: &faas_core::Subject) -> faas_core::Result<()> {
-            self.0.put_subject(s).await
+        async fn get_subject(&self, s: &str) -> faas_core::Result<Versioned<faas_core::Subject>> {
+            self.0.get_subject(s).await
+        }
+        async fn put_subject(
+            &self,
+            s: &faas_core::Subject,
+            rev: Option<&Revision>,
+        ) -> faas_core::Result<Revision> {
+            // The same fault as for entities: a create replaces an existing record.
+            match (rev, self.0.get_subject(&s.subject).await) {
+                (None, Ok(current)) => self.0.put_subject(s, Some(&current.rev)).await,
+                _ => self.0.put_subject(s, rev).await,
+            }
+        }
+        async fn delete_subject(&self, s: &str, rev: &Revision) -> faas_core::Result<()> {
+            self.0.delete_subject(s, rev).await
+        }
+        async fn list_subjects(
+            &self,
+            ns: &faas_core::EntityName,
+        ) -> faas_core::Result<Vec<faas_core::Subject>> {
+            self.0.list_subjects(ns).await
+        }
+        async fn list_namespaces(&self) -> faas_core::Result<Vec<faas_core::EntityName>> {
+            self.0.list_namespaces().await
         }
         async fn find_identity(&self, key: &AuthKey) -> faas_core::Result<Identity> {
             self.0.find_identity(key).await
@@ -170,12 +194,21 @@ mod suites_catch_broken_adapters {
         ) -> faas_core::Result<Identity> {
             self.0.identity_for_namespace(ns).await
         }
+        async fn get_limits(
+            &self,
+            ns: &faas_core::EntityName,
+        ) -> faas_core::Result<faas_core::UserLimits> {
+            self.0.get_limits(ns).await
+        }
         async fn put_limits(
             &self,
             ns: &faas_core::EntityName,
             limits: &faas_core::UserLimits,
         ) -> faas_core::Result<()> {
             self.0.put_limits(ns, limits).await
+        }
+        async fn delete_limits(&self, ns: &faas_core::EntityName) -> faas_core::Result<()> {
+            self.0.delete_limits(ns).await
         }
     }
 
@@ -217,6 +250,54 @@ mod suites_catch_broken_adapters {
         );
     }
 
+    /// Caches every identity it ever returned, forever (the old `StoreAuthenticator`).
+    #[derive(Debug)]
+    struct NeverForgets {
+        store: Arc<dyn Store>,
+        seen: std::sync::Mutex<std::collections::HashMap<AuthKey, Identity>>,
+    }
+
+    #[async_trait]
+    impl Authenticator for NeverForgets {
+        async fn authenticate(&self, key: &AuthKey) -> faas_core::Result<Identity> {
+            if let Some(i) = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+            {
+                return Ok(i.clone());
+            }
+            let i = StoreAuthenticator::new(Arc::clone(&self.store))
+                .authenticate(key)
+                .await?;
+            self.seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.clone(), i.clone());
+            Ok(i)
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_suite_rejects_stale_caches() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let auth = Arc::new(NeverForgets {
+            store: Arc::clone(&store),
+            seen: Default::default(),
+        });
+        let (a, s) = (Arc::clone(&auth), Arc::clone(&store));
+        assert!(
+            !fails(async move { testkit::auth::valid_key_yields_identity(&*a, &*s).await }).await
+        );
+        assert!(
+            fails(
+                async move { testkit::auth::revocation_takes_effect_at_once(&*auth, &*store).await }
+            )
+            .await
+        );
+    }
+
     #[tokio::test]
     async fn store_suite_rejects_overwriting_creates() {
         let store = Arc::new(Overwriting::default());
@@ -228,6 +309,17 @@ mod suites_catch_broken_adapters {
         let s = Arc::clone(&store);
         assert!(
             fails(async move { testkit::store::concurrent_creates_single_winner(&*s).await }).await
+        );
+        let s = Arc::clone(&store);
+        assert!(
+            fails(async move { testkit::store::subject_revisions_and_delete(&*s).await }).await
+        );
+        let s = Arc::clone(&store);
+        assert!(
+            fails(
+                async move { testkit::store::concurrent_subject_creates_single_winner(&*s).await }
+            )
+            .await
         );
         let s = Arc::clone(&store);
         assert!(!fails(async move { testkit::store::update_with_current_rev(&*s).await }).await);
@@ -299,7 +391,7 @@ mod sqlite_store_authenticator {
                 .await
                 .expect("open the SQLite store"),
         );
-        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
         Some((Arc::new(auth), store))
     }
     faas_core::authenticator_conformance!(setup);

@@ -48,13 +48,26 @@ mod cached_couchdb_store {
     faas_core::store_conformance!(setup);
 }
 
-/// Basic authentication over the identities view, uncached.
+/// Basic authentication over the identities view.
 mod couchdb_authenticator {
     use super::*;
 
     async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
         let store: Arc<dyn Store> = open().await?;
-        let auth = StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO);
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
+        Some((Arc::new(auth), store))
+    }
+    faas_core::authenticator_conformance!(setup);
+}
+
+/// The controllers' set-up: the authenticator over the read cache over CouchDB.
+mod cached_couchdb_authenticator {
+    use super::*;
+
+    async fn setup() -> Option<(Arc<dyn Authenticator>, Arc<dyn Store>)> {
+        let s = open().await?;
+        let store: Arc<dyn Store> = Arc::new(CachedStore::from_arc(s));
+        let auth = StoreAuthenticator::new(Arc::clone(&store));
         Some((Arc::new(auth), store))
     }
     faas_core::authenticator_conformance!(setup);
@@ -154,7 +167,7 @@ async fn documents_have_openwhisk_layout() {
     let key = AuthKey::generate();
     let mut subject = Subject::single(ns.clone(), &key);
     subject.subject = format!("{ns}-user");
-    s.put_subject(&subject).await.unwrap();
+    s.put_subject(&subject, None).await.unwrap();
     s.put_limits(
         &ns,
         &UserLimits {
@@ -323,7 +336,7 @@ async fn database_deleted_under_a_running_store_is_recreated() {
     assert!(s.put_activation(&a).await.unwrap());
     assert_eq!(s.get_activation(&ns, &a.activation_id).await.unwrap(), a);
     let key = AuthKey::generate();
-    s.put_subject(&Subject::single(ns.clone(), &key))
+    s.put_subject(&Subject::single(ns.clone(), &key), None)
         .await
         .unwrap();
     assert_eq!(s.find_identity(&key).await.unwrap().namespace.name, ns);
@@ -571,6 +584,86 @@ async fn trigger_lists_follow_the_view_order_with_ties() {
         .collect();
     // Same `updated`: CouchDB orders by document id, newest-first lists reverse it.
     assert_eq!(names, ["c", "b"]);
+}
+
+/// Subjects written by OpenWhisk's own tools (`wskadmin`, `initdb.yml`) are read: the current
+/// and the older single-namespace form, documents without `blocked`. `list_namespaces` pages
+/// through `_all_docs` (more subjects than one page), skipping limits and design documents.
+#[tokio::test]
+async fn subjects_written_by_openwhisk_tools_and_namespace_paging() {
+    let s = store_or_skip!("subjects_written_by_openwhisk_tools_and_namespace_paging");
+    let subjects = s.store.database_names()[0].to_string();
+    let key = AuthKey::generate();
+    // wskadmin's document (no `blocked`), and the older form.
+    let (status, body) = raw(
+        Method::PUT,
+        &doc_path(&subjects, "alice-user"),
+        Some(json!({"subject": "alice-user",
+            "namespaces": [{"name": "alice", "uuid": key.uuid, "key": key.key}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let old = AuthKey::generate();
+    let (status, body) = raw(
+        Method::PUT,
+        &doc_path(&subjects, "bobby"),
+        Some(json!({"subject": "bobby", "uuid": old.uuid, "key": old.key})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let alice = s.get_subject("alice-user").await.unwrap();
+    assert!(!alice.value.blocked);
+    assert_eq!(s.find_identity(&key).await.unwrap().subject, "alice-user");
+    let bobby = s.get_subject("bobby").await.unwrap().value;
+    assert_eq!(bobby.namespaces[0].name.as_str(), "bobby");
+    assert_eq!(
+        s.find_identity(&old).await.unwrap().namespace.name,
+        bobby.namespaces[0].name
+    );
+    // Block alice through the store: OpenWhisk's view stops answering for her.
+    let mut blocked = alice.value.clone();
+    blocked.blocked = true;
+    s.put_subject(&blocked, Some(&alice.rev)).await.unwrap();
+    assert!(s.find_identity(&key).await.is_err());
+    let (_, doc) = raw(Method::GET, &doc_path(&subjects, "alice-user"), None).await;
+    assert_eq!(doc["blocked"], json!(true), "OpenWhisk's blocked flag");
+    assert_eq!(
+        s.list_subjects(&EntityName::new("alice").unwrap())
+            .await
+            .unwrap(),
+        vec![blocked]
+    );
+
+    // More subjects than one `_all_docs` page (500), plus limits documents between them.
+    let docs: Vec<serde_json::Value> = (0..1203)
+        .map(|i| {
+            let k = AuthKey::generate();
+            json!({"_id": format!("user-{i:05}"), "subject": format!("user-{i:05}"),
+                "namespaces": [{"name": format!("ns-{i:05}"), "uuid": k.uuid, "key": k.key}],
+                "blocked": i % 7 == 0})
+        })
+        .chain(
+            (0..50).map(|i| json!({"_id": format!("ns-{i:05}/limits"), "invocationsPerMinute": 1})),
+        )
+        .collect();
+    let (status, body) = raw(
+        Method::POST,
+        &format!("{subjects}/_bulk_docs"),
+        Some(json!({ "docs": docs })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let names = s.list_namespaces().await.unwrap();
+    let mut expected: Vec<String> = (0..1203).map(|i| format!("ns-{i:05}")).collect();
+    expected.extend(["alice".to_string(), "bobby".to_string()]);
+    expected.sort();
+    assert_eq!(
+        names
+            .iter()
+            .map(|n| n.as_str().to_string())
+            .collect::<Vec<_>>(),
+        expected
+    );
 }
 
 /// OpenWhisk's activation time-to-live: records older than the TTL are deleted, newer ones

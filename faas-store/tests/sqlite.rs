@@ -78,7 +78,7 @@ async fn everything_survives_close_and_reopen() {
     let key = AuthKey::generate();
     let ns = name("guest");
     store
-        .put_subject(&Subject::single(ns.clone(), &key))
+        .put_subject(&Subject::single(ns.clone(), &key), None)
         .await
         .unwrap();
     let limits = UserLimits {

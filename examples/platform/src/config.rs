@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use faas_core::{Error, Result, SystemLimits};
+use faas_http::admin::AdminCredential;
 
 use crate::registry::normalize;
 
@@ -32,6 +33,10 @@ pub enum Command {
     Controller(NodeArgs),
     /// An invoker only: consumes `invoker<N>` from the bus and runs actions.
     Invoker(NodeArgs),
+    /// The operator CLI (`wskadmin`'s `user`, `limits`, and `namespace list`): against a running
+    /// controller's admin API (`--url`, `--admin-auth`) or straight against a shared store
+    /// (`--store`, with `--bus` so that running controllers hear of the change).
+    Admin(crate::admin::AdminArgs),
 }
 
 /// The flags of `standalone` (the former name of [`NodeArgs`]).
@@ -79,6 +84,11 @@ pub struct NodeArgs {
     /// Memory the invoker may give to actions, MB [default: 2048].
     #[arg(long, env = "FAAS_USER_MEMORY_MB")]
     pub user_memory_mb: Option<u64>,
+    /// The operator credential that opens the admin API (`/admin/v1`) of a controller: 32 to
+    /// 1024 characters of A-Z a-z 0-9 - . _ ~ + / [default: none, the admin API is off].
+    #[arg(long, env = "FAAS_ADMIN_AUTH", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = parse_admin_credential)]
+    pub admin_auth: Option<AdminCredential>,
     /// Do not install the `whisk.system` catalog at start-up (controllers).
     #[arg(long, env = "FAAS_NO_CATALOG")]
     pub no_catalog: bool,
@@ -86,6 +96,19 @@ pub struct NodeArgs {
     /// package with a `manifest.json`; repeatable).
     #[arg(long = "catalog-dir", env = "FAAS_CATALOG_DIR", value_delimiter = ',')]
     pub catalog_dirs: Vec<PathBuf>,
+}
+
+/// Parses an operator credential (clap value parser; the message names the rules).
+pub fn parse_admin_credential(s: &str) -> std::result::Result<AdminCredential, String> {
+    AdminCredential::new(s).map_err(|e| e.to_string())
+}
+
+fn deserialize_admin_credential<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<AdminCredential>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| AdminCredential::new(&s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// The config file's shape; every field optional.
@@ -104,6 +127,9 @@ pub struct FileConfig {
     pub executor: Option<String>,
     /// Guest credentials.
     pub guest_auth: Option<String>,
+    /// The operator credential of the admin API.
+    #[serde(deserialize_with = "deserialize_admin_credential")]
+    pub admin_auth: Option<AdminCredential>,
     /// Node id.
     pub id: Option<String>,
     /// Number of controllers.
@@ -195,6 +221,8 @@ pub struct NodeConfig {
     pub executor: String,
     /// Guest credentials, if given.
     pub guest_auth: Option<String>,
+    /// The operator credential of the admin API, if it is on.
+    pub admin_auth: Option<AdminCredential>,
     /// Memory for actions, MB.
     pub user_memory_mb: u64,
     /// Prewarmed Node.js containers.
@@ -221,6 +249,7 @@ impl Default for NodeConfig {
             bus: "inproc:".into(),
             executor: "process:".into(),
             guest_auth: None,
+            admin_auth: None,
             user_memory_mb: 2048,
             prewarm_nodejs: 1,
             server: faas_http::ServerConfig::default(),
@@ -350,6 +379,7 @@ impl NodeConfig {
                     .unwrap_or(d.executor),
             ),
             guest_auth: args.guest_auth.clone().or(file.guest_auth),
+            admin_auth: args.admin_auth.clone().or(file.admin_auth),
             user_memory_mb: args
                 .user_memory_mb
                 .or(file.invoker.user_memory_mb)
@@ -474,6 +504,51 @@ mod tests {
             "sqlite:/d/faas.db (durable)"
         );
         assert!(describe_store("memory:").contains("nothing is kept"));
+    }
+
+    #[test]
+    fn admin_credential_from_flag_or_file_never_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let secret = "file-credential-0123456789abcdef0123";
+        std::fs::write(&p, format!("admin_auth = \"{secret}\"\n")).unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        assert_eq!(c.admin_auth.as_ref().map(|a| a.expose()), Some(secret));
+        assert!(!format!("{c:?}").contains(secret));
+        let flag = parse_admin_credential("flag-credential-0123456789abcdef01234").unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            admin_auth: Some(flag.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            StandaloneConfig::resolve(&args).unwrap().admin_auth,
+            Some(flag)
+        );
+        assert!(parse_admin_credential("short").is_err());
+        std::fs::write(&p, "admin_auth = \"uuid:key\"\n").unwrap();
+        let args = StandaloneArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let e = StandaloneConfig::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("admin credential"), "{e}");
+        assert_eq!(StandaloneConfig::default().admin_auth, None);
+        // Random credentials may start with '-' (base64url): still a value, not a flag.
+        let dashed = "-dashed-credential-0123456789abcdef0123";
+        let cli =
+            Cli::try_parse_from(["faas-platform", "controller", "--admin-auth", dashed]).unwrap();
+        let Command::Controller(a) = cli.command else {
+            panic!("controller")
+        };
+        assert_eq!(
+            a.admin_auth.map(|c| c.expose().to_string()),
+            Some(dashed.to_string())
+        );
     }
 
     #[test]

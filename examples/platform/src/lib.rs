@@ -1,6 +1,8 @@
-//! The faas reference platform, as a library: configuration, the adapter registry and the
-//! standalone assembly used by the `faas-platform` binary, its tests and its benchmarks.
+//! The faas reference platform, as a library: configuration, the adapter registry, the
+//! standalone assembly and the operator CLI used by the `faas-platform` binary, its tests and
+//! its benchmarks.
 
+pub mod admin;
 pub mod config;
 pub mod registry;
 pub mod standalone;

@@ -1,7 +1,8 @@
 //! `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
 //!
 //! Run with: `cargo run --release -p faas-platform -- standalone`
-//! (or `controller --id C` and `invoker --id N`, any number of each, sharing a store and a bus).
+//! (or `controller --id C` and `invoker --id N`, any number of each, sharing a store and a bus;
+//! `admin …` is the operator CLI).
 
 use std::process::ExitCode;
 
@@ -17,17 +18,24 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The operator CLI prints results: only warnings go to its stderr unless RUST_LOG says more.
+    let default_level = if matches!(cli.command, Command::Admin(_)) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let (mode, args) = match &cli.command {
-        Command::Standalone(a) => ("standalone", a),
-        Command::Controller(a) => ("controller", a),
-        Command::Invoker(a) => ("invoker", a),
+    let (mode, args) = match cli.command {
+        Command::Admin(a) => return admin(a).await,
+        Command::Standalone(ref a) => ("standalone", a),
+        Command::Controller(ref a) => ("controller", a),
+        Command::Invoker(ref a) => ("invoker", a),
     };
     let resolved = if mode != "standalone" {
         NodeConfig::resolve_distributed(args)
@@ -58,6 +66,7 @@ async fn main() -> ExitCode {
             invoker.shutdown().await;
             ExitCode::SUCCESS
         }
+        Command::Admin(_) => ExitCode::from(2),
         Command::Standalone(_) | Command::Controller(_) => {
             let mut stop = tokio::spawn(shutdown_signal());
             let started = if mode == "standalone" {
@@ -97,6 +106,18 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `faas-platform admin …`: prints what the command printed, exits with its code.
+async fn admin(args: faas_platform::admin::AdminArgs) -> ExitCode {
+    let outcome = faas_platform::admin::run(args, &Adapters::default()).await;
+    for line in &outcome.out {
+        println!("{line}");
+    }
+    for line in &outcome.err {
+        eprintln!("[faas-platform admin] Error: {line}");
+    }
+    ExitCode::from(outcome.code)
 }
 
 fn cannot_start(e: &faas_core::Error) -> ExitCode {

@@ -8,7 +8,7 @@ use faas_core::names::EntityName;
 use faas_core::sharding::ShardingScheduler;
 use faas_core::{
     Authenticator, Executor, InvokerInstanceId, MessageBus, Result, Scheduler, Store,
-    StoreAuthenticator,
+    StoreAuthenticator, StoreExt,
 };
 use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
 use faas_exec::pool::{ContainerPool, StemCell};
@@ -167,6 +167,9 @@ pub struct Running {
     pub guest: AuthKey,
     /// Where they came from.
     pub guest_key: GuestKey,
+    /// The `whisk.system` namespace's credentials, for system actions that call the API as
+    /// `whisk.system` (never printed).
+    pub system: AuthKey,
     /// The store in use.
     pub store: Arc<dyn Store>,
     controller: Controller,
@@ -263,8 +266,9 @@ pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<I
     start_invoker_with(config, store, bus, executor, api_host).await
 }
 
-/// Starts a controller node (`faas-platform controller`): registers the guest subject,
-/// starts the controller's consumers and serves the API on `config.listen`.
+/// Starts a controller node (`faas-platform controller`): registers the guest subject and the
+/// `whisk.system` identity, starts the controller's consumers and serves the API on
+/// `config.listen` (with the admin API if `config.admin_auth` is set).
 pub async fn start_controller(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
@@ -285,6 +289,55 @@ pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> 
     let executor = adapters.executors.make(&executor_url(config)).await?;
     let manifest = executor.runtimes();
     serve_controller(config, store, bus, manifest, Some(executor)).await
+}
+
+/// The subject and namespace of the system's own identity.
+pub use faas_http::catalog::SYSTEM_NAMESPACE;
+
+/// The `whisk.system` identity's key: read from the store, or created there (with a random
+/// key) by the first controller to start. Idempotent, and safe when several controllers start
+/// at once (the create is conditional; the losers read the winner's key). An existing record
+/// is kept as it is: its key does not change across restarts. If the record exists without a
+/// `whisk.system` namespace (edited by hand), one is added.
+pub async fn ensure_system_identity(store: &dyn Store) -> Result<AuthKey> {
+    let ns = EntityName::new(SYSTEM_NAMESPACE)?;
+    for _ in 0..8 {
+        match store.get_subject(SYSTEM_NAMESPACE).await {
+            Ok(v) => {
+                if let Some(entry) = v.value.namespace(&ns) {
+                    return Ok(AuthKey {
+                        uuid: entry.uuid.clone(),
+                        key: entry.key.clone(),
+                    });
+                }
+                let key = AuthKey::generate();
+                let mut record = v.value;
+                record.namespaces.push(faas_core::identity::NamespaceKey {
+                    name: ns.clone(),
+                    uuid: key.uuid.clone(),
+                    key: key.key.clone(),
+                });
+                match store.put_subject(&record, Some(&v.rev)).await {
+                    Ok(_) => return Ok(key),
+                    Err(faas_core::Error::Conflict { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(faas_core::Error::NotFound { .. }) => {
+                let key = AuthKey::generate();
+                match store
+                    .put_subject(&Subject::single(ns.clone(), &key), None)
+                    .await
+                {
+                    Ok(_) => return Ok(key),
+                    Err(faas_core::Error::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(faas_core::Error::conflict(SYSTEM_NAMESPACE))
 }
 
 /// The store a controller uses: a shared (non-memory) store gets OpenWhisk's entity and
@@ -376,9 +429,10 @@ async fn serve_controller(
     };
     if guest_key != GuestKey::Kept {
         store
-            .put_subject(&Subject::single(guest_ns, &guest))
+            .upsert_subject(&Subject::single(guest_ns, &guest))
             .await?;
     }
+    let system = ensure_system_identity(store.as_ref()).await?;
 
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         faas_core::Error::unavailable(format!("cannot listen on {}: {e}", config.listen))
@@ -412,12 +466,16 @@ async fn serve_controller(
     let scheduler: Arc<dyn Scheduler> =
         Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
-    let ctl_config = ControllerConfig::new()
+    let mut ctl_config = ControllerConfig::new()
         .with_id(config.id.clone())
         .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
         .with_manifest(manifest)
         .with_server(config.server.clone());
+    if let Some(credential) = &config.admin_auth {
+        ctl_config = ctl_config.with_admin_credential(credential.clone());
+        tracing::info!("admin API enabled at {}", faas_http::admin::PREFIX);
+    }
     let controller = Controller::new(
         ctl_config,
         Arc::clone(&store),
@@ -446,6 +504,7 @@ async fn serve_controller(
         addr,
         guest,
         guest_key,
+        system,
         store,
         controller,
         invoker,

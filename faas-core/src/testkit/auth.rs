@@ -2,8 +2,9 @@
 //!
 //! Each case takes the authenticator under test and the [`Store`] it reads subjects from; the
 //! case writes its own subjects (with random names, see [`unique_name`]) through the store,
-//! then authenticates. Cases never change a subject after authenticating with it, so they hold for authenticators
-//! that cache identities.
+//! then authenticates. [`revocation_takes_effect_at_once`] changes subjects and limits after
+//! authenticating with them: an authenticator that caches identities passes it only if the
+//! writes through that store invalidate its cache (the contract's "revocation at once").
 //!
 //! Run the suite with [`authenticator_conformance!`](crate::authenticator_conformance):
 //!
@@ -19,7 +20,7 @@ use crate::auth::Authenticator;
 use crate::identity::{AuthKey, Identity, Privilege, Subject};
 use crate::limits::UserLimits;
 use crate::names::EntityName;
-use crate::store::Store;
+use crate::store::{Store, StoreExt};
 use crate::testkit::store::unique_name;
 use crate::{Error, Result};
 
@@ -38,6 +39,7 @@ macro_rules! authenticator_conformance {
             wrong_key_unauthenticated,
             unknown_uuid_unauthenticated,
             blocked_subject_unauthenticated,
+            revocation_takes_effect_at_once,
         );
     };
 }
@@ -74,7 +76,7 @@ async fn fresh_subject(store: &dyn Store, blocked: bool) -> (Subject, EntityName
     subject.subject = format!("{ns}-user");
     subject.blocked = blocked;
     store
-        .put_subject(&subject)
+        .put_subject(&subject, None)
         .await
         .unwrap_or_else(|e| panic!("put subject {}: {e:?}", subject.subject));
     (subject, ns, key)
@@ -104,7 +106,7 @@ pub async fn valid_key_yields_identity(auth: &dyn Authenticator, store: &dyn Sto
     let mut subject = Subject::single(ns.clone(), &key);
     subject.subject = format!("{ns}-user");
     store
-        .put_subject(&subject)
+        .put_subject(&subject, None)
         .await
         .unwrap_or_else(|e| panic!("put subject: {e:?}"));
 
@@ -192,4 +194,59 @@ pub async fn blocked_subject_unauthenticated(auth: &dyn Authenticator, store: &d
         auth.authenticate(&key).await,
         "blocked subject, asked again",
     );
+}
+
+/// Blocking, unblocking, rotating a key, changing limits and deleting the subject, each
+/// written through the store after the key was used, show at the very next authentication.
+pub async fn revocation_takes_effect_at_once(auth: &dyn Authenticator, store: &dyn Store) {
+    let (mut subject, ns, key) = fresh_subject(store, false).await;
+    let ok = |r: Result<Identity>, what: &str| r.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    ok(auth.authenticate(&key).await, "before any change");
+
+    subject.blocked = true;
+    ok_write(store.upsert_subject(&subject).await, "block");
+    expect_unauthenticated(auth.authenticate(&key).await, "right after blocking");
+    subject.blocked = false;
+    ok_write(store.upsert_subject(&subject).await, "unblock");
+    ok(auth.authenticate(&key).await, "right after unblocking");
+
+    let limits = UserLimits {
+        invocations_per_minute: Some(3),
+        ..Default::default()
+    };
+    store
+        .put_limits(&ns, &limits)
+        .await
+        .unwrap_or_else(|e| panic!("put limits: {e:?}"));
+    assert_eq!(
+        ok(auth.authenticate(&key).await, "after limits").limits,
+        limits,
+        "changed limits at the next authentication"
+    );
+
+    let rotated = AuthKey {
+        uuid: key.uuid.clone(),
+        key: AuthKey::generate().key,
+    };
+    subject.namespaces[0].key = rotated.key.clone();
+    ok_write(store.upsert_subject(&subject).await, "rotate");
+    expect_unauthenticated(
+        auth.authenticate(&key).await,
+        "old key right after rotation",
+    );
+    ok(auth.authenticate(&rotated).await, "new key");
+
+    let current = store
+        .get_subject(&subject.subject)
+        .await
+        .unwrap_or_else(|e| panic!("get subject: {e:?}"));
+    store
+        .delete_subject(&subject.subject, &current.rev)
+        .await
+        .unwrap_or_else(|e| panic!("delete subject: {e:?}"));
+    expect_unauthenticated(auth.authenticate(&rotated).await, "right after deletion");
+}
+
+fn ok_write<T>(r: Result<T>, what: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e:?}"))
 }

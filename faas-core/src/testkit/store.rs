@@ -27,8 +27,8 @@
 //! | entity CRUD and revisions | [`entity_roundtrip_every_kind`], [`create_existing_id_already_exists`], [`update_with_current_rev`], [`update_with_stale_rev_conflicts`], [`update_of_deleted_conflicts`], [`delete_with_stale_rev_conflicts`], [`delete_missing_not_found`], [`get_missing_not_found`] |
 //! | entity lists | [`list_newest_first_with_paging`], [`list_follows_updates_and_deletes`], [`list_namespace_covers_packages`], [`lists_are_per_kind_and_namespace`] |
 //! | activations | [`activation_written_once`], [`activation_get_is_per_namespace`], [`activation_list_newest_first_with_paging`], [`activation_filters`] |
-//! | subjects and limits | [`subject_identity_roundtrip`], [`subject_wrong_key_or_blocked`], [`subject_replace_rotates_key`] |
-//! | concurrency | [`concurrent_creates_single_winner`], [`concurrent_updates_single_winner`] |
+//! | subjects and limits | [`subject_identity_roundtrip`], [`subject_wrong_key_or_blocked`], [`subject_replace_rotates_key`], [`subject_revisions_and_delete`], [`subject_bad_names_refused`], [`subjects_share_namespaces`], [`limits_get_put_delete`] |
+//! | concurrency | [`concurrent_creates_single_winner`], [`concurrent_updates_single_winner`], [`concurrent_subject_creates_single_winner`] |
 //! | serialization | [`json_details_survive`] |
 
 use std::collections::BTreeMap;
@@ -111,6 +111,11 @@ macro_rules! store_conformance {
             subject_identity_roundtrip,
             subject_wrong_key_or_blocked,
             subject_replace_rotates_key,
+            subject_revisions_and_delete,
+            subject_bad_names_refused,
+            subjects_share_namespaces,
+            limits_get_put_delete,
+            concurrent_subject_creates_single_winner,
             concurrent_creates_single_winner,
             concurrent_updates_single_winner,
             json_details_survive,
@@ -1041,6 +1046,20 @@ fn fresh_subject() -> (Subject, EntityName, AuthKey) {
     (s, ns, key)
 }
 
+fn entry(ns: &EntityName, key: &AuthKey) -> NamespaceKey {
+    NamespaceKey {
+        name: ns.clone(),
+        uuid: key.uuid.clone(),
+        key: key.key.clone(),
+    }
+}
+
+/// Replaces `subject` at its current revision (read first).
+async fn replace_subject(store: &dyn Store, subject: &Subject, what: &str) -> Revision {
+    let current = ok(store.get_subject(&subject.subject).await, what);
+    ok(store.put_subject(subject, Some(&current.rev)).await, what)
+}
+
 fn assert_identity(
     id: &Identity,
     subject: &Subject,
@@ -1052,7 +1071,6 @@ fn assert_identity(
     assert_eq!(&id.namespace.name, ns, "identity namespace");
     assert_eq!(id.namespace.uuid, key.uuid, "identity namespace uuid");
     assert_eq!(&id.authkey, key, "identity key");
-    assert_eq!(id.rights.len(), 4, "identity rights: {:?}", id.rights);
     for p in [
         Privilege::Read,
         Privilege::Put,
@@ -1075,12 +1093,8 @@ pub async fn subject_identity_roundtrip(store: &dyn Store) {
     let (mut subject, ns, key) = fresh_subject();
     let ns2 = unique_name("subj");
     let key2 = AuthKey::generate();
-    subject.namespaces.push(NamespaceKey {
-        name: ns2.clone(),
-        uuid: key2.uuid.clone(),
-        key: key2.key.clone(),
-    });
-    ok(store.put_subject(&subject).await, "put subject");
+    subject.namespaces.push(entry(&ns2, &key2));
+    ok(store.put_subject(&subject, None).await, "put subject");
     let none = UserLimits::default();
     assert_identity(
         &ok(store.find_identity(&key).await, "find"),
@@ -1157,7 +1171,7 @@ pub async fn subject_identity_roundtrip(store: &dyn Store) {
     // Limits set before the subject exists apply once it does.
     let (early, early_ns, early_key) = fresh_subject();
     ok(store.put_limits(&early_ns, &limits).await, "limits first");
-    ok(store.put_subject(&early).await, "then the subject");
+    ok(store.put_subject(&early, None).await, "then the subject");
     assert_identity(
         &ok(store.find_identity(&early_key).await, "find"),
         &early,
@@ -1167,10 +1181,11 @@ pub async fn subject_identity_roundtrip(store: &dyn Store) {
     );
 }
 
-/// Wrong keys, unknown uuids, unknown namespaces and blocked subjects are `NotFound`.
+/// Wrong keys, unknown uuids, unknown namespaces and blocked subjects are `NotFound`; blocking
+/// and unblocking take effect at the next lookup.
 pub async fn subject_wrong_key_or_blocked(store: &dyn Store) {
     let (subject, ns, key) = fresh_subject();
-    ok(store.put_subject(&subject).await, "put subject");
+    ok(store.put_subject(&subject, None).await, "put subject");
     let wrong = AuthKey {
         uuid: key.uuid.clone(),
         key: AuthKey::generate().key,
@@ -1203,7 +1218,10 @@ pub async fn subject_wrong_key_or_blocked(store: &dyn Store) {
 
     let (mut blocked, blocked_ns, blocked_key) = fresh_subject();
     blocked.blocked = true;
-    ok(store.put_subject(&blocked).await, "put blocked subject");
+    ok(
+        store.put_subject(&blocked, None).await,
+        "put blocked subject",
+    );
     assert_err!(
         store.find_identity(&blocked_key).await,
         Error::NotFound { .. },
@@ -1214,17 +1232,24 @@ pub async fn subject_wrong_key_or_blocked(store: &dyn Store) {
         Error::NotFound { .. },
         "namespace of a blocked subject"
     );
+    let read = ok(store.get_subject(&blocked.subject).await, "get blocked");
+    assert_eq!(read.value, blocked, "a blocked subject reads back blocked");
 
     // Blocking an existing subject takes effect, and unblocking restores it.
     let mut now_blocked = subject.clone();
     now_blocked.blocked = true;
-    ok(store.put_subject(&now_blocked).await, "block");
+    replace_subject(store, &now_blocked, "block").await;
     assert_err!(
         store.find_identity(&key).await,
         Error::NotFound { .. },
         "subject blocked later"
     );
-    ok(store.put_subject(&subject).await, "unblock");
+    assert_err!(
+        store.identity_for_namespace(&ns).await,
+        Error::NotFound { .. },
+        "namespace of a subject blocked later"
+    );
+    replace_subject(store, &subject, "unblock").await;
     assert_identity(
         &ok(store.find_identity(&key).await, "find after unblock"),
         &subject,
@@ -1234,19 +1259,15 @@ pub async fn subject_wrong_key_or_blocked(store: &dyn Store) {
     );
 }
 
-/// `put_subject` replaces the record: a rotated key works and the old one stops working; a
+/// Replacing the record rotates keys: a rotated key works and the old one stops working; a
 /// namespace dropped from the subject no longer resolves.
 pub async fn subject_replace_rotates_key(store: &dyn Store) {
     let (subject, ns, old_key) = fresh_subject();
     let ns2 = unique_name("subj");
     let key2 = AuthKey::generate();
     let mut with_two = subject.clone();
-    with_two.namespaces.push(NamespaceKey {
-        name: ns2.clone(),
-        uuid: key2.uuid.clone(),
-        key: key2.key.clone(),
-    });
-    ok(store.put_subject(&with_two).await, "put subject");
+    with_two.namespaces.push(entry(&ns2, &key2));
+    ok(store.put_subject(&with_two, None).await, "put subject");
     ok(
         store.find_identity(&old_key).await,
         "old key before rotation",
@@ -1260,12 +1281,11 @@ pub async fn subject_replace_rotates_key(store: &dyn Store) {
         uuid: old_key.uuid.clone(),
         key: AuthKey::generate().key,
     };
-    let rotated = Subject::single(ns.clone(), &new_key);
     let rotated = Subject {
         subject: subject.subject.clone(),
-        ..rotated
+        ..Subject::single(ns.clone(), &new_key)
     };
-    ok(store.put_subject(&rotated).await, "replace subject");
+    replace_subject(store, &rotated, "replace subject").await;
     assert_err!(
         store.find_identity(&old_key).await,
         Error::NotFound { .. },
@@ -1296,6 +1316,380 @@ pub async fn subject_replace_rotates_key(store: &dyn Store) {
         by_ns.authkey, new_key,
         "identity by namespace must carry the new key"
     );
+}
+
+/// Subject records have revisions: create, create again (`AlreadyExists`), read, replace at
+/// the current revision, stale replace and delete (`Conflict`), delete, and the deleted
+/// subject's keys stop resolving while its namespace's limits stay.
+pub async fn subject_revisions_and_delete(store: &dyn Store) {
+    let (subject, ns, key) = fresh_subject();
+    assert_err!(
+        store.get_subject(&subject.subject).await,
+        Error::NotFound { .. },
+        "get before create"
+    );
+    let r1 = ok(store.put_subject(&subject, None).await, "create");
+    assert_err!(
+        store.put_subject(&subject, None).await,
+        Error::AlreadyExists { .. },
+        "create again"
+    );
+    let read = ok(store.get_subject(&subject.subject).await, "get");
+    assert_eq!(read.value, subject, "subject reads back equal");
+    assert_eq!(read.rev, r1, "get returns the revision of the last write");
+
+    let mut changed = subject.clone();
+    let key2 = AuthKey::generate();
+    let ns2 = unique_name("subj");
+    changed.namespaces.push(entry(&ns2, &key2));
+    let r2 = ok(store.put_subject(&changed, Some(&r1)).await, "replace");
+    assert_ne!(r1, r2, "a write makes a new revision");
+    assert_err!(
+        store.put_subject(&subject, Some(&r1)).await,
+        Error::Conflict { .. },
+        "replace at a stale revision"
+    );
+    assert_eq!(
+        ok(store.get_subject(&subject.subject).await, "get 2").value,
+        changed,
+        "a refused write changes nothing"
+    );
+    assert_err!(
+        store.delete_subject(&subject.subject, &r1).await,
+        Error::Conflict { .. },
+        "delete at a stale revision"
+    );
+    ok(store.find_identity(&key2).await, "new namespace resolves");
+
+    let limits = UserLimits {
+        invocations_per_minute: Some(4),
+        ..Default::default()
+    };
+    ok(store.put_limits(&ns, &limits).await, "limits");
+    ok(store.delete_subject(&subject.subject, &r2).await, "delete");
+    assert_err!(
+        store.get_subject(&subject.subject).await,
+        Error::NotFound { .. },
+        "get after delete"
+    );
+    for (k, what) in [(&key, "first key"), (&key2, "second key")] {
+        assert_err!(
+            store.find_identity(k).await,
+            Error::NotFound { .. },
+            "{what} after delete"
+        );
+    }
+    assert_err!(
+        store.identity_for_namespace(&ns).await,
+        Error::NotFound { .. },
+        "namespace after delete"
+    );
+    assert_eq!(
+        ok(store.get_limits(&ns).await, "limits survive the subject"),
+        limits
+    );
+    assert_err!(
+        store.delete_subject(&subject.subject, &r2).await,
+        Error::NotFound { .. },
+        "delete again"
+    );
+    assert_err!(
+        store.put_subject(&subject, Some(&r2)).await,
+        Error::Conflict { .. },
+        "replace a deleted subject"
+    );
+    // The name can be used again.
+    ok(
+        store.put_subject(&subject, None).await,
+        "create again after delete",
+    );
+    ok(
+        store.find_identity(&key).await,
+        "recreated subject resolves",
+    );
+}
+
+/// Names that [`Subject::check_name`] rejects are refused with `BadRequest` and nothing is
+/// written; reading or deleting them is `NotFound`.
+pub async fn subject_bad_names_refused(store: &dyn Store) {
+    let ns = unique_name("subj");
+    let key = AuthKey::generate();
+    for bad in [
+        format!("{ns}/limits"),
+        format!("_{ns}"),
+        "abcd".to_string(),
+        format!(" {ns}"),
+    ] {
+        let s = Subject {
+            subject: bad.clone(),
+            ..Subject::single(ns.clone(), &key)
+        };
+        assert_err!(
+            store.put_subject(&s, None).await,
+            Error::BadRequest { .. },
+            "subject name {bad:?}"
+        );
+        assert_err!(
+            store.get_subject(&bad).await,
+            Error::NotFound { .. },
+            "get {bad:?}"
+        );
+    }
+    assert_err!(
+        store.find_identity(&key).await,
+        Error::NotFound { .. },
+        "nothing was written"
+    );
+    assert_err!(
+        store.get_limits(&ns).await,
+        Error::NotFound { .. },
+        "a refused subject must not touch the namespace's limits"
+    );
+}
+
+/// Several subjects may own one namespace: `list_subjects` returns them all (blocked ones
+/// too) by name, `identity_for_namespace` the first unblocked one, `list_namespaces` every
+/// owned namespace once, sorted. Entries may share a uuid when their keys differ.
+pub async fn subjects_share_namespaces(store: &dyn Store) {
+    let shared = unique_name("shared");
+    let own = unique_name("own");
+    let lone = unique_name("lone");
+    let (ka, kb, kc, kd) = (
+        AuthKey::generate(),
+        AuthKey::generate(),
+        AuthKey::generate(),
+        AuthKey::generate(),
+    );
+    // `b…` is written first, `a…` second: order must come from the names.
+    let mut b = Subject {
+        subject: format!("{shared}-b"),
+        namespaces: vec![entry(&shared, &kb), entry(&own, &kc)],
+        blocked: false,
+    };
+    let a = Subject {
+        subject: format!("{shared}-a"),
+        namespaces: vec![entry(&shared, &ka)],
+        blocked: true,
+    };
+    // Same uuid as `a`'s entry, another key, another subject.
+    let same_uuid = AuthKey {
+        uuid: ka.uuid.clone(),
+        key: kd.key.clone(),
+    };
+    let c = Subject {
+        subject: format!("{shared}-c"),
+        namespaces: vec![entry(&lone, &same_uuid)],
+        blocked: false,
+    };
+    ok(store.put_subject(&b, None).await, "put b");
+    ok(store.put_subject(&a, None).await, "put a");
+    ok(store.put_subject(&c, None).await, "put c");
+
+    let listed = ok(store.list_subjects(&shared).await, "list shared");
+    assert_eq!(
+        listed,
+        vec![a.clone(), b.clone()],
+        "owners of the shared namespace"
+    );
+    assert_eq!(
+        ok(store.list_subjects(&own).await, "list own"),
+        vec![b.clone()]
+    );
+    assert!(
+        ok(
+            store.list_subjects(&unique_name("nobody")).await,
+            "list none"
+        )
+        .is_empty(),
+        "a namespace nobody owns has no subjects"
+    );
+    // `a` is blocked: the namespace resolves to `b`.
+    assert_identity(
+        &ok(store.identity_for_namespace(&shared).await, "by shared ns"),
+        &b,
+        &shared,
+        &kb,
+        &UserLimits::default(),
+    );
+    assert_identity(
+        &ok(
+            store.find_identity(&same_uuid).await,
+            "same uuid, other key",
+        ),
+        &c,
+        &lone,
+        &same_uuid,
+        &UserLimits::default(),
+    );
+    assert_err!(
+        store.find_identity(&ka).await,
+        Error::NotFound { .. },
+        "blocked entry sharing a uuid"
+    );
+    // Unblock `a`: it comes first by name.
+    replace_subject(
+        store,
+        &Subject {
+            blocked: false,
+            ..a.clone()
+        },
+        "unblock a",
+    )
+    .await;
+    assert_eq!(
+        ok(store.identity_for_namespace(&shared).await, "by shared ns").subject,
+        a.subject,
+        "the first unblocked owner by name"
+    );
+    assert_identity(
+        &ok(store.find_identity(&ka).await, "a's key"),
+        &Subject {
+            blocked: false,
+            ..a.clone()
+        },
+        &shared,
+        &ka,
+        &UserLimits::default(),
+    );
+    ok(store.find_identity(&same_uuid).await, "c's key still");
+
+    let mine = |all: Vec<EntityName>| -> Vec<EntityName> {
+        all.into_iter()
+            .filter(|n| [&shared, &own, &lone].contains(&n))
+            .collect()
+    };
+    let all = ok(store.list_namespaces().await, "list namespaces");
+    let mut sorted = all.clone();
+    sorted.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    sorted.dedup();
+    assert_eq!(all, sorted, "namespaces sorted, each once");
+    let mut expected = vec![shared.clone(), own.clone(), lone.clone()];
+    expected.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(
+        mine(all),
+        expected,
+        "every owned namespace, blocked owners' too"
+    );
+
+    // Dropping `own` from `b` removes it from the lists.
+    b.namespaces.retain(|n| n.name != own);
+    replace_subject(store, &b, "drop own").await;
+    assert!(ok(store.list_subjects(&own).await, "list own").is_empty());
+    assert!(
+        !ok(store.list_namespaces().await, "list namespaces").contains(&own),
+        "a namespace nobody owns any more"
+    );
+    // A namespace with only limits is not listed.
+    let only_limits = unique_name("limitsonly");
+    ok(
+        store.put_limits(&only_limits, &UserLimits::default()).await,
+        "limits only",
+    );
+    assert!(!ok(store.list_namespaces().await, "list").contains(&only_limits));
+}
+
+/// Limits documents: missing is `NotFound`; put then get returns what was written; put
+/// replaces the whole document; delete removes it (the identity falls back to no limits) and
+/// a second delete is `NotFound`.
+pub async fn limits_get_put_delete(store: &dyn Store) {
+    let (subject, ns, key) = fresh_subject();
+    ok(store.put_subject(&subject, None).await, "put subject");
+    assert_err!(
+        store.get_limits(&ns).await,
+        Error::NotFound { .. },
+        "limits before any were set"
+    );
+    assert_err!(
+        store.delete_limits(&ns).await,
+        Error::NotFound { .. },
+        "delete limits before any were set"
+    );
+    let full = UserLimits {
+        invocations_per_minute: Some(0),
+        concurrent_invocations: Some(5),
+        fires_per_minute: Some(6),
+        allowed_kinds: Some(vec!["python:3".into()]),
+        store_activations: Some(true),
+    };
+    ok(store.put_limits(&ns, &full).await, "put");
+    assert_eq!(ok(store.get_limits(&ns).await, "get"), full);
+    let partial = UserLimits {
+        concurrent_invocations: Some(2),
+        ..Default::default()
+    };
+    ok(store.put_limits(&ns, &partial).await, "replace");
+    assert_eq!(
+        ok(store.get_limits(&ns).await, "get after replace"),
+        partial,
+        "put_limits replaces the whole document"
+    );
+    assert_eq!(ok(store.find_identity(&key).await, "find").limits, partial);
+    ok(store.delete_limits(&ns).await, "delete");
+    assert_err!(
+        store.get_limits(&ns).await,
+        Error::NotFound { .. },
+        "get after delete"
+    );
+    assert_eq!(
+        ok(store.find_identity(&key).await, "find after delete").limits,
+        UserLimits::default(),
+        "deleted limits no longer apply"
+    );
+    assert_err!(
+        store.delete_limits(&ns).await,
+        Error::NotFound { .. },
+        "delete again"
+    );
+    // Limits of one namespace are not another's.
+    let other = unique_name("subj");
+    ok(store.put_limits(&other, &full).await, "other");
+    assert_err!(
+        store.get_limits(&ns).await,
+        Error::NotFound { .. },
+        "limits are per namespace"
+    );
+}
+
+/// Eight concurrent creates of one subject: exactly one succeeds, the others get
+/// `AlreadyExists`, and the stored record is the winner's.
+pub async fn concurrent_subject_creates_single_winner(store: &dyn Store) {
+    let ns = unique_name("race");
+    let keys: Vec<AuthKey> = (0..8).map(|_| AuthKey::generate()).collect();
+    let candidates: Vec<Subject> = keys
+        .iter()
+        .map(|k| Subject {
+            subject: format!("{ns}-user"),
+            ..Subject::single(ns.clone(), k)
+        })
+        .collect();
+    let results =
+        futures::future::join_all(candidates.iter().map(|s| store.put_subject(s, None))).await;
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.is_ok().then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one create must win: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, Error::AlreadyExists { .. }),
+                "losers get AlreadyExists, got {e:?}"
+            );
+        }
+    }
+    let stored = ok(store.get_subject(&candidates[0].subject).await, "get");
+    assert_eq!(stored.value, candidates[winners[0]], "the winner is stored");
+    ok(store.find_identity(&keys[winners[0]]).await, "winner's key");
+    for (i, k) in keys.iter().enumerate() {
+        if i != winners[0] {
+            assert_err!(
+                store.find_identity(k).await,
+                Error::NotFound { .. },
+                "a losing create's key"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

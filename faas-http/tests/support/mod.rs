@@ -56,14 +56,14 @@ pub async fn env_with(config: ControllerConfig) -> Env {
     for (name, key) in [("guest", GUEST), ("other", OTHER)] {
         let key = AuthKey::parse(key).unwrap();
         store
-            .put_subject(&Subject::single(EntityName::new(name).unwrap(), &key))
+            .put_subject(&Subject::single(EntityName::new(name).unwrap(), &key), None)
             .await
             .unwrap();
     }
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let sharding = Arc::new(ShardingScheduler::new());
     let scheduler: Arc<dyn Scheduler> = Arc::clone(&sharding) as Arc<dyn Scheduler>;
-    let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)).with_ttl(Duration::ZERO));
+    let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
     let controller = Controller::new(
         config,
         Arc::clone(&store),

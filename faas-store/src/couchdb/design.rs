@@ -57,6 +57,10 @@ pub(crate) const ACTIVATIONS_VIEW: &str = "activations";
 pub(crate) const SUBJECTS_DDOC: &str = "subjects.v2.0.0";
 /// The identity view.
 pub(crate) const IDENTITIES_VIEW: &str = "identities";
+/// Design doc holding the blocked-namespaces view.
+pub(crate) const THROTTLINGS_DDOC: &str = "namespaceThrottlings";
+/// The view of namespaces of blocked subjects and of namespaces whose limits are 0.
+pub(crate) const BLOCKED_VIEW: &str = "blockedNamespaces";
 
 /// JavaScript that sets `kind` to the document's entity type (by `entityType`, else shape).
 const KIND_OF: &str = r#"var kind = doc.entityType;
@@ -190,7 +194,7 @@ fn identities_views() -> Value {
 
 fn throttling_views() -> Value {
     json!({
-        "blockedNamespaces": {
+        BLOCKED_VIEW: {
             "map": r#"function (doc) {
   var suffix = "/limits";
   if (doc._id.length > suffix.length && doc._id.indexOf(suffix, doc._id.length - suffix.length) !== -1) {
@@ -214,7 +218,7 @@ pub(crate) fn subjects() -> Vec<DesignDoc> {
             views: identities_views(),
         },
         DesignDoc {
-            name: "namespaceThrottlings",
+            name: THROTTLINGS_DDOC,
             views: throttling_views(),
         },
     ]

@@ -15,6 +15,7 @@
 use base64::Engine as _;
 use faas_core::activation::Activation;
 use faas_core::entity::Entity;
+use faas_core::identity::Subject;
 use faas_core::limits::UserLimits;
 use faas_core::store::{Revision, Versioned};
 use serde_json::{Map, Value, json};
@@ -223,6 +224,56 @@ pub(crate) fn limits_from_doc(doc: Value) -> Result<UserLimits, LayoutError> {
         .map_err(|e| err(format!("not a valid limits document: {e}")))
 }
 
+/// The stored document of `subject`: OpenWhisk's `{subject, namespaces, blocked}` plus `_id`
+/// (the subject name) and `_rev` for a replacement.
+pub(crate) fn subject_doc(subject: &Subject, rev: Option<&Revision>) -> Value {
+    let mut doc = serde_json::to_value(subject).unwrap_or(Value::Null);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("_id".into(), Value::String(subject.subject.clone()));
+        if let Some(r) = rev {
+            o.insert("_rev".into(), Value::String(r.0.clone()));
+        }
+    }
+    doc
+}
+
+/// Reads a subject document with its revision. Lenient as OpenWhisk's identities view: the
+/// subject name defaults to the document id, `blocked` to false, and the old single-namespace
+/// form `{subject, uuid, key}` reads as one namespace named after the subject.
+pub(crate) fn subject_from_doc(id: &str, doc: Value) -> Result<Versioned<Subject>, LayoutError> {
+    let mut o = object(doc)?;
+    let rev = strip_meta(&mut o).ok_or_else(|| err("subject document without _rev"))?;
+    if !o.contains_key("subject") {
+        o.insert("subject".into(), Value::String(id.to_string()));
+    }
+    if !o.contains_key("namespaces") {
+        match (o.remove("uuid"), o.remove("key")) {
+            (Some(uuid), Some(key)) => {
+                let name = o.get("subject").cloned().unwrap_or(Value::Null);
+                o.insert(
+                    "namespaces".into(),
+                    json!([{"name": name, "uuid": uuid, "key": key}]),
+                );
+            }
+            _ => return Err(err("not a subject document (no namespaces)")),
+        }
+    }
+    if o.get("blocked").is_some_and(|b| !b.is_boolean()) {
+        o.insert("blocked".into(), Value::Bool(false));
+    }
+    let subject: Subject = serde_json::from_value(Value::Object(o))
+        .map_err(|e| err(format!("not a valid subject document: {e}")))?;
+    Ok(Versioned {
+        value: subject,
+        rev: Revision(rev),
+    })
+}
+
+/// Whether a subjects-database id is a limits document's (`ns/limits`).
+pub(crate) fn is_limits_id(id: &str) -> bool {
+    id.ends_with("/limits")
+}
+
 /// Whether two documents are equal apart from `_rev` (to recognise our own write after a
 /// lost answer).
 pub(crate) fn same_content(stored: &Value, written: &Value) -> bool {
@@ -382,6 +433,40 @@ mod tests {
                 .to_string()
                 .contains("not a valid activation")
         );
+    }
+
+    #[test]
+    fn subject_documents() {
+        let key = faas_core::AuthKey::generate();
+        let ns = faas_core::EntityName::new("guest").unwrap();
+        let mut s = Subject::single(ns, &key);
+        s.blocked = true;
+        let mut doc = subject_doc(&s, Some(&Revision("2-x".into())));
+        assert_eq!(doc["_id"], "guest");
+        assert_eq!(doc["blocked"], true);
+        assert_eq!(doc["namespaces"][0]["uuid"], json!(key.uuid));
+        let back = subject_from_doc("guest", doc.clone()).unwrap();
+        assert_eq!(back.value, s);
+        assert_eq!(back.rev.0, "2-x");
+        // OpenWhisk's older form, and a document without `subject` or `blocked`.
+        let old = json!({"_id": "alice-user", "_rev": "1-a", "uuid": key.uuid, "key": key.key});
+        let v = subject_from_doc("alice-user", old).unwrap().value;
+        assert_eq!(v.subject, "alice-user");
+        assert_eq!(v.namespaces[0].name.as_str(), "alice-user");
+        assert!(!v.blocked);
+        doc.as_object_mut().unwrap().remove("subject");
+        assert_eq!(
+            subject_from_doc("guest", doc).unwrap().value.subject,
+            "guest"
+        );
+        assert!(
+            subject_from_doc(
+                "x/limits",
+                json!({"_rev": "1-a", "invocationsPerMinute": 1})
+            )
+            .is_err()
+        );
+        assert!(is_limits_id("guest/limits") && !is_limits_id("guest"));
     }
 
     #[test]

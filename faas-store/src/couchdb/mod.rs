@@ -95,6 +95,7 @@ use serde_json::{Value, json};
 use bulk::{BulkWriter, Job};
 pub use client::CouchDbError;
 use client::{Attempt, Couch, Failure, classify, duplicate, layout_error, to_error};
+
 use config::CouchDbConfig;
 pub use config::{CouchDbBuilder, CouchDbConfigKey, DEFAULT_PREFIX};
 use design::DesignDoc;
@@ -536,6 +537,110 @@ impl Inner {
         Ok(stored.is_some_and(|s| layout::same_activation(&s, &job.doc)))
     }
 
+    /// Creates (`rev = None`) or replaces (at `rev`) document `id` with `body` (which carries
+    /// `_rev` for a replacement), with the [`Store`] contract's answers: `AlreadyExists` when a
+    /// create meets an existing document, `Conflict` when a replacement meets another revision
+    /// or none. An earlier attempt whose answer was lost is recognised by its content.
+    async fn put_at(
+        &self,
+        db: &Db,
+        id: &str,
+        body: &Value,
+        rev: Option<&Revision>,
+    ) -> Result<Revision> {
+        let next_generation = rev.and_then(|r| layout::generation(&r.0)).map(|g| g + 1);
+        let written = self
+            .on_db(db, "PUT", false, move |attempt| async move {
+                match self.couch.put_doc(&db.name, id, body).await {
+                    Err(f) if f.status() == Some(409) && attempt.ambiguous => {
+                        // An earlier attempt may have landed: is the stored document ours?
+                        let stored = self.couch.get_doc(&db.name, id).await?;
+                        let stored_rev = stored
+                            .as_ref()
+                            .filter(|s| layout::same_content(s, body))
+                            .and_then(|s| s.get("_rev").and_then(Value::as_str))
+                            .filter(|r| {
+                                next_generation.is_none_or(|g| layout::generation(r) == Some(g))
+                            })
+                            .map(str::to_string);
+                        stored_rev.ok_or(f)
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        match written {
+            Ok(rev) => Ok(Revision(rev)),
+            Err(f) if f.status() == Some(409) => Err(match rev {
+                None => Error::AlreadyExists { id: id.to_string() },
+                Some(_) => Error::conflict(id),
+            }),
+            Err(f) => Err(to_error(f, "PUT", &format!("{}/{id}", db.name))),
+        }
+    }
+
+    /// Deletes document `id` at `rev`: `Conflict` for another revision, `NotFound` when it
+    /// does not exist.
+    async fn delete_at(&self, db: &Db, id: &str, rev: &Revision) -> Result<()> {
+        let target = format!("{}/{id}", db.name);
+        let deleted = self
+            .on_db(db, "DELETE", false, move |attempt| async move {
+                match self.couch.delete_doc(&db.name, id, &rev.0).await {
+                    Err(f) if matches!(f.status(), Some(404 | 409)) && attempt.ambiguous => {
+                        // An earlier attempt may have deleted it (the tombstone then makes
+                        // this one a 404, or a 409 on servers that compare revisions first).
+                        match self.couch.get_doc(&db.name, id).await? {
+                            None => Ok(()),
+                            Some(_) => Err(f),
+                        }
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        match deleted {
+            Ok(()) => Ok(()),
+            // A stale revision: CouchDB answers 409, pouchdb-server 404 — and both answer so
+            // for a document that was deleted since. Whether it exists now decides.
+            Err(f) if matches!(f.status(), Some(404 | 409)) => match self.get(db, id).await {
+                Ok(Some(_)) => Err(Error::conflict(id)),
+                Ok(None) => Err(Error::not_found(id)),
+                Err(f) => Err(to_error(f, "GET", &target)),
+            },
+            Err(f) => Err(to_error(f, "DELETE", &target)),
+        }
+    }
+
+    /// Reads subject `name`, or `NotFound`.
+    async fn subject(&self, name: &str) -> Result<Versioned<Subject>> {
+        let db = &self.subjects;
+        // Names a subject cannot have are never looked up (`ns/limits`, `_design/…`).
+        if Subject::check_name(name).is_err() {
+            return Err(Error::not_found(name));
+        }
+        let doc = self
+            .get(db, name)
+            .await
+            .map_err(|f| to_error(f, "GET", &format!("{}/{name}", db.name)))?
+            .ok_or_else(|| Error::not_found(name))?;
+        layout::subject_from_doc(name, doc).map_err(|e| layout_error(&db.name, name, e))
+    }
+
+    /// The ids of the rows of view `ddoc/view` of the subjects database with `params`.
+    async fn subject_ids(
+        &self,
+        ddoc: &str,
+        view: &str,
+        params: QueryParams<Value>,
+    ) -> Result<Vec<String>> {
+        let db = &self.subjects;
+        let rows = self
+            .query(db, ddoc, view, params)
+            .await
+            .map_err(|f| to_error(f, "query", &format!("{}/{ddoc}/{view}", db.name)))?;
+        Ok(rows.into_iter().filter_map(|r| r.id).collect())
+    }
+
     fn identity_from_row(&self, row: ViewItem<Value, Value, Value>) -> Result<Identity> {
         let db = &self.subjects.name;
         let row_id = row.id.clone().unwrap_or_default();
@@ -647,73 +752,15 @@ impl Store for CouchDbStore {
 
     async fn put_entity(&self, entity: &Entity, rev: Option<&Revision>) -> Result<Revision> {
         let inner = &self.inner;
-        let db = &inner.whisks;
-        let id = entity.doc_id();
         let body = layout::entity_doc(entity, rev);
-        let next_generation = rev.and_then(|r| layout::generation(&r.0)).map(|g| g + 1);
-        let (id_ref, body_ref) = (&id, &body);
-        let written = inner
-            .on_db(db, "PUT", false, move |attempt| async move {
-                match inner.couch.put_doc(&db.name, id_ref, body_ref).await {
-                    Err(f) if f.status() == Some(409) && attempt.ambiguous => {
-                        // An earlier attempt may have landed: is the stored document ours?
-                        let stored = inner.couch.get_doc(&db.name, id_ref).await?;
-                        let stored_rev = stored
-                            .as_ref()
-                            .filter(|s| layout::same_content(s, body_ref))
-                            .and_then(|s| s.get("_rev").and_then(Value::as_str))
-                            .filter(|r| {
-                                next_generation.is_none_or(|g| layout::generation(r) == Some(g))
-                            })
-                            .map(str::to_string);
-                        stored_rev.ok_or(f)
-                    }
-                    other => other,
-                }
-            })
-            .await;
-        match written {
-            Ok(rev) => Ok(Revision(rev)),
-            Err(f) if f.status() == Some(409) => Err(match rev {
-                None => Error::AlreadyExists { id },
-                Some(_) => Error::conflict(id),
-            }),
-            Err(f) => Err(to_error(f, "PUT", &format!("{}/{id}", db.name))),
-        }
+        inner
+            .put_at(&inner.whisks, &entity.doc_id(), &body, rev)
+            .await
     }
 
     async fn delete_entity(&self, id: &FullyQualifiedName, rev: &Revision) -> Result<()> {
         let inner = &self.inner;
-        let db = &inner.whisks;
-        let doc_id = id.doc_id();
-        let target = format!("{}/{doc_id}", db.name);
-        let id_ref = &doc_id;
-        let deleted = inner
-            .on_db(db, "DELETE", false, move |attempt| async move {
-                match inner.couch.delete_doc(&db.name, id_ref, &rev.0).await {
-                    Err(f) if matches!(f.status(), Some(404 | 409)) && attempt.ambiguous => {
-                        // An earlier attempt may have deleted it (the tombstone then makes
-                        // this one a 404, or a 409 on servers that compare revisions first).
-                        match inner.couch.get_doc(&db.name, id_ref).await? {
-                            None => Ok(()),
-                            Some(_) => Err(f),
-                        }
-                    }
-                    other => other,
-                }
-            })
-            .await;
-        match deleted {
-            Ok(()) => Ok(()),
-            Err(f) if f.status() == Some(409) => Err(Error::conflict(doc_id)),
-            // pouchdb-server answers 404 (not 409) for a stale revision of an existing document.
-            Err(f) if f.status() == Some(404) => match inner.get(db, &doc_id).await {
-                Ok(Some(_)) => Err(Error::conflict(doc_id)),
-                Ok(None) => Err(Error::not_found(doc_id)),
-                Err(f) => Err(to_error(f, "GET", &target)),
-            },
-            Err(f) => Err(to_error(f, "DELETE", &target)),
-        }
+        inner.delete_at(&inner.whisks, &id.doc_id(), rev).await
     }
 
     async fn list_entities(
@@ -841,12 +888,127 @@ impl Store for CouchDbStore {
             .map_err(|f| to_error(f, "count", &format!("{}/{ddoc}", db.name)))
     }
 
-    async fn put_subject(&self, subject: &Subject) -> Result<()> {
-        let doc = serde_json::to_value(subject)
-            .map_err(|e| Error::internal(format!("subject to JSON: {e}")))?;
-        self.inner
-            .upsert(&self.inner.subjects, &subject.subject, doc)
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>> {
+        self.inner.subject(subject).await
+    }
+
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision> {
+        Subject::check_name(&subject.subject)?;
+        let inner = &self.inner;
+        let body = layout::subject_doc(subject, rev);
+        inner
+            .put_at(&inner.subjects, &subject.subject, &body, rev)
             .await
+    }
+
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()> {
+        if Subject::check_name(subject).is_err() {
+            return Err(Error::not_found(subject));
+        }
+        let inner = &self.inner;
+        inner.delete_at(&inner.subjects, subject, rev).await
+    }
+
+    async fn list_subjects(&self, namespace: &EntityName) -> Result<Vec<Subject>> {
+        let inner = &self.inner;
+        // OpenWhisk's views: unblocked owners from `identities` (key `[ns]`), blocked ones
+        // from `blockedNamespaces` (key `ns`; it also lists `ns/limits` when the namespace's
+        // limits are 0, which is not a subject).
+        let unblocked = QueryParams {
+            key: Some(json!([namespace])),
+            ..QueryParams::default()
+        };
+        let blocked = QueryParams {
+            key: Some(json!(namespace)),
+            reduce: Some(false),
+            ..QueryParams::default()
+        };
+        let mut ids = inner
+            .subject_ids(design::SUBJECTS_DDOC, design::IDENTITIES_VIEW, unblocked)
+            .await?;
+        ids.extend(
+            inner
+                .subject_ids(design::THROTTLINGS_DDOC, design::BLOCKED_VIEW, blocked)
+                .await?,
+        );
+        ids.retain(|id| !layout::is_limits_id(id));
+        ids.sort();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match inner.subject(&id).await {
+                // The views may lag a concurrent write: keep only true owners.
+                Ok(s) if s.value.namespace(namespace).is_some() => out.push(s.value),
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>> {
+        let inner = &self.inner;
+        let db = &inner.subjects;
+        // Every subject document, a page at a time (`_all_docs` in id order).
+        let mut names = std::collections::BTreeSet::new();
+        let mut start: Option<String> = None;
+        const PAGE: usize = 500;
+        loop {
+            let path = format!("{}/_all_docs", client::segment(&db.name));
+            let mut query = vec![
+                ("include_docs", "true".to_string()),
+                ("limit", (PAGE + 1).to_string()),
+            ];
+            if let Some(s) = &start {
+                let key = serde_json::to_string(s)
+                    .map_err(|e| Error::internal(format!("start key: {e}")))?;
+                query.push(("startkey", key));
+            }
+            let (_, page) = inner
+                .on_db(db, "GET _all_docs", false, |_| {
+                    inner
+                        .couch
+                        .send(inner.couch.req(Method::GET, &path).query(&query))
+                })
+                .await
+                .map_err(|f| to_error(f, "GET _all_docs", &db.name))?;
+            let rows = page
+                .get("rows")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let more = rows.len() > PAGE;
+            for row in rows.iter().take(PAGE) {
+                let Some(id) = row.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                if id.starts_with('_') || layout::is_limits_id(id) {
+                    continue;
+                }
+                let Some(doc) = row.get("doc").filter(|d| d.is_object()) else {
+                    continue;
+                };
+                match layout::subject_from_doc(id, doc.clone()) {
+                    Ok(s) => names.extend(s.value.namespaces.into_iter().map(|n| n.name)),
+                    Err(e) => tracing::warn!(database = %db.name, id, error = %e,
+                        "couchdb: unreadable subject skipped in the namespace list"),
+                }
+            }
+            if !more {
+                break;
+            }
+            start = rows
+                .get(PAGE)
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut out: Vec<EntityName> = names.into_iter().collect();
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(out)
     }
 
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
@@ -861,6 +1023,18 @@ impl Store for CouchDbStore {
             .await
     }
 
+    async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits> {
+        let inner = &self.inner;
+        let db = &inner.subjects;
+        let id = layout::limits_id(namespace.as_str());
+        let doc = inner
+            .get(db, &id)
+            .await
+            .map_err(|f| to_error(f, "GET", &format!("{}/{id}", db.name)))?
+            .ok_or_else(|| Error::not_found(&id))?;
+        layout::limits_from_doc(doc).map_err(|e| layout_error(&db.name, &id, e))
+    }
+
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()> {
         let doc = serde_json::to_value(limits)
             .map_err(|e| Error::internal(format!("limits to JSON: {e}")))?;
@@ -871,6 +1045,30 @@ impl Store for CouchDbStore {
                 doc,
             )
             .await
+    }
+
+    async fn delete_limits(&self, namespace: &EntityName) -> Result<()> {
+        let inner = &self.inner;
+        let db = &inner.subjects;
+        let id = layout::limits_id(namespace.as_str());
+        // Read the revision, delete at it; again if someone wrote meanwhile.
+        for _ in 0..8 {
+            let current = inner
+                .get(db, &id)
+                .await
+                .map_err(|f| to_error(f, "GET", &format!("{}/{id}", db.name)))?
+                .ok_or_else(|| Error::not_found(&id))?;
+            let rev = current
+                .get("_rev")
+                .and_then(Value::as_str)
+                .map(|r| Revision(r.to_string()))
+                .ok_or_else(|| layout_error(&db.name, &id, "document without _rev"))?;
+            match inner.delete_at(db, &id, &rev).await {
+                Err(Error::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::conflict(id))
     }
 }
 

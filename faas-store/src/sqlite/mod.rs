@@ -496,6 +496,11 @@ fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
         .map_err(|e| Error::internal(format!("cannot encode {what} for the store: {e}")))
 }
 
+/// Decodes a stored document (`what` names it in the error).
+fn from_json<T: serde::de::DeserializeOwned>(doc: &str, file: &str, what: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| bad_doc(file, what, e))
+}
+
 /// A stored document that does not decode: the file was changed by hand or is damaged.
 fn bad_doc(file: &str, what: &str, e: serde_json::Error) -> Error {
     Error::backend(
@@ -777,7 +782,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_subject(&self, subject: &Subject) -> Result<()> {
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>> {
+        if Subject::check_name(subject).is_err() {
+            return Err(Error::not_found(format!("subject {subject}")));
+        }
+        let name = subject.to_string();
+        self.read(move |c, file| {
+            let row: Option<(String, String)> = c
+                .prepare_cached("SELECT rev, doc FROM subjects WHERE subject = ?1")
+                .and_then(|mut st| {
+                    st.query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(sql_err(file))?;
+            let (rev, doc) = row.ok_or_else(|| Error::not_found(format!("subject {name}")))?;
+            Ok(Versioned {
+                value: from_json(&doc, file, "a subject")?,
+                rev: Revision(rev),
+            })
+        })
+        .await
+    }
+
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision> {
+        Subject::check_name(&subject.subject)?;
         let row = SubjectRow {
             subject: subject.subject.clone(),
             blocked: subject.blocked,
@@ -788,19 +816,70 @@ impl Store for SqliteStore {
                 .map(|n| (n.name.as_str().to_string(), n.uuid.clone(), n.key.clone()))
                 .collect(),
         };
-        self.write(|reply| Job::PutSubject { row, reply }).await
+        let rev = rev.cloned();
+        self.write(|reply| Job::PutSubject { row, rev, reply })
+            .await
+    }
+
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()> {
+        let subject = subject.to_string();
+        let rev = rev.clone();
+        self.write(|reply| Job::DeleteSubject {
+            subject,
+            rev,
+            reply,
+        })
+        .await
+    }
+
+    async fn list_subjects(&self, namespace: &EntityName) -> Result<Vec<Subject>> {
+        let ns = namespace.as_str().to_string();
+        self.read(move |c, file| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT s.doc FROM subjects s WHERE s.subject IN \
+                     (SELECT subject FROM subject_keys WHERE ns = ?1) ORDER BY s.subject",
+                )
+                .map_err(sql_err(file))?;
+            let docs = st
+                .query_map(params![ns], |r| r.get::<_, String>(0))
+                .map_err(sql_err(file))?;
+            let mut out = Vec::new();
+            for doc in docs {
+                out.push(from_json(&doc.map_err(sql_err(file))?, file, "a subject")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>> {
+        self.read(move |c, file| {
+            let mut st = c
+                .prepare_cached("SELECT DISTINCT ns FROM subject_keys ORDER BY ns")
+                .map_err(sql_err(file))?;
+            let names = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(sql_err(file))?;
+            let mut out = Vec::new();
+            for n in names {
+                out.push(EntityName::new(n.map_err(sql_err(file))?)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
         let key = key.clone();
         self.read(move |c, file| {
-            let not_found = || Error::not_found(format!("subject with uuid {}", key.uuid));
-            // The latest subject to claim this uuid owns it.
+            // Every entry with this uuid: the one whose secret matches answers, unless its
+            // subject is blocked. Entries are looked at in subject order, all compared.
             let mut st = c
                 .prepare_cached(
                     "SELECT k.subject, k.ns, k.key, s.blocked FROM subject_keys k \
                      JOIN subjects s ON s.subject = k.subject \
-                     WHERE k.uuid = ?1 ORDER BY k.seq DESC",
+                     WHERE k.uuid = ?1 ORDER BY k.subject, k.seq",
                 )
                 .map_err(sql_err(file))?;
             let rows = st
@@ -813,21 +892,19 @@ impl Store for SqliteStore {
                     ))
                 })
                 .map_err(sql_err(file))?;
-            let mut owner: Option<String> = None;
+            let mut found = None;
             for row in rows {
                 let (subject, ns, secret, blocked) = row.map_err(sql_err(file))?;
-                let owner = owner.get_or_insert_with(|| subject.clone());
-                if *owner != subject {
-                    break;
-                }
-                if blocked {
-                    return Err(not_found());
-                }
-                if same_secret(&secret, &key.key) {
-                    return identity(c, file, subject, ns, key.uuid.clone(), secret);
+                if same_secret(&secret, &key.key) && !blocked && found.is_none() {
+                    found = Some((subject, ns, secret));
                 }
             }
-            Err(not_found())
+            match found {
+                Some((subject, ns, secret)) => {
+                    identity(c, file, subject, ns, key.uuid.clone(), secret)
+                }
+                None => Err(Error::not_found(format!("subject with uuid {}", key.uuid))),
+            }
         })
         .await
     }
@@ -835,25 +912,41 @@ impl Store for SqliteStore {
     async fn identity_for_namespace(&self, namespace: &EntityName) -> Result<Identity> {
         let ns = namespace.as_str().to_string();
         self.read(move |c, file| {
-            let row: Option<(String, String, String, bool)> = c
+            let row: Option<(String, String, String)> = c
                 .prepare_cached(
-                    "SELECT k.subject, k.uuid, k.key, s.blocked FROM subject_keys k \
+                    "SELECT k.subject, k.uuid, k.key FROM subject_keys k \
                      JOIN subjects s ON s.subject = k.subject \
-                     WHERE k.ns = ?1 ORDER BY k.seq DESC LIMIT 1",
+                     WHERE k.ns = ?1 AND s.blocked = 0 ORDER BY k.subject, k.seq LIMIT 1",
                 )
                 .and_then(|mut st| {
-                    st.query_row(params![ns], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })
-                    .optional()
+                    st.query_row(params![ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
                 })
                 .map_err(sql_err(file))?;
             match row {
-                Some((subject, uuid, key, false)) => identity(c, file, subject, ns, uuid, key),
-                _ => Err(Error::not_found(format!("subject of namespace {ns}"))),
+                Some((subject, uuid, key)) => identity(c, file, subject, ns, uuid, key),
+                None => Err(Error::not_found(format!("subject of namespace {ns}"))),
             }
         })
         .await
+    }
+
+    async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits> {
+        let ns = namespace.as_str().to_string();
+        self.read(move |c, file| {
+            let doc: Option<String> = c
+                .prepare_cached("SELECT doc FROM limits WHERE ns = ?1")
+                .and_then(|mut st| st.query_row(params![ns], |r| r.get(0)).optional())
+                .map_err(sql_err(file))?;
+            let doc = doc.ok_or_else(|| Error::not_found(format!("{ns}/limits")))?;
+            from_json(&doc, file, "namespace limits")
+        })
+        .await
+    }
+
+    async fn delete_limits(&self, namespace: &EntityName) -> Result<()> {
+        let ns = namespace.as_str().to_string();
+        self.write(|reply| Job::DeleteLimits { ns, reply }).await
     }
 
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()> {

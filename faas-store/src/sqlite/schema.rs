@@ -26,7 +26,9 @@ pub(crate) const APPLICATION_ID: i32 = 0x6661_6173;
 /// * 2 — retention bookkeeping: each record's write time (`written`, set to `start` for records
 ///   of version 1), an index on it for age-based removal, and per-namespace record counts kept
 ///   by triggers (so an unfiltered count is one row read).
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+/// * 3 — subject records carry a revision (optimistic concurrency, as entities): existing
+///   records get a fresh one.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The layout version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -100,6 +102,11 @@ CREATE TRIGGER activations_uncounted AFTER DELETE ON activations BEGIN
     UPDATE activation_counts SET n = n - 1 WHERE ns = old.ns;
     DELETE FROM activation_counts WHERE ns = old.ns AND n <= 0;
 END;
+"#;
+
+const V3: &str = r#"
+ALTER TABLE subjects ADD COLUMN rev TEXT NOT NULL DEFAULT '';
+UPDATE subjects SET rev = '1-' || lower(hex(randomblob(16)));
 "#;
 
 /// Brings the database on `conn` to [`SCHEMA_VERSION`], or explains why it cannot.

@@ -94,11 +94,21 @@ pub(crate) enum Job {
     },
     PutSubject {
         row: SubjectRow,
+        rev: Option<Revision>,
+        reply: oneshot::Sender<Result<Revision>>,
+    },
+    DeleteSubject {
+        subject: String,
+        rev: Revision,
         reply: oneshot::Sender<Result<()>>,
     },
     PutLimits {
         ns: String,
         doc: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    DeleteLimits {
+        ns: String,
         reply: oneshot::Sender<Result<()>>,
     },
     /// One retention step (expired records, then records over the count bound).
@@ -328,8 +338,29 @@ fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u
             }
             hold(reply, r)
         }
-        Job::PutSubject { row, reply } => {
-            let r = put_subject(&sp, &row).map_err(|e| sqlite_error(e, file));
+        Job::PutSubject { row, rev, reply } => {
+            let r = put_subject(&sp, &row, rev.as_ref()).map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
+        Job::DeleteSubject {
+            subject,
+            rev,
+            reply,
+        } => {
+            let r = delete_subject(&sp, &subject, &rev).map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
+        Job::DeleteLimits { ns, reply } => {
+            let r = sp
+                .execute("DELETE FROM limits WHERE ns = ?1", params![ns])
+                .map_err(|e| sqlite_error(e, file))
+                .and_then(|n| {
+                    if n == 1 {
+                        Ok(())
+                    } else {
+                        Err(Error::not_found(format!("{ns}/limits")))
+                    }
+                });
             hold(reply, r)
         }
         Job::PutLimits { ns, doc, reply } => {
@@ -369,7 +400,9 @@ fn fail(job: Job, why: &str) {
         Job::DeleteEntity { reply, .. } => drop(reply.send(Err(e()))),
         Job::PutActivation { reply, .. } => drop(reply.send(Err(e()))),
         Job::PutSubject { reply, .. } => drop(reply.send(Err(e()))),
+        Job::DeleteSubject { reply, .. } => drop(reply.send(Err(e()))),
         Job::PutLimits { reply, .. } => drop(reply.send(Err(e()))),
+        Job::DeleteLimits { reply, .. } => drop(reply.send(Err(e()))),
         Job::Sweep { reply } => drop(reply.send(Err(e()))),
         Job::Close { reply } => drop(reply.send(())),
     }
@@ -489,12 +522,47 @@ fn delete_entity(
     })
 }
 
-fn put_subject(conn: &Connection, row: &SubjectRow) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO subjects (subject, blocked, doc) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (subject) DO UPDATE SET blocked = excluded.blocked, doc = excluded.doc",
-    )?
-    .execute(params![row.subject, row.blocked, row.doc])?;
+/// Creates (`rev = None`) or replaces at `rev` a subject record and its keys, as
+/// [`put_entity`] does for entities.
+fn put_subject(
+    conn: &Connection,
+    row: &SubjectRow,
+    rev: Option<&Revision>,
+) -> std::result::Result<Revision, EntityWriteError> {
+    let new_rev = match rev {
+        None => {
+            let new_rev = revision(1);
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO subjects (subject, blocked, doc, rev) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (subject) DO NOTHING",
+                )?
+                .execute(params![row.subject, row.blocked, row.doc, new_rev.0])?;
+            if n == 0 {
+                return Err(EntityWriteError::AlreadyExists(row.subject.clone()));
+            }
+            new_rev
+        }
+        Some(current) => {
+            let new_rev = revision(generation(current).saturating_add(1));
+            let n = conn
+                .prepare_cached(
+                    "UPDATE subjects SET blocked = ?2, doc = ?3, rev = ?4 \
+                     WHERE subject = ?1 AND rev = ?5",
+                )?
+                .execute(params![
+                    row.subject,
+                    row.blocked,
+                    row.doc,
+                    new_rev.0,
+                    current.0
+                ])?;
+            if n == 0 {
+                return Err(EntityWriteError::Conflict(row.subject.clone()));
+            }
+            new_rev
+        }
+    };
     conn.prepare_cached("DELETE FROM subject_keys WHERE subject = ?1")?
         .execute(params![row.subject])?;
     let mut insert = conn.prepare_cached(
@@ -503,7 +571,30 @@ fn put_subject(conn: &Connection, row: &SubjectRow) -> rusqlite::Result<()> {
     for (ns, uuid, key) in &row.keys {
         insert.execute(params![row.subject, ns, uuid, key])?;
     }
-    Ok(())
+    Ok(new_rev)
+}
+
+/// Deletes a subject record and its keys at its current revision (the limits stay).
+fn delete_subject(
+    conn: &Connection,
+    subject: &str,
+    rev: &Revision,
+) -> std::result::Result<(), EntityWriteError> {
+    let current: Option<String> = conn
+        .prepare_cached("SELECT rev FROM subjects WHERE subject = ?1")?
+        .query_row(params![subject], |r| r.get(0))
+        .optional()?;
+    match current {
+        None => Err(EntityWriteError::NotFound(format!("subject {subject}"))),
+        Some(r) if r != rev.0 => Err(EntityWriteError::Conflict(subject.to_string())),
+        Some(_) => {
+            conn.prepare_cached("DELETE FROM subject_keys WHERE subject = ?1")?
+                .execute(params![subject])?;
+            conn.prepare_cached("DELETE FROM subjects WHERE subject = ?1")?
+                .execute(params![subject])?;
+            Ok(())
+        }
+    }
 }
 
 /// Removes the `n` records written earliest.

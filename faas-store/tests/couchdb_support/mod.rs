@@ -218,8 +218,20 @@ impl Store for TestStore {
     async fn count_activations(&self, ns: &EntityName, q: &ActivationQuery) -> Result<u64> {
         self.store.count_activations(ns, q).await
     }
-    async fn put_subject(&self, subject: &Subject) -> Result<()> {
-        self.store.put_subject(subject).await
+    async fn get_subject(&self, subject: &str) -> Result<Versioned<Subject>> {
+        self.store.get_subject(subject).await
+    }
+    async fn put_subject(&self, subject: &Subject, rev: Option<&Revision>) -> Result<Revision> {
+        self.store.put_subject(subject, rev).await
+    }
+    async fn delete_subject(&self, subject: &str, rev: &Revision) -> Result<()> {
+        self.store.delete_subject(subject, rev).await
+    }
+    async fn list_subjects(&self, ns: &EntityName) -> Result<Vec<Subject>> {
+        self.store.list_subjects(ns).await
+    }
+    async fn list_namespaces(&self) -> Result<Vec<EntityName>> {
+        self.store.list_namespaces().await
     }
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
         self.store.find_identity(key).await
@@ -227,8 +239,14 @@ impl Store for TestStore {
     async fn identity_for_namespace(&self, ns: &EntityName) -> Result<Identity> {
         self.store.identity_for_namespace(ns).await
     }
+    async fn get_limits(&self, ns: &EntityName) -> Result<UserLimits> {
+        self.store.get_limits(ns).await
+    }
     async fn put_limits(&self, ns: &EntityName, limits: &UserLimits) -> Result<()> {
         self.store.put_limits(ns, limits).await
+    }
+    async fn delete_limits(&self, ns: &EntityName) -> Result<()> {
+        self.store.delete_limits(ns).await
     }
 }
 
