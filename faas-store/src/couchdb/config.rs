@@ -329,6 +329,8 @@ impl CouchDbBuilder {
     /// called inside a tokio runtime: the batch writer runs as a task on it, so use the store
     /// on that runtime.
     pub async fn build(self) -> Result<CouchDbStore> {
+        // See the `rustls` dependency in Cargo.toml: a no-op when a provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         CouchDbStore::connect(self.config()?).await
     }
 }

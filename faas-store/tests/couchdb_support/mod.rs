@@ -80,6 +80,9 @@ pub async fn raw_at(
     body: Option<Value>,
 ) -> (u16, Value) {
     let (base, creds) = http_base(url);
+    // reqwest may be built with rustls and no provider (cargo's feature unification with the
+    // `faas` CLI): install one, as the store itself does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut req = reqwest::Client::new()
         .request(method, base.join(path).expect("path"))
         .timeout(Duration::from_secs(20));
