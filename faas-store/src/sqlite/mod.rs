@@ -65,7 +65,7 @@
 //! let url = format!("sqlite:{}?activation_ttl=7d", dir.path().join("faas.db").display());
 //! let store = SqliteStore::from_url(&url).await?;
 //! let key = AuthKey::generate();
-//! store.put_subject(&Subject::single(EntityName::new("guest")?, &key)).await?;
+//! store.put_subject(&Subject::single(EntityName::new("guest")?, &key), None).await?;
 //! store.close().await;
 //!
 //! let again = SqliteStore::from_url(&url).await?;               // the data is still there
