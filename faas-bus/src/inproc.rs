@@ -19,7 +19,9 @@
 //!   from redeliveries, which come first). With one member per group, which is how the
 //!   platform uses the bus, the member may have any number of messages in flight.
 //! * Dropping a member's last handle puts its in-flight messages back at the **front** of
-//!   their queues, in offset order, for the next member (live now or subscribing later).
+//!   their queues, in offset order, for the next member (live now or subscribing later),
+//!   which receives them with [`Delivery::redelivered`] set; every other delivery has it
+//!   clear (the flag is exact here).
 //! * Messages still queued are dropped once older than the topic's `retention` (checked when
 //!   the partition receives a new message, so messages live *at least* that long); in-flight
 //!   messages are kept until committed or redelivered.
@@ -288,6 +290,7 @@ impl InProcessConsumer {
                     offset: message.offset,
                     key: message.key.clone(),
                     payload: message.payload.clone(),
+                    redelivered: message.offset < queue.redeliver_below,
                 };
                 queue.in_flight.push_back(message);
                 group.cursor = (p + 1) % n;
@@ -371,6 +374,9 @@ impl Drop for InProcessConsumer {
                 if queue.owner == Some(self.member) {
                     queue.owner = None;
                     // In flight holds offsets below everything queued: put them back in front.
+                    if let Some(last) = queue.in_flight.back() {
+                        queue.redeliver_below = queue.redeliver_below.max(last.offset + 1);
+                    }
                     while let Some(m) = queue.in_flight.pop_back() {
                         queue.queued.push_front(m);
                     }
@@ -455,6 +461,9 @@ struct PartitionQueue {
     in_flight: VecDeque<Arc<Message>>,
     /// The member with messages in flight (`Some` exactly when `in_flight` is not empty).
     owner: Option<u64>,
+    /// Messages below this offset were handed out before (to a member dropped without
+    /// committing them): they are delivered again with `redelivered` set.
+    redeliver_below: u64,
 }
 
 impl PartitionQueue {
@@ -737,7 +746,8 @@ mod tests {
             publish(&bus, "t", Some("k"), p).await;
         }
         for _ in 0..3 {
-            recv(&*a).await;
+            let first = recv(&*a).await;
+            assert!(!first.redelivered, "a first delivery is not flagged");
         }
         publish(&bus, "t", Some("k"), "m3").await;
         let b = bus.subscribe("t", "g").await.unwrap();
@@ -747,10 +757,24 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..4 {
             let d = recv(&*b).await;
-            got.push((String::from_utf8_lossy(&d.payload).into_owned(), d.offset));
+            got.push((
+                String::from_utf8_lossy(&d.payload).into_owned(),
+                d.offset,
+                d.redelivered,
+            ));
         }
-        let want: Vec<_> = (0..4).map(|i| (format!("m{i}"), i)).collect();
+        // What `a` had in flight comes again flagged; m3 was never handed out.
+        let want: Vec<_> = (0..4).map(|i| (format!("m{i}"), i, i < 3)).collect();
         assert_eq!(got, want);
+        drop(b);
+        // Redelivered once more (b did not commit): still flagged.
+        let c = bus.subscribe("t", "g").await.unwrap();
+        for i in 0..4 {
+            let d = recv(&*c).await;
+            assert_eq!((d.offset, d.redelivered), (i, true));
+        }
+        publish(&bus, "t", Some("k"), "m4").await;
+        assert!(!recv(&*c).await.redelivered, "a new message is not flagged");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,20 +228,31 @@ async fn committed_offset_stops_at_the_lowest_unacknowledged() {
     drop(first);
 
     let second = bus.subscribe(&topic, &group).await.unwrap();
-    let again: Vec<String> = {
+    let again: Vec<(String, bool)> = {
         let mut v = Vec::new();
         for _ in 0..3 {
             let d = recv(&*second, what).await;
             second.commit(&d).await.unwrap();
-            v.push(text(&d));
+            v.push((text(&d), d.redelivered));
         }
         v
     };
     assert_eq!(
         again,
-        ["m2", "m3", "m4"],
-        "{what}: the group must resume at the lowest unacknowledged offset"
+        [
+            ("m2".into(), true),
+            ("m3".into(), true),
+            ("m4".into(), true)
+        ],
+        "{what}: the group must resume at the lowest unacknowledged offset, \
+         and what the first member had must come flagged as possibly redelivered"
     );
+    // Published after the second member got the partition: not a redelivery.
+    bus.publish(&topic, None, Bytes::from_static(b"m5"))
+        .await
+        .unwrap();
+    let d = recv(&*second, what).await;
+    assert_eq!((text(&d), d.redelivered), ("m5".into(), false), "{what}");
 }
 
 /// Late acknowledgements and foreign deliveries are handled without harm.
@@ -262,6 +273,7 @@ async fn foreign_deliveries_are_rejected() {
         offset: 0,
         key: None,
         payload: Bytes::new(),
+        redelivered: false,
     };
     let e = consumer.commit(&foreign).await.unwrap_err();
     assert_eq!(e.status(), 400, "{what}");
@@ -431,6 +443,7 @@ async fn killed_member_loses_its_message_to_the_group() {
         other => panic!("{what}: the killed member's message was not redelivered: {other:?}"),
     };
     assert_eq!(text(&d), "activation", "{what}");
+    assert!(d.redelivered, "{what}: a redelivery must be flagged");
     survivor.commit(&d).await.unwrap();
     eprintln!("{what}: redelivered {:?} after the kill", started.elapsed());
 }

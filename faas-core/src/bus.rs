@@ -62,6 +62,13 @@ pub struct Delivery {
     pub key: Option<Bytes>,
     /// The payload.
     pub payload: Bytes,
+    /// Whether the message may have been handed out before — to this member or another
+    /// member of the group — without being committed, so that its work may already be done
+    /// (or under way). `false` is a promise that it was not: a consumer may then skip its
+    /// duplicate checks (the invoker does not look for an existing record). Adapters may say
+    /// `true` when unsure (Kafka does for what was in a partition before this member got
+    /// it), never `false` for a redelivery.
+    pub redelivered: bool,
 }
 
 /// What a bus adapter guarantees beyond the contract; suites pick cases by these.

@@ -28,7 +28,8 @@
 //! # Idempotency under redelivery
 //!
 //! The bus delivers at least once, so a message may arrive again after its activation ran (the
-//! invoker died before committing it, or a consumer was rebalanced). Before running, the service
+//! invoker died before committing it, or a consumer was rebalanced). Before running a message
+//! the bus flags as possibly redelivered ([`Delivery::redelivered`]), the loop
 //! looks the activation id up with `store.get_activation`: if a record exists, the action is
 //! **not** run again; the existing record is acknowledged once more with a `Combined` ack (the
 //! controller treats repeated acks as no-ops) and the service returns that record. Records are
@@ -36,6 +37,12 @@
 //! deliveries cannot overwrite each other. A message whose run started but whose record was never
 //! written (the invoker died mid-run) runs again: that is the at-least-once window. Namespaces
 //! that do not store activations (`storeActivations: false`) get no such check.
+//!
+//! Messages the bus delivers for the first time are run without the lookup: the normal path
+//! reads nothing from the store but the (cached) action. A publisher that sends an activation
+//! id again as a new message (work redone after a crash) must look for its record itself
+//! before publishing. [`InvokerService::invoke`], called directly, cannot know where its message
+//! came from and always looks.
 //!
 //! # The loop ([`run_invoker`])
 //!
@@ -65,7 +72,7 @@ use faas_core::message::{
 };
 use faas_core::names::{EntityPath, FullyQualifiedName};
 use faas_core::params::Annotations;
-use faas_core::{ActivationId, Consumer, Error, MessageBus, Result, Store, TopicConfig};
+use faas_core::{ActivationId, Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -116,7 +123,8 @@ pub struct InvokerConfig {
     pub shutdown_timeout: Duration,
     /// Longest wait for an activation's logs (default 10 s).
     pub log_timeout: Duration,
-    /// Look for an existing record before running (redelivery; default true).
+    /// Look for an existing record before running a message that may be a redelivery
+    /// (default true; `false` never looks).
     pub check_duplicates: bool,
     /// Action revisions kept in memory (default 1024).
     pub action_cache_size: usize,
@@ -261,9 +269,22 @@ impl InvokerService {
     pub fn pool(&self) -> &ContainerPool {
         &self.inner.pool
     }
-    /// Runs one message (same as `Service::call`).
+    /// Runs one message (same as `Service::call`), after looking for an existing record of
+    /// its activation (see [Idempotency under redelivery](self#idempotency-under-redelivery)).
     pub async fn invoke(&self, msg: ActivationMessage) -> Result<Activation> {
-        Arc::clone(&self.inner).handle(msg).await
+        Arc::clone(&self.inner).handle(msg, true).await
+    }
+
+    /// Runs one message received from the bus: the lookup for an existing record happens only
+    /// when the delivery may be a redelivery.
+    pub async fn invoke_delivered(
+        &self,
+        msg: ActivationMessage,
+        delivery: &Delivery,
+    ) -> Result<Activation> {
+        Arc::clone(&self.inner)
+            .handle(msg, delivery.redelivered)
+            .await
     }
 }
 
@@ -277,7 +298,7 @@ impl Service<ActivationMessage> for InvokerService {
     }
 
     fn call(&mut self, msg: ActivationMessage) -> Self::Future {
-        Box::pin(Arc::clone(&self.inner).handle(msg))
+        Box::pin(Arc::clone(&self.inner).handle(msg, true))
     }
 }
 
@@ -340,9 +361,13 @@ fn stderr_line(message: String) -> String {
 }
 
 impl Inner {
-    async fn handle(self: Arc<Self>, msg: ActivationMessage) -> Result<Activation> {
+    async fn handle(
+        self: Arc<Self>,
+        msg: ActivationMessage,
+        may_repeat: bool,
+    ) -> Result<Activation> {
         let store_records = msg.user.limits.store_activations != Some(false);
-        let check = self.config.check_duplicates && store_records;
+        let check = may_repeat && self.config.check_duplicates && store_records;
         let (existing, fetched) = if check {
             tokio::join!(
                 self.store
@@ -979,7 +1004,7 @@ async fn consume_loop(
         let consumer = Arc::clone(&consumer);
         tokio::spawn(async move {
             let id = msg.activation_id.clone();
-            match svc.invoke(msg).await {
+            match svc.invoke_delivered(msg, &delivery).await {
                 Ok(_) => {
                     if let Err(e) = consumer.commit(&delivery).await {
                         tracing::warn!(activation = %id, error = %e, "cannot commit a handled message");

@@ -5,24 +5,81 @@
 //! for an entity that does not exist (so that nothing can be learnt by probing), and without
 //! any of the victim's code running or parameters leaking.
 //!
-//! Both tenants live in one store, their identities inserted through the `Store` API.
+//! Both tenants are real users, created the way an operator creates them: through the admin
+//! API (`PUT /admin/v1/subjects/{subject}/namespaces/{ns}`, what `faas-platform admin user
+//! create` calls), each with the random key it answers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use http::{Method, StatusCode};
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use faas_core::activation::ActivationResponse;
+use faas_http::ControllerConfig;
+use faas_http::admin::AdminCredential;
 use support::*;
 
 const SECRET: &str = "s3cret-of-other";
+const ADMIN_TOKEN: &str = "tenants-suite-operator-0123456789abcdef0123";
 
-async fn as_other(e: &Env, method: Method, uri: &str, body: Option<Value>) -> Reply {
-    let r = call(&e.router, request(method, uri, Some(OTHER), body)).await;
+/// A platform with two users, `guest` (the attacker) and `other` (the victim).
+struct Tenants {
+    env: Env,
+    guest: String,
+    other: String,
+}
+
+impl Deref for Tenants {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+/// Creates `subject` (namespace of the same name) through the admin API; its `uuid:key`.
+async fn create_user(e: &Env, subject: &str) -> String {
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/admin/v1/subjects/{subject}/namespaces/{subject}"))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let r = call(&e.router, req).await;
+    assert!(
+        r.status.is_success(),
+        "admin user create {subject}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let js = r.json();
+    format!(
+        "{}:{}",
+        js["uuid"].as_str().unwrap(),
+        js["key"].as_str().unwrap()
+    )
+}
+
+async fn tenants() -> Tenants {
+    let env = env_bare(
+        ControllerConfig::default()
+            .with_admin_credential(AdminCredential::new(ADMIN_TOKEN).unwrap()),
+    )
+    .await;
+    let guest = create_user(&env, "guest").await;
+    let other = create_user(&env, "other").await;
+    assert_ne!(guest, other);
+    Tenants { env, guest, other }
+}
+
+async fn as_other(e: &Tenants, method: Method, uri: &str, body: Option<Value>) -> Reply {
+    let r = call(&e.router, request(method, uri, Some(&e.other), body)).await;
     assert!(
         r.status.is_success(),
         "victim set-up {uri}: {} {}",
@@ -32,13 +89,13 @@ async fn as_other(e: &Env, method: Method, uri: &str, body: Option<Value>) -> Re
     r
 }
 
-async fn as_guest(e: &Env, method: Method, uri: &str, body: Option<Value>) -> Reply {
-    call(&e.router, request(method, uri, Some(GUEST), body)).await
+async fn as_guest(e: &Tenants, method: Method, uri: &str, body: Option<Value>) -> Reply {
+    call(&e.router, request(method, uri, Some(&e.guest), body)).await
 }
 
 /// The victim's entities: private action, private package with an action, a private binding,
 /// a published package with an open action and sequences over private or missing actions.
-async fn victim(e: &Env) {
+async fn victim(e: &Tenants) {
     let secret_action = json!({
         "exec": {"kind": "nodejs:default", "code": "function main(a){return a}"},
         "parameters": [{"key": "secret", "value": SECRET}],
@@ -132,7 +189,7 @@ fn assert_indistinguishable(
 /// Runs `probe` with an existing private name and with a missing one; both must be refused
 /// identically.
 async fn probe(
-    e: &Env,
+    e: &Tenants,
     what: &str,
     method: Method,
     template: &str,
@@ -171,7 +228,7 @@ fn echo_invoker(e: &Env, inv: FakeInvoker) -> Arc<Mutex<Vec<String>>> {
 
 #[tokio::test]
 async fn direct_access_is_denied_like_a_missing_entity() {
-    let e = env().await;
+    let e = tenants().await;
     let inv = FakeInvoker::start(&e).await;
     let ran = echo_invoker(&e, inv);
     victim(&e).await;
@@ -311,7 +368,7 @@ async fn direct_access_is_denied_like_a_missing_entity() {
 
 #[tokio::test]
 async fn namespace_tricks_do_not_cross() {
-    let e = env().await;
+    let e = tenants().await;
     victim(&e).await;
     // Encoded slashes and `_` in odd places are names, never paths into another namespace.
     for (existing, missing) in [
@@ -363,7 +420,7 @@ async fn namespace_tricks_do_not_cross() {
 
 #[tokio::test]
 async fn bindings_do_not_cross() {
-    let e = env().await;
+    let e = tenants().await;
     victim(&e).await;
     for (existing, missing) in [("vault", "nopkg"), ("bind", "nobind")] {
         let body = |n: &str| Some(json!({"binding": {"namespace": "other", "name": n}}));
@@ -394,7 +451,7 @@ async fn bindings_do_not_cross() {
 
 #[tokio::test]
 async fn sequences_do_not_cross() {
-    let e = env().await;
+    let e = tenants().await;
     let inv = FakeInvoker::start(&e).await;
     let ran = echo_invoker(&e, inv);
     victim(&e).await;
@@ -517,7 +574,7 @@ async fn sequences_do_not_cross() {
 
 #[tokio::test]
 async fn conductor_steps_do_not_cross() {
-    let e = env().await;
+    let e = tenants().await;
     let inv = FakeInvoker::start(&e).await;
     let ran = echo_invoker(&e, inv);
     victim(&e).await;

@@ -10,8 +10,10 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
+const crypto = require('node:crypto')
+const { execFile } = require('node:child_process')
 const openwhisk = require('openwhisk')
-const { AUTH, startNode, stopPlatform, tempDataDir } = require('./support')
+const { AUTH, BIN, startNode, stopPlatform, tempDataDir } = require('./support')
 
 // A standalone platform on a free loopback port in `dataDir`, with no --store (the default).
 function startOn (dataDir, args = []) {
@@ -138,5 +140,58 @@ test('--store memory: keeps nothing and says so', { timeout: 60000 }, async () =
     assert.deepEqual(fs.readdirSync(dir), [], 'memory: writes nothing to the data directory')
   } finally {
     await stopPlatform(running.proc, 'SIGTERM')
+  }
+})
+
+// `faas-platform admin <args…>` → { code, stdout, stderr } (no operator settings from the environment).
+function admin (args) {
+  return new Promise(resolve => {
+    const env = { ...process.env, RUST_LOG: 'warn' }
+    for (const k of ['FAAS_ADMIN_URL', 'FAAS_ADMIN_AUTH', 'FAAS_STORE', 'FAAS_BUS', 'FAAS_CONFIG']) delete env[k]
+    execFile(BIN, ['admin', ...args], { env, timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, stdout: stdout.trim(), stderr: stderr.trim() })
+    })
+  })
+}
+
+test('the admin CLI manages users of a running platform on its SQLite file through the admin API', { timeout: 180000 }, async () => {
+  const dir = tempDataDir()
+  const token = crypto.randomBytes(32).toString('base64url')
+  let running = await startOn(dir, ['--admin-auth', token])
+  try {
+    const viaApi = ['--url', running.host, '--admin-auth', token]
+    const created = await admin([...viaApi, 'user', 'create', 'alice-user', '--namespace', 'alice'])
+    assert.equal(created.code, 0, created.stderr)
+    const alice = created.stdout
+    assert.match(alice, /^[0-9a-f-]{36}:[A-Za-z0-9]{64}$/)
+
+    // The file belongs to the running platform: the CLI cannot open it behind its back.
+    const direct = await admin(['--store', `sqlite:${path.join(dir, 'faas.db')}`, 'user', 'list', 'alice'])
+    assert.notEqual(direct.code, 0)
+    assert.match(direct.stderr, /in use by another faas-platform/)
+
+    const ow = openwhisk({ apihost: running.host, api_key: alice })
+    assert.deepEqual(await ow.namespaces.list(), ['alice'])
+    await ow.actions.create({ name: 'me', kind: 'nodejs:default', action: 'function main() { return { me: "alice" } }' })
+    assert.deepEqual(await ow.actions.invoke({ name: 'me', blocking: true, result: true }), { me: 'alice' })
+
+    const limits = await admin([...viaApi, 'limits', 'set', 'alice', '--invocationsPerMinute', '1'])
+    assert.equal(limits.code, 0, limits.stderr)
+    await assert.rejects(ow.actions.invoke({ name: 'me', blocking: true, result: true }), e => e.statusCode === 429)
+
+    // Users made through the API are in the file: a crash and a restart keep them.
+    await stopPlatform(running.proc, 'SIGKILL')
+    running = await startOn(dir, ['--admin-auth', token])
+    const listed = await admin(['--url', running.host, '--admin-auth', token, 'user', 'list', 'alice'])
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.equal(listed.stdout, `${alice}\talice-user`)
+    const again = openwhisk({ apihost: running.host, api_key: alice })
+    assert.deepEqual((await again.actions.list()).map(a => a.name), ['me'])
+
+    const deleted = await admin(['--url', running.host, '--admin-auth', token, 'user', 'delete', 'alice-user'])
+    assert.equal(deleted.code, 0, deleted.stderr)
+    await assert.rejects(again.namespaces.list(), e => e.statusCode === 401)
+  } finally {
+    await stopPlatform(running.proc, 'SIGKILL')
   }
 })

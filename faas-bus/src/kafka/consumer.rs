@@ -14,12 +14,17 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, Producer as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use faas_core::bus::{Consumer, Delivery};
 use faas_core::{Error, Result};
 
+use super::LogContext;
 use super::error::{self, is_transient};
+
+/// Longest wait for a partition's high watermark (asked once per assignment).
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One member of a consumer group on one topic, from [`KafkaBus::subscribe`](super::KafkaBus).
 ///
@@ -33,6 +38,17 @@ use super::error::{self, is_transient};
 /// `commit_interval` (and when partitions are revoked or the consumer is dropped), so a
 /// crash may redeliver up to that interval's worth of acknowledged messages: delivery is at
 /// least once.
+///
+/// # Redeliveries
+///
+/// A message that was in a partition before this member got the partition may have been
+/// handed to its previous owner, which may have done the work and died (or lost the
+/// partition) before committing. On the first message of each assignment of a partition the
+/// consumer asks the broker for the partition's high watermark (at least what it was when the
+/// partition was assigned); messages below it are delivered with [`Delivery::redelivered`]
+/// set, later ones without. That is conservative: messages published between the assignment
+/// and its first message are flagged too, and when the broker does not answer, every message
+/// of the assignment is.
 ///
 /// # Rebalances and drop
 ///
@@ -56,6 +72,8 @@ pub struct KafkaConsumer {
     tracking: Arc<Tracking>,
     /// Commit on every acknowledgement (`commit_interval` zero).
     commit_each: bool,
+    /// The bus's producer, whose client asks the broker for high watermarks.
+    watermarks: FutureProducer<LogContext>,
 }
 
 impl fmt::Debug for KafkaConsumer {
@@ -75,6 +93,7 @@ impl KafkaConsumer {
         group: String,
         tracking: Arc<Tracking>,
         commit_each: bool,
+        watermarks: FutureProducer<LogContext>,
     ) -> Self {
         Self {
             inner: Some(consumer),
@@ -83,6 +102,30 @@ impl KafkaConsumer {
             group,
             tracking,
             commit_each,
+            watermarks,
+        }
+    }
+
+    /// The high watermark of `partition`, asked of the broker on the blocking pool (once per
+    /// assignment); `None` when it does not answer in time.
+    async fn high_watermark(&self, partition: i32) -> Option<i64> {
+        let client = self.watermarks.clone();
+        let topic = self.physical.clone();
+        let asked = tokio::task::spawn_blocking(move || {
+            client
+                .client()
+                .fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT)
+        })
+        .await;
+        match asked {
+            Ok(Ok((_, high))) if high >= 0 => Some(high),
+            other => {
+                tracing::warn!(
+                    topic = %self.physical, partition, answer = ?other.map(|r| r.map(|(_, h)| h)),
+                    "no high watermark: this assignment's messages all count as possible redeliveries"
+                );
+                None
+            }
         }
     }
 
@@ -101,16 +144,23 @@ impl Consumer for KafkaConsumer {
             match consumer.recv().await {
                 Ok(m) => {
                     let (partition, offset) = (m.partition(), m.offset());
-                    let delivery = Delivery {
+                    let key = m.key().map(Bytes::copy_from_slice);
+                    let payload = m.payload().map(Bytes::copy_from_slice).unwrap_or_default();
+                    drop(m);
+                    let high = if self.tracking.knows(partition) {
+                        None
+                    } else {
+                        self.high_watermark(partition).await
+                    };
+                    let redelivered = self.tracking.delivered(partition, offset, high);
+                    return Ok(Delivery {
                         topic: self.topic.clone(),
                         partition: u32::try_from(partition).unwrap_or_default(),
                         offset: u64::try_from(offset).unwrap_or_default(),
-                        key: m.key().map(Bytes::copy_from_slice),
-                        payload: m.payload().map(Bytes::copy_from_slice).unwrap_or_default(),
-                    };
-                    drop(m);
-                    self.tracking.delivered(partition, offset);
-                    return Ok(delivery);
+                        key,
+                        payload,
+                        redelivered,
+                    });
                 }
                 Err(e) => match error::code(&e) {
                     // librdkafka reconnects and resumes by itself: wait on, bounded by the
@@ -207,6 +257,9 @@ pub(crate) struct PartitionTrack {
     next: i64,
     /// The offset last stored for commit.
     stored: i64,
+    /// The high watermark noted at the first message of this assignment: messages below it
+    /// may have been handed to an earlier owner.
+    fresh_from: Option<i64>,
 }
 
 /// The in-flight books of one consumer, shared with its rebalance callback.
@@ -218,14 +271,23 @@ impl Tracking {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn delivered(&self, partition: i32, offset: i64) {
+    /// Whether `partition` has handed out a message in its current assignment.
+    fn knows(&self, partition: i32) -> bool {
+        self.lock().contains_key(&partition)
+    }
+
+    /// Notes `offset` as handed out; whether it may be a redelivery. `high` is the partition's
+    /// high watermark for the first message of an assignment (ignored after).
+    fn delivered(&self, partition: i32, offset: i64, high: Option<i64>) -> bool {
         let mut map = self.lock();
         let p = map.entry(partition).or_insert_with(|| PartitionTrack {
             stored: offset,
+            fresh_from: high,
             ..PartitionTrack::default()
         });
         p.unacked.insert(offset);
         p.next = p.next.max(offset + 1);
+        p.fresh_from.is_none_or(|h| offset < h)
     }
 
     fn forget(&self, partitions: impl IntoIterator<Item = i32>) {
@@ -293,8 +355,32 @@ mod tests {
 
     fn delivered(t: &Tracking, partition: i32, offsets: impl IntoIterator<Item = i64>) {
         for o in offsets {
-            t.delivered(partition, o);
+            t.delivered(partition, o, Some(0));
         }
+    }
+
+    #[test]
+    fn messages_below_the_first_high_watermark_are_flagged() {
+        let t = Tracking::default();
+        assert!(!t.knows(0));
+        // The first message of the assignment: the watermark then was 7.
+        assert!(t.delivered(0, 5, Some(7)));
+        assert!(t.knows(0), "asked once per assignment");
+        assert!(t.delivered(0, 6, None));
+        assert!(!t.delivered(0, 7, None), "published after the assignment");
+        assert!(
+            !t.delivered(0, 8, Some(1)),
+            "only the first watermark counts"
+        );
+        // Unknown watermark: the whole assignment is flagged.
+        assert!(t.delivered(1, 0, None));
+        assert!(t.delivered(1, 100, Some(2)));
+        // A new assignment notes the watermark again.
+        t.forget([0, 1]);
+        assert!(!t.knows(0));
+        assert!(t.delivered(0, 8, Some(12)));
+        assert!(!t.delivered(0, 12, None));
+        assert!(!t.delivered(1, 3, Some(2)));
     }
 
     #[test]

@@ -435,6 +435,7 @@ impl MessageBus for KafkaBus {
             group_id,
             tracking,
             commit_each,
+            self.inner.producer.clone(),
         )))
     }
 
@@ -493,7 +494,7 @@ impl WithOverrides for ClientConfig {
 }
 
 /// Callbacks of the producer and admin clients: log faults at a level that fits them.
-struct LogContext;
+pub(crate) struct LogContext;
 
 impl ClientContext for LogContext {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -540,6 +540,10 @@ pub async fn uncommitted_message_is_redelivered_to_new_member(bus: Bus) {
         "{case}: the new member did not get the uncommitted message first"
     );
     assert_eq!(again.key.as_deref(), Some(&b"k"[..]), "{case}: key lost");
+    assert!(
+        again.redelivered,
+        "{case}: a redelivery must be flagged (consumers skip duplicate checks otherwise)"
+    );
 }
 
 /// Two live members: the one that receives a message and is dropped without committing
@@ -572,6 +576,7 @@ pub async fn uncommitted_message_is_redelivered_to_other_member(bus: Bus) {
     let (other, again) = &got[0];
     assert_ne!(*other, winner, "{case}");
     assert_eq!(text(again), "unacked", "{case}: redelivered something else");
+    assert!(again.redelivered, "{case}: a redelivery must be flagged");
     if let Some(c) = consumers[*other].as_deref() {
         commit(c, again).await;
     }
@@ -632,7 +637,10 @@ pub async fn out_of_order_commit_redelivers_uncommitted(bus: Bus) {
         };
         commit(&*second, &d).await;
         match text(&d).as_str() {
-            "one" => break,
+            "one" => {
+                assert!(d.redelivered, "{case}: a redelivery must be flagged");
+                break;
+            }
             "two" => continue,
             other => panic!("{case}: unexpected message {other:?}"),
         }

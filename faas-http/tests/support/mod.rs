@@ -60,6 +60,16 @@ pub async fn env_with(config: ControllerConfig) -> Env {
             .await
             .unwrap();
     }
+    env_on(config, store).await
+}
+
+/// An env over an empty store: no subjects (create users through the admin API).
+#[allow(dead_code)]
+pub async fn env_bare(config: ControllerConfig) -> Env {
+    env_on(config, Arc::new(MemoryStore::new())).await
+}
+
+async fn env_on(config: ControllerConfig, store: Arc<dyn Store>) -> Env {
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let sharding = Arc::new(ShardingScheduler::new());
     let scheduler: Arc<dyn Scheduler> = Arc::clone(&sharding) as Arc<dyn Scheduler>;
