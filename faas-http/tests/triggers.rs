@@ -823,3 +823,60 @@ async fn fires_per_minute_is_enforced_per_namespace() {
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn a_fire_delivered_twice_runs_its_rules_once() {
+    let e = env().await;
+    let inv = FakeInvoker::start(&e).await;
+    let seen = serve(&e, inv);
+    trigger(&e, "t", json!({})).await;
+    with_action(&e, "hello", json!({})).await;
+    ok(rule(&e, "r", "t", "hello").await).await;
+    // The fire as a controller publishes it before answering 202; the bus delivers it twice
+    // (its first consumer died before committing, say).
+    let key = faas_core::AuthKey::parse(GUEST).unwrap();
+    let user = e.store.find_identity(&key).await.unwrap();
+    let id = faas_core::ActivationId::generate();
+    let fire = json!({
+        "transid": faas_core::message::TransactionId::new("redelivered"),
+        "user": user,
+        "trigger": {"path": "guest", "name": "t"},
+        "version": "0.0.1",
+        "activationId": id,
+        "start": 1,
+        "parameters": [],
+        "payload": {"n": 1},
+        "headers": {},
+        "rules": {"guest/r": {"action": {"path": "guest", "name": "hello"}, "status": "active"}}
+    });
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&fire).unwrap());
+    for _ in 0..2 {
+        e.bus
+            .publish("triggerFires", None, bytes.clone())
+            .await
+            .unwrap();
+    }
+    let rec = record(&e, id.as_str()).await;
+    let lines = log_lines(&rec);
+    assert_eq!(lines.len(), 1);
+    let action_id = lines[0]["activationId"].as_str().unwrap().to_string();
+    record(&e, &action_id).await;
+    // A second copy is skipped: it waits while the first is processed here, then finds its
+    // record. A later fire, published after both copies, bounds the wait before counting.
+    let later = post(&e.router, &format!("{TRIGGERS}/t"), Some(json!({"n": 2}))).await;
+    assert_eq!(later.status, StatusCode::ACCEPTED);
+    let later = record(&e, later.json()["activationId"].as_str().unwrap()).await;
+    record(&e, log_lines(&later)[0]["activationId"].as_str().unwrap()).await;
+    drained(&e).await;
+    let msgs = seen.lock().unwrap().clone();
+    let first: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.activation_id.as_str() == action_id)
+        .collect();
+    assert_eq!(
+        first.len(),
+        1,
+        "the rule ran once for the fire delivered twice"
+    );
+    assert_eq!(msgs.len(), 2);
+}
