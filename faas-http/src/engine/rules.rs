@@ -27,7 +27,7 @@ const RETRIES: u32 = 32;
 ///
 /// `NotFound` when the trigger does not exist, `WrongCollection` when `fqn` is another kind
 /// of entity, what `change` fails with, store failures, and `Conflict` after
-/// [`RETRIES`] lost races.
+/// 32 lost races.
 pub async fn update_trigger(
     store: &dyn Store,
     fqn: &FullyQualifiedName,
