@@ -1,5 +1,6 @@
 // Trigger fires in the distributed platform: two controllers and an invoker as separate
-// processes over a Kafka-API broker and a CouchDB-API store. Fires accepted by either
+// processes over a Kafka-API broker and a CouchDB-API store. Rules created at once through
+// both controllers on one trigger are all linked in it. Fires accepted by either
 // controller run their rule's action exactly once; a controller SIGKILLed right after
 // answering a fire's 202 does not lose it (the fire is on the bus before the 202; another
 // member of the `triggerFires` group, or the restarted controller, finishes it).
@@ -96,6 +97,16 @@ test('fires survive a controller killed after the 202', { skip, timeout: 600000 
     const g = await api(ctl1.host, 'GET', '/namespaces/_/rules/distRule')
     assert.equal(g.json.status, 'active', g.text)
   }, 30000)
+
+  // Rules created at once through both controllers on one trigger (CouchDB revisions, each
+  // controller behind its own cache): every link is kept.
+  r = await api(ctl0.host, 'PUT', '/namespaces/_/triggers/many', {})
+  assert.equal(r.status, 200, r.text)
+  const made = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    api(i % 2 ? ctl1.host : ctl0.host, 'PUT', `/namespaces/_/rules/many${i}`, { trigger: '/_/many', action: '/_/echoFire' })))
+  for (const m of made) assert.equal(m.status, 200, m.text)
+  const many = await api(ctl1.host, 'GET', '/namespaces/_/triggers/many')
+  assert.deepEqual(Object.keys(many.json.rules).sort(), Array.from({ length: 8 }, (_, i) => `guest/many${i}`).sort())
 
   // Fires accepted by either controller each run the action once.
   const fires = []
