@@ -85,9 +85,8 @@ pub struct FireRequest {
     pub headers: Map<String, Value>,
     /// The transaction the fire belongs to.
     pub transid: TransactionId,
-    /// The activation id to use instead of a fresh one (a caller that may fire one event
-    /// twice, such as a scheduler, derives it from the event, so the event keeps one
-    /// activation).
+    /// The activation id to use instead of a fresh one (the alarms provider derives it from
+    /// the alarm and the tick, so a tick fired twice keeps one activation).
     pub activation_id: Option<ActivationId>,
     /// Whether the namespace's `firesPerMinute` applies.
     pub throttle: bool,

@@ -57,6 +57,9 @@ pub(super) async fn invoke(engine: &Engine, user: Identity, req: InvokeRequest) 
     if is_conductor(&resolved.action) {
         return conductor::invoke(engine, user, resolved, req, ticket).await;
     }
+    if let Some(native) = engine.inner.natives.get(&resolved.action.fqn()) {
+        return super::native::run(engine, user, resolved, req, ticket, native).await;
+    }
     let wait = req.wait;
     let activation_id = req.activation_id;
     let mut inv = atomic(

@@ -2,7 +2,7 @@
 //!
 //! Every caller that runs an action goes through [`Engine::invoke`]: the REST routes,
 //! sequences, conductor actions, the actions of the rules a trigger fire activates
-//! ([`Engine::fire`], module [`fire`]), and the later alarms provider, web actions and
+//! ([`Engine::fire`], module [`fire`]), the alarms provider, and the later web actions and
 //! API-gateway routes. It takes an [`Identity`] and an [`InvokeRequest`] and returns a
 //! domain [`Outcome`] (or a [`faas_core::Error`]); only the HTTP routes turn those into
 //! responses.
@@ -75,6 +75,7 @@ pub mod entitlement;
 pub mod fire;
 mod health;
 mod invoke;
+pub mod native;
 mod resolve;
 pub mod rules;
 pub(crate) mod sequence;
@@ -83,6 +84,7 @@ mod throttle;
 pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
+pub use native::{NativeAction, NativeResult};
 pub use resolve::ResolvedAction;
 
 use books::Books;
@@ -218,6 +220,8 @@ pub(crate) struct Inner {
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
     pub(crate) health_tests: HealthTests,
+    /// Actions the controller answers itself (the alarms provider's feed actions).
+    pub(crate) natives: native::Natives,
     /// The trigger fires this controller is processing.
     pub(crate) fires: fire::FireState,
     started: AtomicBool,
@@ -255,6 +259,7 @@ impl Engine {
                 instance,
                 completed_topic,
                 health_tests: HealthTests::default(),
+                natives: native::Natives::default(),
                 fires: fire::FireState::default(),
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
