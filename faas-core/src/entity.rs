@@ -631,13 +631,69 @@ impl PackagePut {
     }
 }
 
-/// A reference `{path, name}` used by rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A reference `{path, name}` used by rules (OpenWhisk's `FullyQualifiedEntityName` in its
+/// object form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntityRef {
     /// The namespace path.
     pub path: EntityPath,
     /// The name.
     pub name: EntityName,
+}
+
+impl EntityRef {
+    /// The reference to `fqn`.
+    pub fn of(fqn: &FullyQualifiedName) -> Self {
+        Self {
+            path: fqn.path.clone(),
+            name: fqn.name.clone(),
+        }
+    }
+    /// The fully qualified name it refers to.
+    pub fn fqn(&self) -> FullyQualifiedName {
+        FullyQualifiedName::new(self.path.clone(), self.name.clone())
+    }
+    /// Reads a reference as a request writes it: a name (`/ns/name`, `/ns/pkg/name`, `pkg/name`,
+    /// `name`) or an object `{path, name}`; `_` is `caller_ns`.
+    ///
+    /// # Errors
+    ///
+    /// `BadRequest` for anything else, or names OpenWhisk refuses.
+    pub fn from_request(v: &Value, caller_ns: &str) -> Result<Self> {
+        let fqn = match v {
+            Value::String(s) => FullyQualifiedName::resolve(s, caller_ns)?,
+            Value::Object(o) => {
+                let path = o.get("path").and_then(Value::as_str).ok_or_else(|| {
+                    Error::bad_request("The request content was malformed:\nmissing path")
+                })?;
+                let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    Error::bad_request("The request content was malformed:\nmissing name")
+                })?;
+                FullyQualifiedName::resolve(&format!("/{path}/{name}"), caller_ns)?
+            }
+            _ => {
+                return Err(Error::bad_request(
+                    "The request content was malformed:\nexpected a fully qualified name",
+                ));
+            }
+        };
+        Ok(Self::of(&fqn))
+    }
+}
+
+impl std::fmt::Display for EntityRef {
+    /// `path/name`, as OpenWhisk's `asString`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.path, self.name)
+    }
+}
+
+/// A rule's status as a trigger records it.
+pub mod rule_status {
+    /// The rule fires its action.
+    pub const ACTIVE: &str = "active";
+    /// The rule is kept but does not fire.
+    pub const INACTIVE: &str = "inactive";
 }
 
 /// A trigger's view of one rule.
@@ -647,6 +703,13 @@ pub struct ReducedRule {
     pub action: EntityRef,
     /// `active` or `inactive`.
     pub status: String,
+}
+
+impl ReducedRule {
+    /// Whether the rule fires.
+    pub fn is_active(&self) -> bool {
+        self.status == rule_status::ACTIVE
+    }
 }
 
 /// A trigger.
@@ -679,6 +742,144 @@ pub struct Trigger {
     pub updated: u64,
 }
 
+/// The annotation naming a trigger's feed action.
+pub const FEED_ANNOTATION: &str = "feed";
+
+impl Trigger {
+    /// The fully qualified name.
+    pub fn fqn(&self) -> FullyQualifiedName {
+        FullyQualifiedName::new(self.namespace.clone(), self.name.clone())
+    }
+    /// The list form: `{namespace, name, version, publish, annotations, updated}`.
+    pub fn summary_json(&self) -> Value {
+        serde_json::json!({
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "publish": self.publish,
+            "annotations": self.annotations,
+            "updated": self.updated,
+        })
+    }
+    /// The status of rule `rule_id` (`ns/name`) as this trigger records it: `inactive` when
+    /// it is not linked (OpenWhisk's `getStatus`).
+    pub fn rule_status(&self, rule_id: &str) -> &str {
+        self.rules
+            .as_ref()
+            .and_then(|r| r.get(rule_id))
+            .map_or(rule_status::INACTIVE, |r| r.status.as_str())
+    }
+    /// Links rule `rule_id` (replacing an older link of that rule).
+    pub fn add_rule(&mut self, rule_id: impl Into<String>, rule: ReducedRule) {
+        self.rules
+            .get_or_insert_with(BTreeMap::new)
+            .insert(rule_id.into(), rule);
+    }
+    /// Unlinks rule `rule_id`; whether it was linked.
+    pub fn remove_rule(&mut self, rule_id: &str) -> bool {
+        self.rules
+            .as_mut()
+            .is_some_and(|r| r.remove(rule_id).is_some())
+    }
+    /// Whether at least one linked rule is active.
+    pub fn has_active_rule(&self) -> bool {
+        self.rules
+            .as_ref()
+            .is_some_and(|r| r.values().any(ReducedRule::is_active))
+    }
+    /// The feed action named by the `feed` annotation, if it is a string.
+    pub fn feed(&self) -> Option<&str> {
+        self.annotations
+            .get(FEED_ANNOTATION)
+            .and_then(Value::as_str)
+    }
+}
+
+/// The body of `PUT /triggers/...` (`WhiskTriggerPut`). Unknown fields are ignored as
+/// OpenWhisk does.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TriggerPut {
+    /// Replaces the parameters when given.
+    pub parameters: Option<Parameters>,
+    /// OpenWhisk's `TriggerLimits` has no fields: accepted and stored as `{}`.
+    pub limits: Option<Value>,
+    /// Explicit version.
+    pub version: Option<SemVer>,
+    /// Publish flag.
+    pub publish: Option<bool>,
+    /// Replaces the annotations when given.
+    pub annotations: Option<Parameters>,
+}
+
+impl TriggerPut {
+    /// Builds the trigger to store: a new one when `old` is `None`, else an update of `old`
+    /// (which keeps its rules), as OpenWhisk's `Triggers.create`/`update`. A `feed`
+    /// annotation must name an entity (`Feed name is not valid`); sizes are checked with
+    /// OpenWhisk's messages.
+    pub fn into_trigger(
+        self,
+        fqn: &FullyQualifiedName,
+        old: Option<&Trigger>,
+        sys: &SystemLimits,
+    ) -> Result<Trigger> {
+        if let Some(Value::Object(_)) | None = &self.limits {
+        } else {
+            return Err(Error::bad_request(
+                "The request content was malformed:\nlimits must be an object",
+            ));
+        }
+        let parameters = match (self.parameters, old) {
+            (Some(p), _) => p,
+            (None, Some(o)) => o.parameters.clone(),
+            (None, None) => Parameters::new(),
+        };
+        let psize = parameters.size_bytes() as u64;
+        if psize > sys.max_parameter_bytes {
+            return Err(Error::too_large(format!(
+                "parameters larger than allowed: {psize} > {} bytes.",
+                sys.max_parameter_bytes
+            )));
+        }
+        let annotations = match (self.annotations, old) {
+            (Some(a), _) => a,
+            (None, Some(o)) => o.annotations.clone(),
+            (None, None) => Parameters::new(),
+        };
+        let asize = annotations.size_bytes() as u64;
+        if asize > sys.max_parameter_bytes {
+            return Err(Error::too_large(format!(
+                "annotations larger than allowed: {asize} > {} bytes.",
+                sys.max_parameter_bytes
+            )));
+        }
+        if old.is_none() {
+            // OpenWhisk validates the feed name of new triggers (`validateTriggerFeed`).
+            match annotations.get(FEED_ANNOTATION) {
+                None => {}
+                Some(Value::String(f))
+                    if FullyQualifiedName::resolve(f, fqn.path.root()).is_ok() => {}
+                Some(_) => return Err(Error::bad_request("Feed name is not valid")),
+            }
+        }
+        let version = match (self.version, old) {
+            (Some(v), _) => v,
+            (None, Some(o)) => o.version.up_patch(),
+            (None, None) => SemVer::default(),
+        };
+        Ok(Trigger {
+            namespace: fqn.path.clone(),
+            name: fqn.name.clone(),
+            version,
+            publish: self.publish.or(old.map(|o| o.publish)).unwrap_or(false),
+            parameters,
+            limits: serde_json::Map::new(),
+            annotations,
+            rules: old.and_then(|o| o.rules.clone()),
+            updated: now_ms(),
+        })
+    }
+}
+
 /// A rule linking a trigger to an action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
@@ -702,6 +903,116 @@ pub struct Rule {
     /// Last change, epoch ms.
     #[serde(default)]
     pub updated: u64,
+}
+
+impl Rule {
+    /// The fully qualified name.
+    pub fn fqn(&self) -> FullyQualifiedName {
+        FullyQualifiedName::new(self.namespace.clone(), self.name.clone())
+    }
+    /// The API form with the status the trigger records (`WhiskRuleResponse`):
+    /// `{namespace, name, status, trigger, action, version, publish, annotations, updated}`.
+    pub fn with_status(&self, status: &str) -> Value {
+        serde_json::json!({
+            "namespace": self.namespace,
+            "name": self.name,
+            "status": status,
+            "trigger": self.trigger,
+            "action": self.action,
+            "version": self.version,
+            "publish": self.publish,
+            "annotations": self.annotations,
+            "updated": self.updated,
+        })
+    }
+}
+
+/// The body of `PUT /rules/...` (`WhiskRulePut`): references as names (`/ns/name`) or
+/// `{path, name}` objects. Unknown fields are ignored as OpenWhisk does.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RulePut {
+    /// The trigger.
+    pub trigger: Option<Value>,
+    /// The action.
+    pub action: Option<Value>,
+    /// Explicit version.
+    pub version: Option<SemVer>,
+    /// Publish flag.
+    pub publish: Option<bool>,
+    /// Replaces the annotations when given.
+    pub annotations: Option<Parameters>,
+}
+
+impl RulePut {
+    /// The trigger and action references with `_` resolved to `caller_ns` (`resolve`).
+    ///
+    /// # Errors
+    ///
+    /// `BadRequest` for malformed references.
+    pub fn references(&self, caller_ns: &str) -> Result<(Option<EntityRef>, Option<EntityRef>)> {
+        let t = self
+            .trigger
+            .as_ref()
+            .map(|v| EntityRef::from_request(v, caller_ns))
+            .transpose()?;
+        let a = self
+            .action
+            .as_ref()
+            .map(|v| EntityRef::from_request(v, caller_ns))
+            .transpose()?;
+        Ok((t, a))
+    }
+
+    /// Builds the rule to store: a new one when `old` is `None` (both references required:
+    /// `rule requires a valid trigger and a valid action`), else an update of `old`.
+    pub fn into_rule(
+        self,
+        fqn: &FullyQualifiedName,
+        trigger: Option<EntityRef>,
+        action: Option<EntityRef>,
+        old: Option<&Rule>,
+        sys: &SystemLimits,
+    ) -> Result<Rule> {
+        let (trigger, action) = match (trigger, action, old) {
+            (t, a, Some(o)) => (
+                t.unwrap_or_else(|| o.trigger.clone()),
+                a.unwrap_or_else(|| o.action.clone()),
+            ),
+            (Some(t), Some(a), None) => (t, a),
+            _ => {
+                return Err(Error::bad_request(
+                    "rule requires a valid trigger and a valid action",
+                ));
+            }
+        };
+        let annotations = match (self.annotations, old) {
+            (Some(a), _) => a,
+            (None, Some(o)) => o.annotations.clone(),
+            (None, None) => Parameters::new(),
+        };
+        let asize = annotations.size_bytes() as u64;
+        if asize > sys.max_parameter_bytes {
+            return Err(Error::too_large(format!(
+                "annotations larger than allowed: {asize} > {} bytes.",
+                sys.max_parameter_bytes
+            )));
+        }
+        let version = match (self.version, old) {
+            (Some(v), _) => v,
+            (None, Some(o)) => o.version.up_patch(),
+            (None, None) => SemVer::default(),
+        };
+        Ok(Rule {
+            namespace: fqn.path.clone(),
+            name: fqn.name.clone(),
+            version,
+            publish: self.publish.or(old.map(|o| o.publish)).unwrap_or(false),
+            annotations,
+            trigger,
+            action,
+            updated: now_ms(),
+        })
+    }
 }
 
 /// The kind of an entity; also the REST collection it lives in.
@@ -798,6 +1109,20 @@ impl Entity {
     pub fn as_action(&self) -> Option<&Action> {
         match self {
             Self::Action(a) => Some(a),
+            _ => None,
+        }
+    }
+    /// The trigger, if this is one.
+    pub fn as_trigger(&self) -> Option<&Trigger> {
+        match self {
+            Self::Trigger(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// The rule, if this is one.
+    pub fn as_rule(&self) -> Option<&Rule> {
+        match self {
+            Self::Rule(r) => Some(r),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::Result;
 use crate::activation::{Activation, ActivationId};
@@ -83,6 +84,47 @@ pub fn activation_matches_name(a: &Activation, name: &str) -> bool {
     }
 }
 
+/// A document of a platform component (not an entity): JSON under an id in a collection,
+/// with its revision. See [Documents](Store#documents).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The id within its collection.
+    pub id: String,
+    /// The JSON.
+    pub value: Value,
+    /// Its revision.
+    pub rev: Revision,
+}
+
+/// Longest document id, bytes.
+pub const MAX_DOCUMENT_ID_BYTES: usize = 1024;
+
+/// Checks a document address: a collection of 1 to 64 characters `[a-z0-9_-]` starting with a
+/// letter, and an id of 1 to [`MAX_DOCUMENT_ID_BYTES`] bytes without control characters.
+///
+/// # Errors
+///
+/// `BadRequest` saying which part is wrong.
+pub fn check_document_key(collection: &str, id: &str) -> Result<()> {
+    let good_collection = !collection.is_empty()
+        && collection.len() <= 64
+        && collection.starts_with(|c: char| c.is_ascii_lowercase())
+        && collection
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !good_collection {
+        return Err(crate::Error::bad_request(format!(
+            "document collection '{collection}' is not valid: 1 to 64 characters a-z, 0-9, '_', '-', starting with a letter"
+        )));
+    }
+    if id.is_empty() || id.len() > MAX_DOCUMENT_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(crate::Error::bad_request(format!(
+            "document id is not valid: 1 to {MAX_DOCUMENT_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Persistent state of the platform: entities, activation records, subjects and limits.
 ///
 /// # Contract
@@ -150,6 +192,26 @@ pub fn activation_matches_name(a: &Activation, name: &str) -> bool {
 ///   `identity_for_namespace` through the same store: a blocked or deleted subject, a rotated
 ///   key or changed limits take effect at once (wrappers that cache must invalidate).
 ///
+/// # Documents
+///
+/// Platform components keep state of their own beside the entities (the alarms provider keeps
+/// its schedules and its scheduler lease, as OpenWhisk's providers keep a database of their
+/// own). A [`Document`] is any JSON value under an id in a named collection, with a
+/// [`Revision`] and the same optimistic concurrency as entities; documents are not entities:
+/// no REST route serves them and entity lists never show them.
+///
+/// * Addresses are checked by [`check_document_key`]; a bad one is `BadRequest` and nothing is
+///   read or written.
+/// * [`get_document`](Store::get_document) returns the value with its revision, or `NotFound`.
+/// * [`put_document`](Store::put_document) with `rev = None` creates and fails with
+///   `AlreadyExists` if the id exists in the collection; with `Some(rev)` it replaces the
+///   document only at its current revision, else `Conflict` (also when it is gone). Exactly one
+///   of several concurrent writes at the same revision (or creates of the same id) succeeds.
+/// * [`delete_document`](Store::delete_document) needs the current revision (`Conflict`
+///   otherwise) and fails with `NotFound` when the document does not exist.
+/// * [`list_documents`](Store::list_documents) returns every document of a collection, in id
+///   order (byte order); collections are independent of each other.
+///
 /// Every adapter proves the contract by running `faas_core::store_conformance!`.
 #[async_trait]
 pub trait Store: fmt::Debug + Send + Sync + 'static {
@@ -207,6 +269,22 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     async fn put_limits(&self, namespace: &EntityName, limits: &UserLimits) -> Result<()>;
     /// Deletes a namespace's limits document.
     async fn delete_limits(&self, namespace: &EntityName) -> Result<()>;
+
+    /// Reads document `id` of `collection`.
+    async fn get_document(&self, collection: &str, id: &str) -> Result<Versioned<Value>>;
+    /// Creates (`rev = None`) or replaces (`rev = Some(current)`) document `id` of
+    /// `collection`.
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &Value,
+        rev: Option<&Revision>,
+    ) -> Result<Revision>;
+    /// Deletes document `id` of `collection` at its current revision.
+    async fn delete_document(&self, collection: &str, id: &str, rev: &Revision) -> Result<()>;
+    /// Every document of `collection`, in id order.
+    async fn list_documents(&self, collection: &str) -> Result<Vec<Document>>;
 }
 
 /// Conveniences on every [`Store`], built on its methods. **Do not implement it**: it has a

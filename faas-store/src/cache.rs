@@ -659,6 +659,34 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         self.limits_write(namespace, self.inner.delete_limits(namespace))
             .await
     }
+
+    async fn get_document(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<faas_core::store::Versioned<serde_json::Value>> {
+        self.inner.get_document(collection, id).await
+    }
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &serde_json::Value,
+        rev: Option<&faas_core::store::Revision>,
+    ) -> Result<faas_core::store::Revision> {
+        self.inner.put_document(collection, id, value, rev).await
+    }
+    async fn delete_document(
+        &self,
+        collection: &str,
+        id: &str,
+        rev: &faas_core::store::Revision,
+    ) -> Result<()> {
+        self.inner.delete_document(collection, id, rev).await
+    }
+    async fn list_documents(&self, collection: &str) -> Result<Vec<faas_core::store::Document>> {
+        self.inner.list_documents(collection).await
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@ use faas_core::entity::{Entity, EntityKind};
 use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
 use faas_core::limits::UserLimits;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
-use faas_core::store::{ActivationQuery, ListQuery, Revision, Store, Versioned};
+use faas_core::store::{
+    ActivationQuery, Document, ListQuery, Revision, Store, Versioned, check_document_key,
+};
 use faas_core::{Error, Result};
+use serde_json::Value;
 
 /// A [`Store`] held in process memory: fast, not durable, shared by cloning an `Arc`.
 ///
@@ -123,6 +126,15 @@ struct State {
     by_namespace: BTreeMap<String, BTreeSet<String>>,
     /// Namespace limits.
     limits: HashMap<EntityName, UserLimits>,
+    /// Documents by collection, then id (ordered: lists walk them in id order).
+    documents: HashMap<String, BTreeMap<String, StoredDocument>>,
+}
+
+/// One stored document with its revision.
+struct StoredDocument {
+    value: Value,
+    generation: u64,
+    rev: Revision,
 }
 
 /// One stored subject record with its revision.
@@ -635,6 +647,93 @@ impl Store for MemoryStore {
             .remove(namespace)
             .map(|_| ())
             .ok_or_else(|| Error::not_found(format!("{namespace}/limits")))
+    }
+
+    async fn get_document(&self, collection: &str, id: &str) -> Result<Versioned<Value>> {
+        check_document_key(collection, id)?;
+        let s = self.read();
+        let d = s
+            .documents
+            .get(collection)
+            .and_then(|c| c.get(id))
+            .ok_or_else(|| Error::not_found(format!("{collection}/{id}")))?;
+        Ok(Versioned {
+            value: d.value.clone(),
+            rev: d.rev.clone(),
+        })
+    }
+
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &Value,
+        rev: Option<&Revision>,
+    ) -> Result<Revision> {
+        check_document_key(collection, id)?;
+        let mut s = self.write();
+        let current = s.documents.get(collection).and_then(|c| c.get(id));
+        let generation = match (current, rev) {
+            (Some(_), None) => {
+                return Err(Error::AlreadyExists {
+                    id: format!("{collection}/{id}"),
+                });
+            }
+            (Some(d), Some(r)) if &d.rev == r => d.generation + 1,
+            (Some(_), Some(_)) | (None, Some(_)) => {
+                return Err(Error::conflict(format!("{collection}/{id}")));
+            }
+            (None, None) => 1,
+        };
+        let new_rev = s.revision(generation);
+        s.documents
+            .entry(collection.to_string())
+            .or_default()
+            .insert(
+                id.to_string(),
+                StoredDocument {
+                    value: value.clone(),
+                    generation,
+                    rev: new_rev.clone(),
+                },
+            );
+        Ok(new_rev)
+    }
+
+    async fn delete_document(&self, collection: &str, id: &str, rev: &Revision) -> Result<()> {
+        check_document_key(collection, id)?;
+        let mut s = self.write();
+        let Some(c) = s.documents.get_mut(collection) else {
+            return Err(Error::not_found(format!("{collection}/{id}")));
+        };
+        match c.get(id) {
+            None => Err(Error::not_found(format!("{collection}/{id}"))),
+            Some(d) if &d.rev != rev => Err(Error::conflict(format!("{collection}/{id}"))),
+            Some(_) => {
+                c.remove(id);
+                if c.is_empty() {
+                    s.documents.remove(collection);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn list_documents(&self, collection: &str) -> Result<Vec<Document>> {
+        check_document_key(collection, "-")?;
+        let s = self.read();
+        Ok(s.documents
+            .get(collection)
+            .map(|c| {
+                c.iter()
+                    .map(|(id, d)| Document {
+                        id: id.clone(),
+                        value: d.value.clone(),
+                        rev: d.rev.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 

@@ -210,6 +210,37 @@ mod suites_catch_broken_adapters {
         async fn delete_limits(&self, ns: &faas_core::EntityName) -> faas_core::Result<()> {
             self.0.delete_limits(ns).await
         }
+
+        async fn get_document(
+            &self,
+            collection: &str,
+            id: &str,
+        ) -> faas_core::Result<faas_core::store::Versioned<serde_json::Value>> {
+            self.0.get_document(collection, id).await
+        }
+        async fn put_document(
+            &self,
+            collection: &str,
+            id: &str,
+            value: &serde_json::Value,
+            rev: Option<&faas_core::store::Revision>,
+        ) -> faas_core::Result<faas_core::store::Revision> {
+            self.0.put_document(collection, id, value, rev).await
+        }
+        async fn delete_document(
+            &self,
+            collection: &str,
+            id: &str,
+            rev: &faas_core::store::Revision,
+        ) -> faas_core::Result<()> {
+            self.0.delete_document(collection, id, rev).await
+        }
+        async fn list_documents(
+            &self,
+            collection: &str,
+        ) -> faas_core::Result<Vec<faas_core::store::Document>> {
+            self.0.list_documents(collection).await
+        }
     }
 
     /// Whether `case` panics (fails), run on its own task so the panic is contained.

@@ -31,6 +31,11 @@
 //!   on the in-memory store, against a second platform on the durable default,
 //!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed), the two
 //!   alternating in the same run.
+//! * **triggers**: a fire of a trigger whose one rule runs the no-op action, until the action's
+//!   record is stored (the fire's `202`, then its trigger record, which names the action's
+//!   activation, then the action's record, each read every millisecond until stored), against
+//!   a non-blocking invoke of the same action until its record is stored (read the same way);
+//!   latency at 1 client and throughput at 8, the two alternating.
 //! * **CPU per request**: CPU time (from `/proc`, 10 ms ticks) of the platform's runtime threads,
 //!   the client thread and the runner processes during each measured phase, divided by the
 //!   requests served. On a machine with few cores throughput is CPU-bound, and this table says
@@ -97,6 +102,14 @@ const CONTAINER_MB: u64 = 256;
 const CLIENTS: [usize; 3] = [1, 8, 32];
 /// Clients of the store comparison's throughput phase.
 const STORE_CLIENTS: usize = 8;
+/// Clients of the triggers' throughput phase.
+const TRIGGER_CLIENTS: usize = 8;
+/// A non-blocking invoke of the no-op action.
+const INVOKE_NOOP_ASYNC: &str = "/api/v1/namespaces/_/actions/noop";
+/// A fire of the trigger whose rule runs the no-op action.
+const FIRE_TICK: &str = "/api/v1/namespaces/_/triggers/tick";
+/// How often a record is looked for until it is stored.
+const RECORD_POLL: Duration = Duration::from_millis(1);
 /// Longest wait for any one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests one client makes in one measured chunk.
@@ -320,6 +333,76 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// `PUT` of `body` at `path` (`?overwrite=true` added), expecting `200`.
+    async fn put_json(&mut self, path: &str, body: serde_json::Value) -> Res<()> {
+        let path = format!("{path}?overwrite=true");
+        let (status, got) = self
+            .send(Method::PUT, &path, Bytes::from(body.to_string()))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("PUT {path}: {status} {}", String::from_utf8_lossy(&got)).into());
+        }
+        Ok(())
+    }
+
+    /// `POST` expecting `202 {"activationId"}`; the id.
+    async fn accepted(&mut self, path: &str) -> Res<String> {
+        let (status, body) = self
+            .send(Method::POST, path, Bytes::from_static(b"{}"))
+            .await?;
+        if status != StatusCode::ACCEPTED {
+            return Err(format!("POST {path}: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        Ok(v["activationId"]
+            .as_str()
+            .ok_or("no activationId")?
+            .to_string())
+    }
+
+    /// Reads activation `id` until it is stored (every [`RECORD_POLL`], bounded by
+    /// [`REQUEST_TIMEOUT`]); the record.
+    async fn record(&mut self, id: &str) -> Res<serde_json::Value> {
+        let path = format!("/api/v1/namespaces/_/activations/{id}");
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let (status, body) = self.send(Method::GET, &path, Bytes::new()).await?;
+            match status {
+                StatusCode::OK => return Ok(serde_json::from_slice(&body)?),
+                StatusCode::NOT_FOUND if Instant::now() < deadline => {
+                    tokio::time::sleep(RECORD_POLL).await;
+                }
+                _ => {
+                    return Err(
+                        format!("GET {path}: {status} {}", String::from_utf8_lossy(&body)).into(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A non-blocking invoke of the no-op action, until its record is stored.
+    async fn invoke_to_record(&mut self) -> Res<()> {
+        let id = self.accepted(INVOKE_NOOP_ASYNC).await?;
+        self.record(&id).await.map(drop)
+    }
+
+    /// A fire of the trigger whose one rule runs the no-op action, until the action's record
+    /// is stored (the trigger's record names it).
+    async fn fire_to_record(&mut self) -> Res<()> {
+        let id = self.accepted(FIRE_TICK).await?;
+        let fire = self.record(&id).await?;
+        let line: serde_json::Value =
+            serde_json::from_str(fire["logs"][0].as_str().ok_or("a fire without log lines")?)?;
+        let action = line["activationId"]
+            .as_str()
+            .ok_or_else(|| format!("the rule did not run: {line}"))?
+            .to_string();
+        self.record(&action).await.map(drop)
+    }
+}
+
 /// Milliseconds since the epoch.
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -380,6 +463,10 @@ enum Side<'a> {
     Floor(&'a dyn Container),
     /// `/run` and then the logs, as the invoker does.
     FloorLogs(&'a dyn Container),
+    /// A non-blocking invoke, then its record read back.
+    InvokeRecord(&'a mut HttpClient),
+    /// A trigger fire, then its rule's action record read back.
+    FireRecord(&'a mut HttpClient),
 }
 
 impl Side<'_> {
@@ -395,6 +482,8 @@ impl Side<'_> {
                 }
                 Ok(())
             }
+            Self::InvokeRecord(c) => c.invoke_to_record().await,
+            Self::FireRecord(c) => c.fire_to_record().await,
         }
     }
 }
@@ -566,6 +655,7 @@ async fn start_platform(
     };
     config.limits.invocations_per_minute = 1_000_000_000;
     config.limits.concurrent_invocations = 1_000_000;
+    config.limits.fires_per_minute = 1_000_000_000;
     let started = rt
         .spawn(async move { standalone::start(&config, &Adapters::default()).await })
         .await??;
@@ -626,6 +716,15 @@ struct StoreComparison {
     sqlite_tput: f64,
 }
 
+/// Fire -> rule -> action against a direct non-blocking invoke of the same action.
+#[derive(Debug)]
+struct TriggerComparison {
+    invoke: Percentiles,
+    fire: Percentiles,
+    invoke_tput: f64,
+    fire_tput: f64,
+}
+
 #[derive(Debug)]
 struct Report {
     kind: String,
@@ -642,6 +741,7 @@ struct Report {
     cold_prewarm: Percentiles,
     cold_floor: Percentiles,
     stores: StoreComparison,
+    triggers: TriggerComparison,
 }
 
 fn loadavg() -> String {
@@ -825,6 +925,66 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         sqlite_tput: td.0 as f64 / td.1.as_secs_f64().max(1e-9),
     };
 
+    // Triggers: fire -> rule -> action against a direct invoke of the same action, both
+    // non-blocking and read back from the store the same way; alternating, as above.
+    eprintln!("triggers: {:.1} s per side", s.secs);
+    clients[0]
+        .put_json("/api/v1/namespaces/_/triggers/tick", serde_json::json!({}))
+        .await?;
+    clients[0]
+        .put_json(
+            "/api/v1/namespaces/_/rules/tickRule",
+            serde_json::json!({"trigger": "/_/tick", "action": "/_/noop"}),
+        )
+        .await?;
+    let warm_end = Instant::now() + Duration::from_secs(5);
+    let (first, rest) = clients.split_at_mut(1);
+    drive(
+        vec![
+            Side::InvokeRecord(&mut first[0]),
+            Side::FireRecord(&mut rest[0]),
+        ],
+        warm_end,
+        WARMUP_THROUGHPUT * 5,
+        &mut seq,
+    )
+    .await?;
+    let (mut ti, mut tf) = (Vec::new(), Vec::new());
+    let (mut ni, mut nf) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let fire_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            if fire_turn {
+                let mut one = Side::FireRecord(&mut clients[0]);
+                sample(&mut one, end, &mut tf, &mut seq).await?;
+            } else {
+                let mut one = Side::InvokeRecord(&mut clients[0]);
+                sample(&mut one, end, &mut ti, &mut seq).await?;
+            }
+        }
+        for side in 0..2 {
+            let fire_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            let group = clients[..TRIGGER_CLIENTS].iter_mut();
+            let sides = if fire_turn {
+                group.map(Side::FireRecord).collect()
+            } else {
+                group.map(Side::InvokeRecord).collect()
+            };
+            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+            let acc = if fire_turn { &mut nf } else { &mut ni };
+            acc.0 += n;
+            acc.1 += t;
+        }
+    }
+    let triggers = TriggerComparison {
+        invoke: percentiles(ti),
+        fire: percentiles(tf),
+        invoke_tput: ni.0 as f64 / ni.1.as_secs_f64().max(1e-9),
+        fire_tput: nf.0 as f64 / nf.1.as_secs_f64().max(1e-9),
+    };
+
     drop(clients);
     stop_platform(platform_rt, main).await;
     for f in floors.drain(..) {
@@ -888,6 +1048,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         cold_prewarm: percentiles(cw),
         cold_floor: percentiles(cf),
         stores,
+        triggers,
     })
 }
 
@@ -1040,6 +1201,40 @@ impl Report {
             lat_ratio,
             ratio(us(st.sqlite.p99), us(st.memory.p99)),
             tput_ratio
+        );
+        println!();
+
+        let tr = &self.triggers;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "trigger fire -> rule -> action", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "invoke (202), record read back",
+            us(tr.invoke.p50),
+            us(tr.invoke.p99),
+            tr.invoke_tput,
+            tr.invoke.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "fire (202), action record read",
+            us(tr.fire.p50),
+            us(tr.fire.p99),
+            tr.fire_tput,
+            tr.fire.n
+        );
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "fire / invoke",
+            ratio(us(tr.fire.p50), us(tr.invoke.p50)),
+            ratio(us(tr.fire.p99), us(tr.invoke.p99)),
+            ratio(tr.fire_tput, tr.invoke_tput)
+        );
+        println!(
+            "(both read the record every {} ms until it is stored; the fire reads two records)",
+            RECORD_POLL.as_millis()
         );
         println!();
 

@@ -30,6 +30,7 @@
 //! | subjects and limits | [`subject_identity_roundtrip`], [`subject_wrong_key_or_blocked`], [`subject_replace_rotates_key`], [`subject_revisions_and_delete`], [`subject_bad_names_refused`], [`subjects_share_namespaces`], [`limits_get_put_delete`] |
 //! | concurrency | [`concurrent_creates_single_winner`], [`concurrent_updates_single_winner`], [`concurrent_subject_creates_single_winner`] |
 //! | serialization | [`json_details_survive`] |
+//! | documents | [`document_crud_and_revisions`], [`documents_listed_per_collection`], [`concurrent_document_updates_single_winner`], [`document_bad_keys_refused`] |
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -119,6 +120,10 @@ macro_rules! store_conformance {
             concurrent_creates_single_winner,
             concurrent_updates_single_winner,
             json_details_survive,
+            document_crud_and_revisions,
+            documents_listed_per_collection,
+            concurrent_document_updates_single_winner,
+            document_bad_keys_refused,
         );
     };
 }
@@ -1996,4 +2001,174 @@ pub async fn json_details_survive(store: &dyn Store) {
         "list",
     );
     assert_eq!(listed, vec![a]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh collection name `<prefix>-<16 hex>` (collections are shared by every case).
+fn unique_collection(prefix: &str) -> String {
+    let n: u64 = rand::random();
+    format!("{prefix}-{n:016x}")
+}
+
+/// Create, read, replace at the current revision, refuse stale revisions and second creates,
+/// delete at the current revision, and `NotFound` afterwards; values come back as written.
+pub async fn document_crud_and_revisions(store: &dyn Store) {
+    let c = unique_collection("docs");
+    let id = "guest/my trigger"; // ids may hold '/' and spaces
+    assert_err!(
+        store.get_document(&c, id).await,
+        Error::NotFound { .. },
+        "get of a missing document"
+    );
+    let v1 = json!({"cron": "*/2 * * * * *", "n": 12_345_678_901_234_u64, "nested": {"a": [1, null, "x"]}});
+    let r1 = ok(store.put_document(&c, id, &v1, None).await, "create");
+    let got = ok(store.get_document(&c, id).await, "get");
+    assert_eq!(got.value, v1);
+    assert_eq!(got.rev, r1);
+    assert_err!(
+        store
+            .put_document(&c, id, &json!({"again": true}), None)
+            .await,
+        Error::AlreadyExists { .. },
+        "second create"
+    );
+    let v2 = json!({"cron": "* * * * *"});
+    let r2 = ok(store.put_document(&c, id, &v2, Some(&r1)).await, "replace");
+    assert_ne!(r1, r2, "a write makes a new revision");
+    assert_eq!(ok(store.get_document(&c, id).await, "get").value, v2);
+    assert_err!(
+        store.put_document(&c, id, &v1, Some(&r1)).await,
+        Error::Conflict { .. },
+        "replace at a stale revision"
+    );
+    assert_err!(
+        store.delete_document(&c, id, &r1).await,
+        Error::Conflict { .. },
+        "delete at a stale revision"
+    );
+    ok(store.delete_document(&c, id, &r2).await, "delete");
+    assert_err!(
+        store.get_document(&c, id).await,
+        Error::NotFound { .. },
+        "get after delete"
+    );
+    assert_err!(
+        store.delete_document(&c, id, &r2).await,
+        Error::NotFound { .. },
+        "delete of a deleted document"
+    );
+    assert_err!(
+        store.put_document(&c, id, &v2, Some(&r2)).await,
+        Error::Conflict { .. },
+        "replace of a deleted document"
+    );
+    // Created again after a delete: a create works, with a revision never seen before.
+    let r3 = ok(store.put_document(&c, id, &v1, None).await, "create again");
+    assert_ne!(r3, r1);
+    assert_ne!(r3, r2);
+}
+
+/// A collection lists exactly its own documents, in id order; other collections and
+/// entities never appear in it.
+pub async fn documents_listed_per_collection(store: &dyn Store) {
+    let a = unique_collection("lista");
+    // A collection whose name extends the other's must not be mixed in.
+    let b = format!("{a}x");
+    assert!(ok(store.list_documents(&a).await, "empty list").is_empty());
+    for id in ["b", "a/2", "a/10", "c c"] {
+        ok(
+            store.put_document(&a, id, &json!({"id": id}), None).await,
+            "create",
+        );
+    }
+    ok(
+        store
+            .put_document(&b, "a", &json!({"other": true}), None)
+            .await,
+        "create b",
+    );
+    let listed = ok(store.list_documents(&a).await, "list");
+    let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["a/10", "a/2", "b", "c c"], "id (byte) order");
+    for d in &listed {
+        assert_eq!(d.value, json!({"id": d.id}));
+        assert_eq!(
+            ok(store.get_document(&a, &d.id).await, "get").rev,
+            d.rev,
+            "listed revisions are current"
+        );
+    }
+    let only_b = ok(store.list_documents(&b).await, "list b");
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].value, json!({"other": true}));
+}
+
+/// Eight concurrent replacements at the same revision: exactly one wins, the others get
+/// `Conflict`; eight concurrent creates: exactly one wins, the others get `AlreadyExists`.
+pub async fn concurrent_document_updates_single_winner(store: &dyn Store) {
+    let c = unique_collection("race");
+    let c = c.as_str();
+    let creates = futures::future::join_all(
+        (0..8).map(|i| async move { store.put_document(c, "x", &json!({"i": i}), None).await }),
+    )
+    .await;
+    let winners = creates.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(winners, 1, "exactly one create must win: {creates:?}");
+    for r in &creates {
+        if let Err(e) = r {
+            assert!(matches!(e, Error::AlreadyExists { .. }), "got {e:?}");
+        }
+    }
+    let base = ok(store.get_document(c, "x").await, "get");
+    let updates = futures::future::join_all((0..8).map(|i| {
+        let rev = base.rev.clone();
+        async move {
+            store
+                .put_document(c, "x", &json!({"u": i}), Some(&rev))
+                .await
+                .map(|r| (i, r))
+        }
+    }))
+    .await;
+    let won: Vec<&(i32, Revision)> = updates.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one update must win: {updates:?}");
+    for r in &updates {
+        if let Err(e) = r {
+            assert!(matches!(e, Error::Conflict { .. }), "got {e:?}");
+        }
+    }
+    let got = ok(store.get_document(c, "x").await, "get");
+    assert_eq!(got.value, json!({"u": won[0].0}));
+    assert_eq!(got.rev, won[0].1);
+}
+
+/// Bad collections and ids are refused with `BadRequest`, and nothing is written.
+pub async fn document_bad_keys_refused(store: &dyn Store) {
+    let good = unique_collection("keys");
+    let long = "x".repeat(crate::store::MAX_DOCUMENT_ID_BYTES + 1);
+    for (c, id) in [
+        ("", "a"),
+        ("Upper", "a"),
+        ("_design", "a"),
+        ("9lives", "a"),
+        ("has/slash", "a"),
+        (good.as_str(), ""),
+        (good.as_str(), "line\nbreak"),
+        (good.as_str(), long.as_str()),
+    ] {
+        assert_err!(
+            store.put_document(c, id, &json!({}), None).await,
+            Error::BadRequest { .. },
+            "put {c:?}/{id:?}"
+        );
+        assert_err!(
+            store.get_document(c, id).await,
+            Error::BadRequest { .. },
+            "get {c:?}/{id:?}"
+        );
+    }
+    assert!(ok(store.list_documents(&good).await, "list").is_empty());
 }

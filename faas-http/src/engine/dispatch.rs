@@ -61,6 +61,8 @@ pub(crate) struct Invocation {
     pub(crate) cause: Option<ActivationId>,
     /// The namespace's in-flight slot, released when the activation leaves the books.
     pub(crate) ticket: Option<Ticket>,
+    /// The id to use (work done again after a crash keeps its id); a fresh one when `None`.
+    pub(crate) activation_id: Option<ActivationId>,
 }
 
 impl Inner {
@@ -79,8 +81,9 @@ impl Inner {
             blocking,
             cause,
             ticket,
+            activation_id,
         } = inv;
-        let activation_id = ActivationId::generate();
+        let activation_id = activation_id.unwrap_or_else(ActivationId::generate);
         let blackbox = matches!(action.exec, Exec::Blackbox { .. });
         let limits = action.limits;
         let fqn = action.fqn();

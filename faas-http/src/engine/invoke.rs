@@ -57,8 +57,12 @@ pub(super) async fn invoke(engine: &Engine, user: Identity, req: InvokeRequest) 
     if is_conductor(&resolved.action) {
         return conductor::invoke(engine, user, resolved, req, ticket).await;
     }
+    if let Some(native) = engine.inner.natives.get(&resolved.action.fqn()) {
+        return super::native::run(engine, user, resolved, req, ticket, native).await;
+    }
     let wait = req.wait;
-    let inv = atomic(
+    let activation_id = req.activation_id;
+    let mut inv = atomic(
         user,
         resolved,
         req.payload,
@@ -67,6 +71,7 @@ pub(super) async fn invoke(engine: &Engine, user: Identity, req: InvokeRequest) 
         req.cause,
         ticket,
     );
+    inv.activation_id = activation_id;
     engine.inner.dispatch(inv, wait).await
 }
 
@@ -182,6 +187,7 @@ pub(crate) fn atomic(
         blocking,
         cause,
         ticket,
+        activation_id: None,
     }
 }
 

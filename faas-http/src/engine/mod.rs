@@ -1,8 +1,9 @@
 //! The **invocation engine**: the controller's core, independent of HTTP.
 //!
 //! Every caller that runs an action goes through [`Engine::invoke`]: the REST routes,
-//! sequences, conductor actions, and the later trigger fires and rules, web actions, alarms
-//! and API-gateway routes. It takes an [`Identity`] and an [`InvokeRequest`] and returns a
+//! sequences, conductor actions, the actions of the rules a trigger fire activates
+//! ([`Engine::fire`], module [`fire`]), the alarms provider, and the later web actions and
+//! API-gateway routes. It takes an [`Identity`] and an [`InvokeRequest`] and returns a
 //! domain [`Outcome`] (or a [`faas_core::Error`]); only the HTTP routes turn those into
 //! responses.
 //!
@@ -71,14 +72,19 @@ mod conductor;
 mod consumers;
 mod dispatch;
 pub mod entitlement;
+pub mod fire;
 mod health;
 mod invoke;
+pub mod native;
 mod resolve;
+pub mod rules;
 pub(crate) mod sequence;
 mod throttle;
 
 pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
+pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
+pub use native::{NativeAction, NativeResult};
 pub use resolve::ResolvedAction;
 
 use books::Books;
@@ -111,6 +117,10 @@ pub struct InvokeRequest {
     /// Whether payload keys may not override parameters protected by the `final` annotation
     /// (OpenWhisk's rule for invokes and web actions).
     pub protect_final: bool,
+    /// The activation id to use instead of a fresh one: work that may be redone (a trigger
+    /// fire delivered again after a crash) gives the same id each time, so the invoker and the
+    /// store keep one activation (records are first-write-wins by id).
+    pub activation_id: Option<ActivationId>,
 }
 
 impl InvokeRequest {
@@ -125,6 +135,7 @@ impl InvokeRequest {
             cause: None,
             throttle: true,
             protect_final: true,
+            activation_id: None,
         }
     }
     /// With a payload (`null` counts as none).
@@ -161,6 +172,11 @@ impl InvokeRequest {
     /// Without the `final` parameter check.
     pub fn without_final_check(mut self) -> Self {
         self.protect_final = false;
+        self
+    }
+    /// With activation id `id` instead of a fresh one.
+    pub fn with_activation_id(mut self, id: ActivationId) -> Self {
+        self.activation_id = Some(id);
         self
     }
 }
@@ -204,6 +220,10 @@ pub(crate) struct Inner {
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
     pub(crate) health_tests: HealthTests,
+    /// Actions the controller answers itself (the alarms provider's feed actions).
+    pub(crate) natives: native::Natives,
+    /// The trigger fires this controller is processing.
+    pub(crate) fires: fire::FireState,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -239,15 +259,18 @@ impl Engine {
                 instance,
                 completed_topic,
                 health_tests: HealthTests::default(),
+                natives: native::Natives::default(),
+                fires: fire::FireState::default(),
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
         })
     }
 
-    /// Creates the topics `completed<C>` and `health` if missing, subscribes to them, and
-    /// spawns the acknowledgement consumer, the health consumer (feeding
-    /// [`Scheduler::on_ping`]), the sweep of overdue activations and the invoker health tests.
+    /// Creates the topics `completed<C>`, `health` and `triggerFires` if missing, subscribes
+    /// to them, and spawns the acknowledgement consumer, the health consumer (feeding
+    /// [`Scheduler::on_ping`]), the trigger-fire consumer (see [`fire`]), the sweep of overdue
+    /// activations and the invoker health tests.
     ///
     /// Call once, inside a Tokio runtime, before invoking; later calls do nothing.
     pub async fn start(&self) -> Result<()> {
@@ -255,7 +278,14 @@ impl Engine {
         if s.started.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        match consumers::start(s).await {
+        let started = match consumers::start(s).await {
+            Ok(mut tasks) => fire::start(s).await.map(|more| {
+                tasks.extend(more);
+                tasks
+            }),
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(tasks) => {
                 s.tasks
                     .lock()

@@ -122,7 +122,10 @@ pub(super) async fn invoke(
     req: InvokeRequest,
     ticket: Option<Ticket>,
 ) -> Result<Outcome> {
-    let id = ActivationId::generate();
+    let id = req
+        .activation_id
+        .clone()
+        .unwrap_or_else(ActivationId::generate);
     let engine2 = engine.clone();
     let run_id = id.clone();
     let InvokeRequest {

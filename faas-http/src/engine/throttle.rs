@@ -1,5 +1,7 @@
 //! Per-namespace throttles of invocations (OpenWhisk §3.2): a rate per wall-clock minute and
-//! a number of activations in flight on this controller.
+//! a number of activations in flight on this controller; and of trigger fires: a rate per
+//! wall-clock minute (`firesPerMinute`, OpenWhisk's `triggerRateThrottler`), counted apart
+//! from invocations.
 //!
 //! Both counters of a namespace live in one map entry behind one `std` mutex: admission is a
 //! single short critical section (no await inside), cheaper than any async lock. An admitted
@@ -23,6 +25,8 @@ struct Counters {
 #[derive(Debug, Default)]
 pub(crate) struct Throttles {
     map: Mutex<HashMap<Arc<str>, Counters>>,
+    /// Trigger fires per namespace: (minute, count).
+    fires: Mutex<HashMap<Arc<str>, (u64, u32)>>,
 }
 
 /// This controller's share of a namespace limit when `cluster` controllers enforce it:
@@ -109,10 +113,47 @@ impl Throttles {
         })
     }
 
-    /// Drops counters of namespaces with nothing in flight and no invocation this minute.
+    /// Counts one trigger fire of `namespace` in minute `minute`, or answers 429 with
+    /// OpenWhisk's message (the same text as for invocations).
+    pub(crate) fn admit_fire(
+        &self,
+        namespace: &str,
+        per_minute: u32,
+        minute: u64,
+    ) -> Result<(), Error> {
+        let mut map = self.fires.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = match map.get_mut(namespace) {
+            Some((m, count)) => {
+                if *m != minute {
+                    *m = minute;
+                    *count = 0;
+                }
+                *count = count.saturating_add(1);
+                *count
+            }
+            None => {
+                map.insert(Arc::from(namespace), (minute, 1));
+                1
+            }
+        };
+        if count > per_minute {
+            return Err(Error::TooManyRequests {
+                message: format!(
+                    "Too many requests in the last minute (count: {count}, allowed: {per_minute})."
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Drops counters of namespaces with nothing in flight and no invocation (or fire) this
+    /// minute.
     pub(crate) fn prune(&self, minute: u64) {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, c| c.in_flight > 0 || c.minute >= minute);
+        drop(map);
+        let mut fires = self.fires.lock().unwrap_or_else(PoisonError::into_inner);
+        fires.retain(|_, (m, _)| *m >= minute);
     }
 
     #[cfg(test)]
@@ -169,5 +210,26 @@ mod tests {
         assert_eq!(t.in_flight("ns"), 1, "entries in flight survive pruning");
         let e = t.admit("blocked", 0, 0, 1).unwrap_err();
         assert_eq!(e.status(), 429);
+    }
+
+    #[test]
+    fn fires_per_minute_apart_from_invocations() {
+        let t = Arc::new(Throttles::default());
+        t.admit_fire("ns", 2, 7).unwrap();
+        t.admit_fire("ns", 2, 7).unwrap();
+        let e = t.admit_fire("ns", 2, 7).unwrap_err();
+        assert_eq!(e.status(), 429);
+        assert_eq!(
+            e.to_string(),
+            "Too many requests in the last minute (count: 3, allowed: 2)."
+        );
+        // Invocations are counted apart; another namespace and the next minute start afresh.
+        let _slot = t.admit("ns", 1, 1, 7).unwrap();
+        t.admit_fire("other", 2, 7).unwrap();
+        t.admit_fire("ns", 2, 8).unwrap();
+        // 0 blocks.
+        assert_eq!(t.admit_fire("zero", 0, 7).unwrap_err().status(), 429);
+        t.prune(9);
+        assert!(t.fires.lock().unwrap().is_empty());
     }
 }

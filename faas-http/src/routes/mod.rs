@@ -25,7 +25,9 @@ mod activations;
 mod namespaces;
 mod packages;
 pub(crate) mod query;
+mod rules;
 pub(crate) mod system;
+mod triggers;
 
 /// The state of every handler.
 pub(crate) type State = axum::extract::State<Engine>;
@@ -103,6 +105,34 @@ pub(crate) fn authenticated(shared: Engine) -> Router {
                     .put(packages::put)
                     .delete(packages::delete),
                 "GET, PUT, DELETE",
+            ),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/triggers"),
+            only_get(get(triggers::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/triggers/"),
+            only_get(get(triggers::list)),
+        )
+        .route(
+            &format!("{NS}/{{ns}}/triggers/{{name}}"),
+            entity_methods(
+                get(triggers::get)
+                    .put(triggers::put)
+                    .delete(triggers::delete)
+                    .post(triggers::fire),
+            ),
+        )
+        .route(&format!("{NS}/{{ns}}/rules"), only_get(get(rules::list)))
+        .route(&format!("{NS}/{{ns}}/rules/"), only_get(get(rules::list)))
+        .route(
+            &format!("{NS}/{{ns}}/rules/{{name}}"),
+            entity_methods(
+                get(rules::get)
+                    .put(rules::put)
+                    .delete(rules::delete)
+                    .post(rules::set_status),
             ),
         )
         .route(

@@ -76,6 +76,37 @@ pub(crate) fn entity_doc(entity: &Entity, rev: Option<&Revision>) -> Value {
     doc
 }
 
+/// The stored form of a platform component's document: `{_id, [_rev], collection, doc}` (the
+/// value is wrapped so that its own fields never meet CouchDB's reserved `_` names).
+pub(crate) fn document_doc(
+    doc_id: &str,
+    collection: &str,
+    value: &Value,
+    rev: Option<&Revision>,
+) -> Value {
+    let mut o = Map::new();
+    o.insert("_id".into(), Value::String(doc_id.to_string()));
+    if let Some(r) = rev {
+        o.insert("_rev".into(), Value::String(r.0.clone()));
+    }
+    o.insert("collection".into(), Value::String(collection.to_string()));
+    o.insert("doc".into(), value.clone());
+    Value::Object(o)
+}
+
+/// A platform component's document from its stored form.
+pub(crate) fn document_from_doc(doc: Value) -> Result<Versioned<Value>, String> {
+    let Value::Object(mut o) = doc else {
+        return Err("a document is not a JSON object".into());
+    };
+    let rev = match o.remove("_rev") {
+        Some(Value::String(r)) => Revision(r),
+        _ => return Err("a document without _rev".into()),
+    };
+    let value = o.remove("doc").ok_or("a document without its value")?;
+    Ok(Versioned { value, rev })
+}
+
 /// The entity type a document without `entityType` has, by shape, as OpenWhisk's views
 /// tell them apart (reference §8).
 fn infer_entity_type(o: &Map<String, Value>) -> Option<&'static str> {

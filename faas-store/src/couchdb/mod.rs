@@ -87,7 +87,9 @@ use faas_core::entity::{Entity, EntityKind};
 use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
 use faas_core::limits::UserLimits;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
-use faas_core::store::{ActivationQuery, ListQuery, Revision, Store, Versioned};
+use faas_core::store::{
+    ActivationQuery, Document, ListQuery, Revision, Store, Versioned, check_document_key,
+};
 use faas_core::{Error, Result};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -126,6 +128,8 @@ pub(crate) struct Inner {
     subjects: Db,
     whisks: Db,
     activations: Db,
+    /// Documents of platform components (`Store::put_document`), ids `collection/id`.
+    documents: Db,
 }
 
 impl fmt::Debug for CouchDbStore {
@@ -166,11 +170,18 @@ impl CouchDbStore {
         ]
     }
 
-    /// **Deletes the three databases and everything in them.** For tests and tear-down; the
+    /// The name of the database of documents of platform components (the alarms provider's
+    /// schedules and lease): `<prefix>documents`.
+    pub fn documents_database_name(&self) -> &str {
+        &self.inner.documents.name
+    }
+
+    /// **Deletes the four databases and everything in them.** For tests and tear-down; the
     /// store recreates them (empty) on its next use.
     pub async fn delete_databases(&self) -> Result<()> {
         let couch = &self.inner.couch;
-        for name in self.database_names() {
+        let names = self.database_names();
+        for name in names.into_iter().chain([self.documents_database_name()]) {
             couch
                 .retry("DELETE database", |_| couch.delete_database(name))
                 .await
@@ -206,12 +217,18 @@ impl CouchDbStore {
             subjects: db("subjects", design::subjects()),
             whisks: db("whisks", design::whisks()),
             activations: db("activations", design::activations()),
+            documents: db("documents", Vec::new()),
             couch: couch.clone(),
             url,
             username: config.username.clone(),
             prefix: config.prefix.clone(),
         };
-        for db in [&inner.subjects, &inner.whisks, &inner.activations] {
+        for db in [
+            &inner.subjects,
+            &inner.whisks,
+            &inner.activations,
+            &inner.documents,
+        ] {
             inner
                 .ensure(db)
                 .await
@@ -1069,6 +1086,91 @@ impl Store for CouchDbStore {
             }
         }
         Err(Error::conflict(id))
+    }
+
+    async fn get_document(&self, collection: &str, id: &str) -> Result<Versioned<Value>> {
+        check_document_key(collection, id)?;
+        let inner = &self.inner;
+        let db = &inner.documents;
+        let doc_id = format!("{collection}/{id}");
+        let doc = inner
+            .get(db, &doc_id)
+            .await
+            .map_err(|f| to_error(f, "GET", &format!("{}/{doc_id}", db.name)))?
+            .ok_or_else(|| Error::not_found(&doc_id))?;
+        layout::document_from_doc(doc).map_err(|e| layout_error(&db.name, &doc_id, e))
+    }
+
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &Value,
+        rev: Option<&Revision>,
+    ) -> Result<Revision> {
+        check_document_key(collection, id)?;
+        let inner = &self.inner;
+        let doc_id = format!("{collection}/{id}");
+        let body = layout::document_doc(&doc_id, collection, value, rev);
+        inner.put_at(&inner.documents, &doc_id, &body, rev).await
+    }
+
+    async fn delete_document(&self, collection: &str, id: &str, rev: &Revision) -> Result<()> {
+        check_document_key(collection, id)?;
+        let inner = &self.inner;
+        inner
+            .delete_at(&inner.documents, &format!("{collection}/{id}"), rev)
+            .await
+    }
+
+    async fn list_documents(&self, collection: &str) -> Result<Vec<Document>> {
+        check_document_key(collection, "-")?;
+        let inner = &self.inner;
+        let db = &inner.documents;
+        let couch = &inner.couch;
+        let path = format!("{}/_all_docs", client::segment(&db.name));
+        // Ids `collection/…` sort between `collection/` and `collection0` ('0' follows '/').
+        let start = json!(format!("{collection}/")).to_string();
+        let end = json!(format!("{collection}0")).to_string();
+        let (_, body) = inner
+            .on_db(db, "GET _all_docs", false, |_| {
+                couch.send(couch.req(Method::GET, &path).query(&[
+                    ("startkey", start.as_str()),
+                    ("endkey", end.as_str()),
+                    ("inclusive_end", "false"),
+                    ("include_docs", "true"),
+                ]))
+            })
+            .await
+            .map_err(|f| to_error(f, "list", &db.name))?;
+        let rows = body
+            .get("rows")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let prefix = format!("{collection}/");
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(doc_id) = row.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(id) = doc_id.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(doc) = row.get("doc").filter(|d| d.is_object()).cloned() else {
+                continue;
+            };
+            match layout::document_from_doc(doc) {
+                Ok(v) => out.push(Document {
+                    id: id.to_string(),
+                    value: v.value,
+                    rev: v.rev,
+                }),
+                Err(e) => tracing::warn!(database = %db.name, id = doc_id, error = %e,
+                    "couchdb: unreadable document skipped in a list"),
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -92,9 +92,12 @@ use faas_core::entity::{Entity, EntityKind};
 use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
 use faas_core::limits::UserLimits;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
-use faas_core::store::{ActivationQuery, ListQuery, Revision, Store, Versioned};
+use faas_core::store::{
+    ActivationQuery, Document, ListQuery, Revision, Store, Versioned, check_document_key,
+};
 use faas_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use config::{
@@ -953,6 +956,94 @@ impl Store for SqliteStore {
         let ns = namespace.as_str().to_string();
         let doc = to_json(limits, "namespace limits")?;
         self.write(|reply| Job::PutLimits { ns, doc, reply }).await
+    }
+
+    async fn get_document(&self, collection: &str, id: &str) -> Result<Versioned<Value>> {
+        check_document_key(collection, id)?;
+        let (collection, id) = (collection.to_string(), id.to_string());
+        self.read(move |c, file| {
+            let row: Option<(String, String)> = c
+                .prepare_cached("SELECT rev, doc FROM documents WHERE collection = ?1 AND id = ?2")
+                .and_then(|mut st| {
+                    st.query_row(params![collection, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(sql_err(file))?;
+            let key = format!("{collection}/{id}");
+            let (rev, doc) = row.ok_or_else(|| Error::not_found(key.clone()))?;
+            let value: Value = serde_json::from_str(&doc).map_err(|e| bad_doc(file, &key, e))?;
+            Ok(Versioned {
+                value,
+                rev: Revision(rev),
+            })
+        })
+        .await
+    }
+
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &Value,
+        rev: Option<&Revision>,
+    ) -> Result<Revision> {
+        check_document_key(collection, id)?;
+        let doc = to_json(value, "document")?;
+        let (collection, id, rev) = (collection.to_string(), id.to_string(), rev.cloned());
+        self.write(|reply| Job::PutDocument {
+            collection,
+            id,
+            doc,
+            rev,
+            reply,
+        })
+        .await
+    }
+
+    async fn delete_document(&self, collection: &str, id: &str, rev: &Revision) -> Result<()> {
+        check_document_key(collection, id)?;
+        let (collection, id, rev) = (collection.to_string(), id.to_string(), rev.clone());
+        self.write(|reply| Job::DeleteDocument {
+            collection,
+            id,
+            rev,
+            reply,
+        })
+        .await
+    }
+
+    async fn list_documents(&self, collection: &str) -> Result<Vec<Document>> {
+        check_document_key(collection, "-")?;
+        let collection = collection.to_string();
+        self.read(move |c, file| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, rev, doc FROM documents WHERE collection = ?1 ORDER BY id",
+                )
+                .map_err(sql_err(file))?;
+            let rows = st
+                .query_map(params![collection], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(sql_err(file))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, rev, doc) = row.map_err(sql_err(file))?;
+                let value: Value = serde_json::from_str(&doc)
+                    .map_err(|e| bad_doc(file, &format!("{collection}/{id}"), e))?;
+                out.push(Document {
+                    id,
+                    value,
+                    rev: Revision(rev),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 

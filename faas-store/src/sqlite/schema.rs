@@ -28,7 +28,9 @@ pub(crate) const APPLICATION_ID: i32 = 0x6661_6173;
 ///   by triggers (so an unfiltered count is one row read).
 /// * 3 — subject records carry a revision (optimistic concurrency, as entities): existing
 ///   records get a fresh one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// * 4 — documents of platform components (the alarms provider's schedules and lease), by
+///   collection and id, with revisions.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The layout version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -102,6 +104,16 @@ CREATE TRIGGER activations_uncounted AFTER DELETE ON activations BEGIN
     UPDATE activation_counts SET n = n - 1 WHERE ns = old.ns;
     DELETE FROM activation_counts WHERE ns = old.ns AND n <= 0;
 END;
+"#;
+
+const V4: &str = r#"
+CREATE TABLE documents (
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    rev        TEXT NOT NULL,          -- N-<32 hex>
+    doc        TEXT NOT NULL,          -- the document's JSON
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
 "#;
 
 const V3: &str = r#"

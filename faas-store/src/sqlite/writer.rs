@@ -111,6 +111,19 @@ pub(crate) enum Job {
         ns: String,
         reply: oneshot::Sender<Result<()>>,
     },
+    PutDocument {
+        collection: String,
+        id: String,
+        doc: String,
+        rev: Option<Revision>,
+        reply: oneshot::Sender<Result<Revision>>,
+    },
+    DeleteDocument {
+        collection: String,
+        id: String,
+        rev: Revision,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// One retention step (expired records, then records over the count bound).
     Sweep {
         reply: oneshot::Sender<Result<Swept>>,
@@ -374,6 +387,26 @@ fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u
                 .map_err(|e| sqlite_error(e, file));
             hold(reply, r)
         }
+        Job::PutDocument {
+            collection,
+            id,
+            doc,
+            rev,
+            reply,
+        } => {
+            let r = put_document(&sp, &collection, &id, &doc, rev.as_ref())
+                .map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
+        Job::DeleteDocument {
+            collection,
+            id,
+            rev,
+            reply,
+        } => {
+            let r = delete_document(&sp, &collection, &id, &rev).map_err(|e| e.into_error(file));
+            hold(reply, r)
+        }
         Job::Sweep { reply } => hold(reply, Ok(Swept::default())),
         Job::Close { reply } => {
             let _ = reply.send(());
@@ -403,6 +436,8 @@ fn fail(job: Job, why: &str) {
         Job::DeleteSubject { reply, .. } => drop(reply.send(Err(e()))),
         Job::PutLimits { reply, .. } => drop(reply.send(Err(e()))),
         Job::DeleteLimits { reply, .. } => drop(reply.send(Err(e()))),
+        Job::PutDocument { reply, .. } => drop(reply.send(Err(e()))),
+        Job::DeleteDocument { reply, .. } => drop(reply.send(Err(e()))),
         Job::Sweep { reply } => drop(reply.send(Err(e()))),
         Job::Close { reply } => drop(reply.send(())),
     }
@@ -519,6 +554,71 @@ fn delete_entity(
         EntityWriteError::Conflict(id.to_string())
     } else {
         EntityWriteError::NotFound(id.to_string())
+    })
+}
+
+/// Creates (`rev = None`) or replaces at `rev` document `collection/id`, as [`put_entity`]
+/// does for entities.
+fn put_document(
+    conn: &Connection,
+    collection: &str,
+    id: &str,
+    doc: &str,
+    rev: Option<&Revision>,
+) -> std::result::Result<Revision, EntityWriteError> {
+    let key = || format!("{collection}/{id}");
+    match rev {
+        None => {
+            let new_rev = revision(1);
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO documents (collection, id, rev, doc) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (collection, id) DO NOTHING",
+                )?
+                .execute(params![collection, id, new_rev.0, doc])?;
+            if n == 0 {
+                return Err(EntityWriteError::AlreadyExists(key()));
+            }
+            Ok(new_rev)
+        }
+        Some(current) => {
+            let new_rev = revision(generation(current).saturating_add(1));
+            let n = conn
+                .prepare_cached(
+                    "UPDATE documents SET rev = ?3, doc = ?4 \
+                     WHERE collection = ?1 AND id = ?2 AND rev = ?5",
+                )?
+                .execute(params![collection, id, new_rev.0, doc, current.0])?;
+            if n == 0 {
+                return Err(EntityWriteError::Conflict(key()));
+            }
+            Ok(new_rev)
+        }
+    }
+}
+
+fn delete_document(
+    conn: &Connection,
+    collection: &str,
+    id: &str,
+    rev: &Revision,
+) -> std::result::Result<(), EntityWriteError> {
+    let n = conn
+        .prepare_cached("DELETE FROM documents WHERE collection = ?1 AND id = ?2 AND rev = ?3")?
+        .execute(params![collection, id, rev.0])?;
+    if n == 1 {
+        return Ok(());
+    }
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM documents WHERE collection = ?1 AND id = ?2")?
+        .query_row(params![collection, id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    let key = format!("{collection}/{id}");
+    Err(if exists {
+        EntityWriteError::Conflict(key)
+    } else {
+        EntityWriteError::NotFound(key)
     })
 }
 

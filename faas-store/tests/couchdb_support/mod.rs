@@ -251,6 +251,34 @@ impl Store for TestStore {
     async fn delete_limits(&self, ns: &EntityName) -> Result<()> {
         self.store.delete_limits(ns).await
     }
+
+    async fn get_document(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<faas_core::store::Versioned<serde_json::Value>> {
+        self.store.get_document(collection, id).await
+    }
+    async fn put_document(
+        &self,
+        collection: &str,
+        id: &str,
+        value: &serde_json::Value,
+        rev: Option<&faas_core::store::Revision>,
+    ) -> Result<faas_core::store::Revision> {
+        self.store.put_document(collection, id, value, rev).await
+    }
+    async fn delete_document(
+        &self,
+        collection: &str,
+        id: &str,
+        rev: &faas_core::store::Revision,
+    ) -> Result<()> {
+        self.store.delete_document(collection, id, rev).await
+    }
+    async fn list_documents(&self, collection: &str) -> Result<Vec<faas_core::store::Document>> {
+        self.store.list_documents(collection).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

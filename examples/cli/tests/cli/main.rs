@@ -11,6 +11,7 @@
 //! | `packages` | `package create/update/bind/get/list/delete`, invoking through a binding |
 //! | `errors` | bad input: missing file, unknown kind, bad parameters, wrong key, unreachable host |
 //! | `json` | `--json` output and errors |
+//! | `triggers` | `trigger create/update/get/list/delete/fire` (with feeds), `rule create/get/status/enable/disable/list/delete` |
 //! | `not_served` | one row per command whose route the platform does not serve yet |
 //! | `completion` | shell completion scripts |
 
@@ -26,3 +27,4 @@ mod namespaces;
 mod not_served;
 mod packages;
 mod support;
+mod triggers;

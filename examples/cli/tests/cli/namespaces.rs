@@ -15,9 +15,9 @@ async fn namespaces_and_everything_in_one() {
         .await
         .ok();
 
-    // `list` shows what the platform serves; collections it does not serve yet are named on
-    // stderr. (When the platform serves triggers and rules, their tables appear here and the
-    // notes go.)
+    // `list` shows every collection, triggers and rules included (no notes on stderr).
+    home.run(&["trigger", "create", "t"]).await.ok();
+    home.run(&["rule", "create", "r", "t", "myDemo"]).await.ok();
     for args in [
         &["list"][..],
         &["namespace", "get"][..],
@@ -33,19 +33,15 @@ async fn namespaces_and_everything_in_one() {
             text.contains("packages\nactions\n/guest/myDemo"),
             "{args:?}: {text}"
         );
-        assert!(!out.stderr.contains("packages"), "{args:?}: {out:?}");
-        for family in ["triggers", "rules"] {
-            assert!(
-                out.stderr.contains(&format!(
-                    "note: the platform does not serve {family} yet; they are not listed"
-                )),
-                "{args:?}: {out:?}"
-            );
-        }
+        assert!(text.contains("\ntriggers\n/guest/t"), "{args:?}: {text}");
+        assert!(text.contains("\nrules\n/guest/r"), "{args:?}: {text}");
+        assert_eq!(out.stderr, "", "{args:?}: {out:?}");
     }
     let out = home.run(&["--json", "list"]).await;
     let all = out.json();
     assert_eq!(all["actions"][0]["name"], "myDemo");
+    assert_eq!(all["triggers"][0]["name"], "t");
+    assert_eq!(all["rules"][0]["name"], "r");
 
     let out = home.run(&["namespace", "get", "/other"]).await;
     assert_eq!(

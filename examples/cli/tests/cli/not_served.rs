@@ -13,93 +13,6 @@ const API_GW: &str = "web actions and the API gateway (whisk.system/apimgmt)";
 /// `(arguments, family named in the message, the request that met no route)`, one row per
 /// command: the method and path are the ones `wsk` uses.
 const NOT_SERVED: &[(&[&str], &str, &str)] = &[
-    // Triggers (with and without a feed).
-    (
-        &["trigger", "create", "t", "-p", "a", "1"],
-        "triggers",
-        "PUT /api/v1/namespaces/_/triggers/t",
-    ),
-    (
-        &[
-            "trigger",
-            "create",
-            "t",
-            "--feed",
-            "/whisk.system/alarms/alarm",
-            "-p",
-            "cron",
-            "* * * * *",
-        ],
-        "triggers",
-        "PUT /api/v1/namespaces/_/triggers/t",
-    ),
-    (
-        &["trigger", "update", "t"],
-        "triggers",
-        "GET /api/v1/namespaces/_/triggers/t",
-    ),
-    (
-        &["trigger", "get", "t"],
-        "triggers",
-        "GET /api/v1/namespaces/_/triggers/t",
-    ),
-    (
-        &["trigger", "fire", "t", "-p", "a", "1"],
-        "triggers",
-        "POST /api/v1/namespaces/_/triggers/t",
-    ),
-    (
-        &["trigger", "list"],
-        "triggers",
-        "GET /api/v1/namespaces/_/triggers",
-    ),
-    (
-        &["trigger", "delete", "t"],
-        "triggers",
-        "GET /api/v1/namespaces/_/triggers/t",
-    ),
-    // Rules.
-    (
-        &["rule", "create", "r", "t", "myDemo"],
-        "rules",
-        "PUT /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "update", "r", "t", "myDemo"],
-        "rules",
-        "PUT /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "enable", "r"],
-        "rules",
-        "POST /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "disable", "r"],
-        "rules",
-        "POST /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "status", "r"],
-        "rules",
-        "GET /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "get", "r"],
-        "rules",
-        "GET /api/v1/namespaces/_/rules/r",
-    ),
-    (&["rule", "list"], "rules", "GET /api/v1/namespaces/_/rules"),
-    (
-        &["rule", "delete", "r"],
-        "rules",
-        "DELETE /api/v1/namespaces/_/rules/r",
-    ),
-    (
-        &["rule", "delete", "r", "--disable"],
-        "rules",
-        "POST /api/v1/namespaces/_/rules/r",
-    ),
     // The API gateway (web actions of whisk.system/apimgmt).
     (
         &["api", "create", "/hello", "/world", "get", "webDemo"],
@@ -156,7 +69,7 @@ async fn routes_not_served_yet_say_so() {
         assert_eq!(out.stdout, "", "{args:?}");
     }
     // With --json too.
-    let out = home.run(&["trigger", "list", "--json"]).await;
+    let out = home.run(&["api", "list", "--json"]).await;
     assert_eq!(out.code, 148, "{out:?}");
     let err: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
     assert_eq!(err["status"], 404);
