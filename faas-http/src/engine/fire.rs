@@ -16,8 +16,10 @@
 //!    fired, non-blocking, with the action's own throttles, with the trigger's parameters under
 //!    the request's `__ow_headers` and the fire's payload (payload wins); each rule's action
 //!    activation id is derived from the fire's id and the rule's name, so a fire processed
-//!    again dispatches the same ids and the invoker (which skips work whose record exists) and
-//!    the store (first write wins) keep one activation of each;
+//!    again dispatches the same ids; for a fire the bus flags as redelivered, a rule whose
+//!    activation record exists is not invoked again (the invoker looks for records only of
+//!    redelivered messages, and a re-published activation is a new message), and the store
+//!    (first write wins) keeps one record of each;
 //! 3. store the trigger's activation record: `end` 0, the fire's payload as its result, and one
 //!    log line per rule of the trigger, exactly as OpenWhisk writes them
 //!    (`{"statusCode":0,"success":true,"activationId":…,"rule":"ns/r","action":"ns/a"}`, or
@@ -384,11 +386,13 @@ async fn process_delivery(engine: &Engine, delivery: &Delivery) {
             return;
         }
     };
-    process(engine, &msg).await;
+    process(engine, &msg, delivery.redelivered).await;
 }
 
 /// Processes one fire: rules, then the trigger record (see the module documentation).
-pub(crate) async fn process(engine: &Engine, msg: &FireMessage) {
+/// `redelivered`: the bus flags the fire as possibly handed out before, so its rules' actions
+/// may have been published already (see [`activate_rule`]).
+pub(crate) async fn process(engine: &Engine, msg: &FireMessage, redelivered: bool) {
     let s = &engine.inner;
     let _claim = s.fires.claim(&msg.activation_id).await;
     let namespace = msg.user.namespace.name.clone();
@@ -406,7 +410,7 @@ pub(crate) async fn process(engine: &Engine, msg: &FireMessage) {
     let lines = join_all(
         msg.rules
             .iter()
-            .map(|(rule_id, rule)| activate_rule(engine, msg, rule_id, rule, &args)),
+            .map(|(rule_id, rule)| activate_rule(engine, msg, rule_id, rule, &args, redelivered)),
     )
     .await;
     let record = trigger_record(msg, lines);
@@ -417,12 +421,18 @@ pub(crate) async fn process(engine: &Engine, msg: &FireMessage) {
 }
 
 /// Invokes one rule's action; its log line for the trigger record.
+///
+/// For a fire the bus redelivers, the rule's activation (its id is derived from the fire's) may
+/// have been published by the consumer that died: when its record exists, the action is not
+/// invoked again. The invoker does not look for records of messages it receives for the first
+/// time ([`faas_core::Delivery::redelivered`]), so this publisher must.
 async fn activate_rule(
     engine: &Engine,
     msg: &FireMessage,
     rule_id: &str,
     rule: &ReducedRule,
     args: &Value,
+    redelivered: bool,
 ) -> String {
     let action = rule.action.to_string();
     if !rule.is_active() {
@@ -435,10 +445,20 @@ async fn activate_rule(
             &action,
         );
     }
+    let activation_id = rule_activation_id(&msg.activation_id, rule_id);
+    if redelivered
+        && let Ok(done) = engine
+            .inner
+            .store
+            .get_activation(&msg.user.namespace.name, &activation_id)
+            .await
+    {
+        return log_line(0, Ok(&done.activation_id), rule_id, &action);
+    }
     let req = InvokeRequest::new(rule.action.fqn())
         .with_payload(args.clone())
         .with_transid(msg.transid.clone())
-        .with_activation_id(rule_activation_id(&msg.activation_id, rule_id));
+        .with_activation_id(activation_id);
     match engine.invoke(msg.user.clone(), req).await {
         Ok(outcome) => log_line(0, Ok(outcome.activation_id()), rule_id, &action),
         Err(e) => {
