@@ -74,16 +74,24 @@ pub mod entitlement;
 mod health;
 mod invoke;
 mod resolve;
+mod running;
 pub(crate) mod sequence;
+mod shutdown;
 mod throttle;
 
 pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub(crate) use invoke::check_kind;
 pub use resolve::ResolvedAction;
+pub use running::{INTERRUPTED, SHUTDOWN, compositions_topic};
+pub use shutdown::{ShutdownReport, Unfinished};
 
 use books::Books;
 use health::HealthTests;
+use running::Running;
 use throttle::{Throttles, Ticket};
+
+/// The answer to invokes once shutdown has begun (`503`).
+pub const SHUTTING_DOWN: &str = "The platform is shutting down; try again later.";
 
 /// What to invoke, and how.
 ///
@@ -204,6 +212,12 @@ pub(crate) struct Inner {
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
     pub(crate) health_tests: HealthTests,
+    /// Sequences and compositions in progress.
+    pub(crate) running: Running,
+    /// New top-level invokes are refused (shutdown has begun).
+    pub(crate) draining: AtomicBool,
+    /// Nothing is dispatched any more.
+    pub(crate) closed: AtomicBool,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -239,15 +253,19 @@ impl Engine {
                 instance,
                 completed_topic,
                 health_tests: HealthTests::default(),
+                running: Running::default(),
+                draining: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
         })
     }
 
-    /// Creates the topics `completed<C>` and `health` if missing, subscribes to them, and
-    /// spawns the acknowledgement consumer, the health consumer (feeding
-    /// [`Scheduler::on_ping`]), the sweep of overdue activations and the invoker health tests.
+    /// Creates the topics `completed<C>`, `health` and `compositions<C>` if missing, subscribes
+    /// to them, and spawns the acknowledgement consumer, the health consumer (feeding
+    /// [`Scheduler::on_ping`]), the consumer of the composition journal (see
+    /// [`compositions_topic`]), the sweep of overdue activations and the invoker health tests.
     ///
     /// Call once, inside a Tokio runtime, before invoking; later calls do nothing.
     pub async fn start(&self) -> Result<()> {
@@ -295,6 +313,11 @@ impl Engine {
         self.inner.books.len()
     }
 
+    /// How many sequences and compositions (topmost and nested) this engine is running.
+    pub fn compositions_running(&self) -> usize {
+        self.inner.running.len()
+    }
+
     /// Invokes an action for `user`: throttle → resolve and entitle → merge parameters →
     /// run (schedule, publish, await; or a sequence or composition).
     ///
@@ -303,8 +326,12 @@ impl Engine {
     /// OpenWhisk's answers as [`Error`](faas_core::Error)s: `TooManyRequests` (throttled), `Forbidden` (not
     /// entitled, with the resource named exactly as for a missing one), `NotFound`,
     /// `WrongCollection`, `BadRequest` (deprecated runtime, `final` parameters overridden),
-    /// `Unavailable` (no invoker), `TooLarge` (the message does not fit the bus).
+    /// `Unavailable` (no invoker, or the engine is shutting down), `TooLarge` (the message
+    /// does not fit the bus).
     pub async fn invoke(&self, user: Identity, request: InvokeRequest) -> Result<Outcome> {
+        if self.inner.draining.load(Ordering::Relaxed) {
+            return Err(faas_core::Error::unavailable(SHUTTING_DOWN));
+        }
         invoke::invoke(self, user, request).await
     }
 

@@ -52,6 +52,11 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(config: ControllerConfig) -> Env {
+    env_over(config, Arc::new(InProcessBus::new())).await
+}
+
+/// As [`env_with`], on `bus` (which may hold what an earlier controller left).
+pub async fn env_over(config: ControllerConfig, bus: Arc<dyn MessageBus>) -> Env {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     for (name, key) in [("guest", GUEST), ("other", OTHER)] {
         let key = AuthKey::parse(key).unwrap();
@@ -60,7 +65,6 @@ pub async fn env_with(config: ControllerConfig) -> Env {
             .await
             .unwrap();
     }
-    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let sharding = Arc::new(ShardingScheduler::new());
     let scheduler: Arc<dyn Scheduler> = Arc::clone(&sharding) as Arc<dyn Scheduler>;
     let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
