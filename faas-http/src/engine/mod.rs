@@ -20,6 +20,12 @@
 //!    **awaited** ([`dispatch`](self)); a sequence runs its components one after another, each a
 //!    nested invoke checked again; a conductor action drives its composition.
 //!
+//! Nothing accepted is lost: [`Engine::drain`] and [`Engine::shutdown`] stop an engine so that
+//! every activation it accepted either completes or gets a record saying the platform shut
+//! down, and accepted sequences and compositions are journaled on `compositions<C>` so that
+//! a successor records as interrupted what a crashed engine was running (see the `shutdown`
+//! and `running` modules).
+//!
 //! [`Engine::start`] subscribes to the acknowledgement and health topics and runs the sweeps;
 //! embed it with [`Engine::new`] and any [`Store`], [`MessageBus`] and [`Scheduler`], without
 //! the router:
