@@ -355,15 +355,10 @@ async fn a_crash_of_the_process_loses_no_published_message() {
         .unwrap();
     let c = bus.subscribe("jobs", "workers").await.unwrap();
     let mut seen = BTreeSet::new();
-    loop {
-        match timeout(QUIET * 3, c.recv()).await {
-            Ok(d) => {
-                let d = d.unwrap();
-                assert!(seen.insert(payload(&d)), "delivered twice: {}", payload(&d));
-                c.commit(&d).await.unwrap();
-            }
-            Err(_) => break,
-        }
+    while let Ok(d) = timeout(QUIET * 3, c.recv()).await {
+        let d = d.unwrap();
+        assert!(seen.insert(payload(&d)), "delivered twice: {}", payload(&d));
+        c.commit(&d).await.unwrap();
     }
     // Every message the child published and did not commit comes back; committed ones may
     // come back too (their deletion is lazy: at least once), nothing else does.

@@ -72,9 +72,14 @@ impl Engine {
         }
     }
 
-    /// Stops dispatching and ends everything still in flight with a record (see the
-    /// [module documentation](self)). Call after [`drain`](Self::drain) and after stopping
-    /// the local invoker; the engine accepts no more work afterwards.
+    /// Stops dispatching and ends everything still in flight with a record: every atomic
+    /// activation still in the books gets a record saying the platform shut down (OpenWhisk's
+    /// record shape, a whisk internal error, written only if the id has no record yet), unless
+    /// `unfinished` is [`Unfinished::LeaveToInvokers`]; then every sequence and composition
+    /// still running — left a moment to end on its own, since the components it waits for now
+    /// have records — is stopped and given the same record. Call after
+    /// [`drain`](Self::drain) and after stopping the local invoker; the engine accepts no more
+    /// work afterwards.
     pub async fn shutdown(&self, unfinished: Unfinished) -> ShutdownReport {
         let s = &self.inner;
         s.draining.store(true, Ordering::SeqCst);
