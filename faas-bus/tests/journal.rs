@@ -378,11 +378,20 @@ async fn a_crash_of_the_process_loses_no_published_message() {
 
 /// Journals of the conformance cases: one directory per test process (nextest runs each case
 /// in a process of its own), under the build's temporary directory.
+/// Statics are never dropped, so each process also removes the directories of earlier test
+/// processes that are gone (no `/proc/<pid>`).
 static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "faas-bus-journal-conformance-{}",
-        std::process::id()
-    ));
+    const PREFIX: &str = "faas-bus-journal-conformance-";
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(PREFIX)
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let d = tmp.join(format!("{PREFIX}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
