@@ -12,6 +12,10 @@
 //! * **throughput**: 8 publisher tasks publish awaited messages as fast as they can while one
 //!   consumer receives and commits; messages/s = messages / (first publish → last receive).
 //!
+//! With the `journal` feature the in-process bus is measured a second time with a journal in
+//! a temporary directory (`inproc+j`, the default flush policy), with its ratio to the plain
+//! in-process bus.
+//!
 //! The Kafka part runs with the `kafka` feature when a broker answers at
 //! `FAAS_TEST_KAFKA_BROKERS` (or `FAAS_KAFKA_BROKERS`, default `127.0.0.1:9092`); otherwise it
 //! is skipped with a message; `FAAS_KAFKA_*` variables tune it (for example
@@ -202,6 +206,28 @@ fn report(name: &str, n: &Numbers) {
     );
 }
 
+/// The in-process bus with a journal, against the plain one measured just before.
+#[cfg(feature = "journal")]
+async fn journaled(plain: &Numbers) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bus = InProcessBus::with_journal(dir.path().join("bench.journal")).expect("journal");
+    let j = measure("inproc+j", Arc::new(bus), 200_000).await;
+    report("inproc+j", &j);
+    println!(
+        "ratio journal/plain: publish p50 {:.2}x (+{:.1} µs), round trip p50 {:.2}x, p99 {:.2}x; throughput {:.2}x",
+        j.publish_p50.as_secs_f64() / plain.publish_p50.as_secs_f64().max(1e-9),
+        (j.publish_p50.as_secs_f64() - plain.publish_p50.as_secs_f64()) * 1e6,
+        j.rtt_p50.as_secs_f64() / plain.rtt_p50.as_secs_f64().max(1e-9),
+        j.rtt_p99.as_secs_f64() / plain.rtt_p99.as_secs_f64().max(1e-9),
+        j.per_second / plain.per_second.max(1e-9),
+    );
+}
+
+#[cfg(not(feature = "journal"))]
+async fn journaled(_plain: &Numbers) {
+    println!("inproc+j   skipped: built without the `journal` feature");
+}
+
 #[cfg(feature = "kafka")]
 async fn kafka() -> Option<Arc<dyn MessageBus>> {
     let brokers = std::env::var("FAAS_TEST_KAFKA_BROKERS")
@@ -238,6 +264,7 @@ fn main() {
     rt.block_on(async {
         let inproc = measure("inproc", Arc::new(InProcessBus::new()), 200_000).await;
         report("inproc", &inproc);
+        journaled(&inproc).await;
         if let Some(bus) = kafka().await {
             let kafka = measure("kafka", bus, 20_000).await;
             report("kafka", &kafka);

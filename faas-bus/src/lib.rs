@@ -3,6 +3,7 @@
 //! | adapter | module | built | durable | ordered per key |
 //! |---|---|---|---|---|
 //! | in-process | [`inproc`] | always | no | yes |
+//! | in-process with a journal (SQLite) | [`inproc`] (`inproc:?journal=PATH`) | feature `journal` | yes (survives a crash of the process) | yes |
 //! | Kafka (rdkafka, bundled librdkafka) | `kafka` | feature `kafka` | yes | yes |
 //!
 //! The in-process bus has the semantics a Kafka adapter offers — topics with partitions,

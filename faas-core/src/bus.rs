@@ -19,6 +19,12 @@ pub struct TopicConfig {
     pub retention: Duration,
     /// Largest message, bytes; larger publishes fail with `TooLarge`.
     pub max_message_bytes: usize,
+    /// Whether the topic's messages must outlive the process that publishes them (default
+    /// `true`). Topics that only describe a live process — acknowledgements to a controller's
+    /// books, health pings, cache invalidations — say `false`, and an adapter that pays for
+    /// durability per topic (the in-process bus with a journal) keeps them in memory only.
+    /// Adapters that keep every topic alike (Kafka) ignore it.
+    pub durable: bool,
 }
 
 impl Default for TopicConfig {
@@ -27,6 +33,7 @@ impl Default for TopicConfig {
             partitions: 1,
             retention: Duration::from_secs(3600),
             max_message_bytes: 1024 * 1024 + 6068,
+            durable: true,
         }
     }
 }
@@ -45,6 +52,11 @@ impl TopicConfig {
     /// With `max_message_bytes`.
     pub fn with_max_message_bytes(mut self, n: usize) -> Self {
         self.max_message_bytes = n;
+        self
+    }
+    /// Marks the topic transient (`durable = false`): its messages need not survive a restart.
+    pub fn transient(mut self) -> Self {
+        self.durable = false;
         self
     }
 }

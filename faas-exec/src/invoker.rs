@@ -840,7 +840,11 @@ impl Inner {
                 },
                 Err(Error::NotFound { .. }) if !created => {
                     created = true;
-                    if let Err(e) = self.bus.create_topic(topic, &TopicConfig::default()).await {
+                    if let Err(e) = self
+                        .bus
+                        .create_topic(topic, &TopicConfig::default().transient())
+                        .await
+                    {
                         tracing::error!(topic, error = %e, "cannot create the completion topic");
                         return;
                     }
@@ -879,11 +883,20 @@ impl InvokerHandle {
     /// Stops consuming, waits (up to [`InvokerConfig::shutdown_timeout`]) for the activations in
     /// flight, pings `health` once with `isEnabled: false`, and shuts the pool down. Messages
     /// not yet finished stay uncommitted and are delivered again.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+    pub async fn shutdown(self) {
         let limit = self.service.inner.config.shutdown_timeout;
+        self.shutdown_within(limit).await;
+    }
+
+    /// As [`shutdown`](Self::shutdown), waiting up to `limit` (instead of
+    /// [`InvokerConfig::shutdown_timeout`]) for the activations in flight: a platform shutting
+    /// down within a deadline gives its invoker the time left. The consume and ping loops are
+    /// given at least a second to stop.
+    pub async fn shutdown_within(mut self, limit: Duration) {
+        let _ = self.stop.send(true);
+        let loops = limit.max(Duration::from_secs(1));
         if let Some(h) = self.consume.take()
-            && tokio::time::timeout(limit, h).await.is_err()
+            && tokio::time::timeout(loops, h).await.is_err()
         {
             tracing::warn!("the invoker's consumer did not stop in time");
         }
@@ -897,7 +910,7 @@ impl InvokerHandle {
             );
         }
         if let Some(h) = self.ping.take() {
-            let _ = tokio::time::timeout(limit, h).await;
+            let _ = tokio::time::timeout(loops, h).await;
         }
         self.service.inner.pool.shutdown().await;
     }
@@ -922,7 +935,8 @@ pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
         &TopicConfig::default().with_retention(Duration::from_secs(48 * 3600)),
     )
     .await?;
-    bus.create_topic(HEALTH_TOPIC, &TopicConfig::default())
+    // Pings and acknowledgements describe live processes: nothing to keep across a restart.
+    bus.create_topic(HEALTH_TOPIC, &TopicConfig::default().transient())
         .await?;
     let consumer = bus.subscribe(&topic, &topic).await?;
     let max = cfg.in_flight_limit().min(Semaphore::MAX_PERMITS) as u32;

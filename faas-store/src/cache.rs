@@ -326,7 +326,10 @@ impl<S: Store + ?Sized> CachedStore<S> {
         instance: impl Into<String>,
     ) -> Result<Self> {
         let instance = instance.into();
-        let config = TopicConfig::default().with_retention(Duration::from_secs(300));
+        // A restarted cache starts empty: invalidations need not outlive the process.
+        let config = TopicConfig::default()
+            .with_retention(Duration::from_secs(300))
+            .transient();
         bus.create_topic(CACHE_INVALIDATION_TOPIC, &config).await?;
         let group = format!("{CACHE_INVALIDATION_TOPIC}{instance}");
         let consumer = bus.subscribe(CACHE_INVALIDATION_TOPIC, &group).await?;
@@ -352,7 +355,10 @@ impl<S: Store + ?Sized> CachedStore<S> {
         bus: Arc<dyn MessageBus>,
         instance: impl Into<String>,
     ) -> Result<Self> {
-        let config = TopicConfig::default().with_retention(Duration::from_secs(300));
+        // A restarted cache starts empty: invalidations need not outlive the process.
+        let config = TopicConfig::default()
+            .with_retention(Duration::from_secs(300))
+            .transient();
         bus.create_topic(CACHE_INVALIDATION_TOPIC, &config).await?;
         self.bus = Some(Announcer {
             bus,

@@ -29,8 +29,9 @@
 //!
 //! * **store**: the warm latency (1 client) and throughput (8 clients) of the platform above,
 //!   on the in-memory store, against a second platform on the durable default,
-//!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed), the two
-//!   alternating in the same run.
+//!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed) with its
+//!   journaled bus `inproc:?journal=<temporary dir>/faas.bus.db`, the two alternating in the
+//!   same run.
 //! * **triggers**: a fire of a trigger whose one rule runs the no-op action, until the action's
 //!   record is stored (the fire's `202`, then its trigger record, which names the action's
 //!   activation, then the action's record, each read every millisecond until stored), against
@@ -78,7 +79,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use faas_core::{Container, ContainerSpec, Executor};
 use faas_exec::process::ProcessExecutor;
-use faas_platform::config::StandaloneConfig;
+use faas_platform::config::{StandaloneConfig, bus_journal_for};
 use faas_platform::standalone::{self, Adapters, Running};
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
@@ -645,8 +646,14 @@ async fn start_platform(
     prewarm: usize,
     store: Option<String>,
 ) -> Res<Running> {
+    // As `standalone` resolves it: a SQLite store gets its journaled bus beside it.
+    let bus = store.as_deref().and_then(bus_journal_for).map_or_else(
+        || "inproc:".into(),
+        |j| format!("inproc:?journal={}", j.display()),
+    );
     let mut config = StandaloneConfig {
         store: store.unwrap_or_else(|| "memory:".into()),
+        bus,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         guest_auth: Some(AUTH.to_string()),
         user_memory_mb: (containers + prewarm) as u64 * CONTAINER_MB,

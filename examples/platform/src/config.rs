@@ -3,7 +3,7 @@
 //! Precedence: flag > environment variable > config file > default.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -269,6 +269,31 @@ pub fn default_data_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("faas"))
 }
 
+/// The journal that makes standalone's in-process bus durable when the store is durable:
+/// for `sqlite:DIR/NAME.EXT` it is `DIR/NAME.bus.EXT` (`faas.db` → `faas.bus.db`); `None` for
+/// any other store (`memory:` keeps nothing, so neither does the bus).
+pub fn bus_journal_for(store: &str) -> Option<PathBuf> {
+    let path = store.strip_prefix("sqlite:")?;
+    let path = Path::new(path.split_once('?').map_or(path, |(p, _)| p));
+    let stem = path.file_stem()?.to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.bus.{}", ext.to_string_lossy()),
+        None => format!("{stem}.bus"),
+    };
+    Some(path.with_file_name(name))
+}
+
+/// The bus URL as printed at start, with what it means for accepted work.
+pub fn describe_bus(url: &str) -> String {
+    match url.split(':').next().unwrap_or_default() {
+        "inproc" if url.contains("journal=") => format!(
+            "{url} (durable: accepted activations survive a crash and run after the restart)"
+        ),
+        "inproc" => format!("{url} (in memory: activations not finished are lost in a crash)"),
+        _ => describe_store(url),
+    }
+}
+
 /// The store URL as printed at start: credentials hidden, and what it means for the data.
 pub fn describe_store(url: &str) -> String {
     let shown = match url.split_once("://") {
@@ -298,6 +323,7 @@ impl NodeConfig {
     pub fn resolve(args: &NodeArgs) -> Result<Self> {
         let file = Self::load_file(args)?;
         let store_given = args.store.is_some() || file.store.is_some();
+        let bus_given = args.bus.is_some() || file.bus.is_some();
         let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone());
         let mut c = Self::merge(args, file, Self::default())?;
         if !store_given {
@@ -316,6 +342,15 @@ impl NodeConfig {
             }
             c.store = format!("sqlite:{shown}");
             c.data_dir = Some(dir);
+        }
+        if !bus_given && let Some(journal) = bus_journal_for(&c.store) {
+            let shown = journal.display().to_string();
+            if shown.contains(['?', '&']) {
+                return Err(Error::bad_request(format!(
+                    "the bus journal {shown} (next to the store) has '?' or '&' in its path, which a bus URL cannot hold; give --bus inproc:?journal=PATH"
+                )));
+            }
+            c.bus = format!("inproc:?journal={shown}");
         }
         Ok(c)
     }
@@ -487,6 +522,50 @@ mod tests {
         };
         let e = StandaloneConfig::resolve(&bad).unwrap_err().to_string();
         assert!(e.contains("contains '?'"), "{e}");
+    }
+
+    #[test]
+    fn standalone_bus_is_journaled_next_to_a_durable_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        let default = StandaloneArgs {
+            data_dir: Some(d.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&default).unwrap();
+        assert_eq!(
+            c.bus,
+            format!("inproc:?journal={}", d.join("faas.bus.db").display())
+        );
+        assert!(describe_bus(&c.bus).contains("durable"), "{}", c.bus);
+        // A given SQLite store gets its journal beside it; a given bus is kept as it is.
+        let given = StandaloneArgs {
+            store: Some("sqlite:/srv/x/platform.sqlite?activation_ttl=1d".into()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&given).unwrap();
+        assert_eq!(c.bus, "inproc:?journal=/srv/x/platform.bus.sqlite");
+        let bus = StandaloneArgs {
+            bus: Some("inproc:".into()),
+            data_dir: Some(d.clone()),
+            ..Default::default()
+        };
+        assert_eq!(StandaloneConfig::resolve(&bus).unwrap().bus, "inproc:");
+        // memory: keeps nothing, so neither does the bus; distributed nodes keep inproc:.
+        let memory = StandaloneArgs {
+            store: Some("memory:".into()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&memory).unwrap();
+        assert_eq!(c.bus, "inproc:");
+        assert!(describe_bus(&c.bus).contains("lost in a crash"));
+        let c = StandaloneConfig::resolve_distributed(&StandaloneArgs::default()).unwrap();
+        assert_eq!(c.bus, "inproc:");
+        assert_eq!(bus_journal_for("couchdb://h:5984/"), None);
+        assert_eq!(
+            bus_journal_for("sqlite:faas"),
+            Some(PathBuf::from("faas.bus"))
+        );
     }
 
     #[test]

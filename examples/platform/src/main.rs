@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use faas_platform::config::{Cli, Command, NodeConfig, describe_store};
+use faas_platform::config::{Cli, Command, NodeConfig, describe_bus, describe_store};
 use faas_platform::standalone::{Adapters, GuestKey, start, start_controller, start_invoker};
 use tracing_subscriber::EnvFilter;
 
@@ -51,6 +51,9 @@ async fn main() -> ExitCode {
     };
     let adapters = Adapters::default();
     println!("store: {}", describe_store(&config.store));
+    if mode == "standalone" {
+        println!("bus: {}", describe_bus(&config.bus));
+    }
     match cli.command {
         Command::Invoker(_) => {
             // Listen for SIGTERM before starting: one that arrives while containers are being
@@ -102,7 +105,13 @@ async fn main() -> ExitCode {
                     tracing::info!("shutting down");
                 }
             }
-            running.shutdown().await;
+            let report = running.shutdown().await;
+            if report.activations + report.compositions > 0 {
+                println!(
+                    "shutdown: {} activations and {} sequences or compositions did not complete; their records say so",
+                    report.activations, report.compositions
+                );
+            }
             ExitCode::SUCCESS
         }
     }

@@ -12,6 +12,7 @@ use faas_core::{
 };
 use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
 use faas_exec::pool::{ContainerPool, StemCell};
+use faas_http::engine::{ShutdownReport, Unfinished};
 use faas_http::{Controller, ControllerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -59,8 +60,19 @@ impl Default for Adapters {
             Ok(Arc::new(store) as Arc<dyn Store>)
         });
         let mut buses: Registry<dyn MessageBus> = Registry::new("bus");
-        buses.register("inproc", |_u| async {
-            Ok(Arc::new(faas_bus::InProcessBus::new()) as Arc<dyn MessageBus>)
+        // `inproc:` (in memory) or `inproc:?journal=PATH[&sync=normal|full]` (durable: what is
+        // published and not yet committed survives a crash; standalone's default beside a
+        // SQLite store, see `config::bus_journal_for`).
+        buses.register("inproc", |u: crate::registry::AdapterUrl| async move {
+            let bus = tokio::task::spawn_blocking(move || faas_bus::InProcessBus::from_url(&u.url))
+                .await
+                .map_err(|e| {
+                    faas_core::Error::internal(format!("opening the bus failed: {e}"))
+                })??;
+            if let Some(file) = bus.journal_file() {
+                tracing::info!(journal = file, "the in-process bus is journaled");
+            }
+            Ok(Arc::new(bus) as Arc<dyn MessageBus>)
         });
         // `kafka://host:9092[,host:port][?prefix=…&client_id=…]`: any Kafka-API broker.
         #[cfg(feature = "kafka")]
@@ -196,18 +208,47 @@ impl Running {
         }
     }
 
-    /// Stops serving (finishing requests in progress), then stops the invoker and removes
-    /// its sandboxes.
-    pub async fn shutdown(mut self) {
+    /// Stops without losing what was accepted, within the server's graceful-shutdown deadline
+    /// ([`ServerConfig::shutdown_deadline`](faas_http::ServerConfig::shutdown_deadline)):
+    ///
+    /// 1. stops taking connections; requests in progress may finish, and new invokes on open
+    ///    connections are refused (`503`);
+    /// 2. lets the activations, sequences and compositions in flight finish, until the
+    ///    deadline;
+    /// 3. stops the local invoker (it finishes what it runs in the time left, then removes its
+    ///    sandboxes);
+    /// 4. writes a record saying the platform shut down for each activation accepted and not
+    ///    completed (see [`Engine::shutdown`](faas_http::engine::Engine::shutdown)). A
+    ///    controller without a local invoker leaves atomic activations to the invokers, which
+    ///    still run them from the durable bus.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let grace = self.controller.config().server.shutdown_deadline;
+        let deadline = tokio::time::Instant::now() + grace;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        let engine = self.controller.engine().clone();
+        if !engine.drain(deadline).await {
+            tracing::warn!(
+                activations = engine.in_flight(),
+                compositions = engine.compositions_running(),
+                "shutdown: work still in flight at the deadline"
+            );
         }
         if let Err(e) = self.wait().await {
             tracing::warn!(error = %e, "server ended with an error");
         }
-        if let Some(inv) = self.invoker.take() {
-            inv.shutdown().await;
-        }
+        let unfinished = match self.invoker.take() {
+            Some(inv) => {
+                inv.shutdown_within(
+                    deadline.saturating_duration_since(tokio::time::Instant::now()),
+                )
+                .await;
+                Unfinished::Record
+            }
+            None => Unfinished::LeaveToInvokers,
+        };
+        engine.shutdown(unfinished).await
     }
 }
 

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use faas_core::message::InvokerInstanceId;
@@ -43,6 +44,9 @@ pub(crate) struct Entry {
     pub(crate) action: FullyQualifiedName,
     /// When it is forced to complete.
     pub(crate) deadline: Instant,
+    /// The activation message as published (shared with the bus, not copied): what a record
+    /// written at shutdown is made from.
+    pub(crate) message: Bytes,
     waiter: Option<oneshot::Sender<Box<Activation>>>,
     result_seen: bool,
     readers: Vec<oneshot::Sender<()>>,
@@ -66,11 +70,18 @@ impl Entry {
             max_concurrent,
             action,
             deadline,
+            message: Bytes::new(),
             waiter,
             result_seen: false,
             readers: Vec::new(),
             _ticket: ticket,
         }
+    }
+
+    /// With the activation message as published.
+    pub(crate) fn with_message(mut self, message: Bytes) -> Self {
+        self.message = message;
+        self
     }
 
     /// Hands `activation` to the blocking caller, if one waits.
@@ -161,6 +172,15 @@ impl Books {
                     }
                 }
             }
+        }
+        out
+    }
+
+    /// Removes and returns every entry.
+    pub(crate) fn take_all(&self) -> Vec<(ActivationId, Entry)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            out.extend(shard.lock().unwrap_or_else(PoisonError::into_inner).drain());
         }
         out
     }

@@ -110,6 +110,68 @@ pub(crate) fn composite_record(
     }
 }
 
+/// The draft record of a sequence or composition starting now (`start`): what it gets if it
+/// never ends on its own (see `running`).
+pub(crate) fn draft(
+    user: &Identity,
+    action: &ResolvedAction,
+    id: &ActivationId,
+    cause: Option<&ActivationId>,
+    transid: &TransactionId,
+    conductor: bool,
+) -> Activation {
+    let start = now_ms();
+    composite_record(
+        user,
+        action,
+        CompositeRun {
+            id: id.clone(),
+            cause: cause.cloned(),
+            start,
+            transid_start: transid.start,
+            duration: 0,
+            max_memory: None,
+            response: ActivationResponse::whisk_error(super::running::SHUTDOWN),
+            logs: Vec::new(),
+            conductor,
+        },
+    )
+}
+
+/// Whether `user`'s namespace keeps activation records.
+pub(crate) fn stores(user: &Identity) -> bool {
+    user.limits.store_activations != Some(false)
+}
+
+/// Registers a (nested or topmost) run with its draft; a no-op for a topmost run, registered
+/// when it was accepted.
+pub(crate) fn enter(
+    engine: &Engine,
+    user: &Identity,
+    action: &ResolvedAction,
+    id: &ActivationId,
+    cause: Option<&ActivationId>,
+    transid: &TransactionId,
+    conductor: bool,
+) {
+    let d = draft(user, action, id, cause, transid, conductor);
+    engine.inner.running.enter(&d, stores(user));
+}
+
+/// Accepts a topmost run: journals and registers its draft (see `running`).
+pub(crate) async fn accept(
+    engine: &Engine,
+    user: &Identity,
+    action: &ResolvedAction,
+    id: &ActivationId,
+    cause: Option<&ActivationId>,
+    transid: &TransactionId,
+    conductor: bool,
+) -> faas_core::Result<()> {
+    let d = draft(user, action, id, cause, transid, conductor);
+    engine.inner.accept_composition(&d, stores(user)).await
+}
+
 /// Stores a record the engine wrote, unless the namespace keeps no activations.
 pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Activation) {
     if user.limits.store_activations == Some(false) {

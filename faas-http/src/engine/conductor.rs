@@ -29,7 +29,8 @@ use faas_core::message::TransactionId;
 use faas_core::{Activation, ActivationId, Error, FullyQualifiedName, Identity, Result};
 
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, composite_record, record_memory, store_record,
+    Component, ComponentEnd, CompositeRun, Counts, accept, composite_record, enter, record_memory,
+    store_record,
 };
 use super::entitlement::Privilege;
 use super::invoke::{atomic, run_component};
@@ -79,6 +80,16 @@ pub(super) async fn invoke(
         wait,
         ..
     } = req;
+    accept(
+        engine,
+        &user,
+        &conductor,
+        &id,
+        cause.as_ref(),
+        &transid,
+        true,
+    )
+    .await?;
     let task = tokio::spawn(async move {
         let _ticket = ticket;
         let mut counts = Counts::default();
@@ -94,6 +105,7 @@ pub(super) async fn invoke(
         )
         .await
     });
+    engine.inner.running.set_task(&id, task.abort_handle());
     super::await_task(id, task, blocking, wait).await
 }
 
@@ -154,6 +166,15 @@ pub(crate) async fn run(
 ) -> Activation {
     let limit = engine.config().limits.sequence_max_length as usize;
     let start = now_ms();
+    enter(
+        engine,
+        &user,
+        &conductor,
+        &id,
+        cause.as_ref(),
+        &transid,
+        true,
+    );
     let mut session = Session {
         logs: Vec::new(),
         duration: 0,
@@ -277,5 +298,6 @@ pub(crate) async fn run(
         },
     );
     store_record(engine, &user, &record).await;
+    engine.inner.running.leave(&record.activation_id).await;
     record
 }

@@ -98,11 +98,12 @@ fn outcome(is_system_error: bool) -> InvocationOutcome {
 pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     let max = usize::try_from(s.config.limits.max_payload_bytes).unwrap_or(usize::MAX);
     let topic_config = TopicConfig::default().with_max_message_bytes(max.saturating_add(6068));
+    // Acknowledgements and pings describe live processes: nothing to keep across a restart.
     s.bus
-        .create_topic(&s.completed_topic, &topic_config)
+        .create_topic(&s.completed_topic, &topic_config.transient())
         .await?;
     s.bus
-        .create_topic(HEALTH_TOPIC, &TopicConfig::default())
+        .create_topic(HEALTH_TOPIC, &TopicConfig::default().transient())
         .await?;
     let acks = s
         .bus
@@ -130,6 +131,7 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
                 }
             })),
             tokio::spawn(sweep(Weak::clone(&weak), s.config.sweep_interval)),
+            super::running::start(s).await?,
         ];
     if let Some(action) = health::upsert_test_action(s).await? {
         tasks.push(tokio::spawn(health::run(

@@ -68,6 +68,9 @@ pub(crate) struct Invocation {
 impl Inner {
     /// Dispatches `inv`; blocking invocations wait up to `wait`.
     pub(crate) async fn dispatch(&self, inv: Invocation, wait: Duration) -> Result<Outcome> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::unavailable(super::SHUTTING_DOWN));
+        }
         let wait_deadline = Instant::now() + wait;
         let Invocation {
             transid,
@@ -139,7 +142,8 @@ impl Inner {
                 deadline,
                 tx,
                 ticket,
-            ),
+            )
+            .with_message(payload.clone()),
         );
         if let Err(e) = self.bus.publish(&topic, None, payload).await {
             if let Some(entry) = self.books.remove(&activation_id) {

@@ -21,6 +21,12 @@
 //!    **awaited** ([`dispatch`](self)); a sequence runs its components one after another, each a
 //!    nested invoke checked again; a conductor action drives its composition.
 //!
+//! Nothing accepted is lost: [`Engine::drain`] and [`Engine::shutdown`] stop an engine so that
+//! every activation it accepted either completes or gets a record saying the platform shut
+//! down, and accepted sequences and compositions are journaled on `compositions<C>` so that
+//! a successor records as interrupted what a crashed engine was running (see the `shutdown`
+//! and `running` modules).
+//!
 //! [`Engine::start`] subscribes to the acknowledgement and health topics and runs the sweeps;
 //! embed it with [`Engine::new`] and any [`Store`], [`MessageBus`] and [`Scheduler`], without
 //! the router:
@@ -78,7 +84,9 @@ mod invoke;
 pub mod native;
 mod resolve;
 pub mod rules;
+mod running;
 pub(crate) mod sequence;
+mod shutdown;
 mod throttle;
 
 pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
@@ -86,10 +94,16 @@ pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
 pub use native::{NativeAction, NativeResult};
 pub use resolve::ResolvedAction;
+pub use running::{INTERRUPTED, SHUTDOWN, compositions_topic};
+pub use shutdown::{ShutdownReport, Unfinished};
 
 use books::Books;
 use health::HealthTests;
+use running::Running;
 use throttle::{Throttles, Ticket};
+
+/// The answer to invokes once shutdown has begun (`503`).
+pub const SHUTTING_DOWN: &str = "The platform is shutting down; try again later.";
 
 /// What to invoke, and how.
 ///
@@ -224,6 +238,12 @@ pub(crate) struct Inner {
     pub(crate) natives: native::Natives,
     /// The trigger fires this controller is processing.
     pub(crate) fires: fire::FireState,
+    /// Sequences and compositions in progress.
+    pub(crate) running: Running,
+    /// New top-level invokes are refused (shutdown has begun).
+    pub(crate) draining: AtomicBool,
+    /// Nothing is dispatched any more.
+    pub(crate) closed: AtomicBool,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -261,15 +281,19 @@ impl Engine {
                 health_tests: HealthTests::default(),
                 natives: native::Natives::default(),
                 fires: fire::FireState::default(),
+                running: Running::default(),
+                draining: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
         })
     }
 
-    /// Creates the topics `completed<C>`, `health` and `triggerFires` if missing, subscribes
-    /// to them, and spawns the acknowledgement consumer, the health consumer (feeding
-    /// [`Scheduler::on_ping`]), the trigger-fire consumer (see [`fire`]), the sweep of overdue
+    /// Creates the topics `completed<C>`, `health`, `triggerFires` and `compositions<C>` if
+    /// missing, subscribes to them, and spawns the acknowledgement consumer, the health
+    /// consumer (feeding [`Scheduler::on_ping`]), the trigger-fire consumer (see [`fire`]), the
+    /// consumer of the composition journal (see [`compositions_topic`]), the sweep of overdue
     /// activations and the invoker health tests.
     ///
     /// Call once, inside a Tokio runtime, before invoking; later calls do nothing.
@@ -325,6 +349,11 @@ impl Engine {
         self.inner.books.len()
     }
 
+    /// How many sequences and compositions (topmost and nested) this engine is running.
+    pub fn compositions_running(&self) -> usize {
+        self.inner.running.len()
+    }
+
     /// Invokes an action for `user`: throttle → resolve and entitle → merge parameters →
     /// run (schedule, publish, await; or a sequence or composition).
     ///
@@ -333,8 +362,12 @@ impl Engine {
     /// OpenWhisk's answers as [`Error`](faas_core::Error)s: `TooManyRequests` (throttled), `Forbidden` (not
     /// entitled, with the resource named exactly as for a missing one), `NotFound`,
     /// `WrongCollection`, `BadRequest` (deprecated runtime, `final` parameters overridden),
-    /// `Unavailable` (no invoker), `TooLarge` (the message does not fit the bus).
+    /// `Unavailable` (no invoker, or the engine is shutting down), `TooLarge` (the message
+    /// does not fit the bus).
     pub async fn invoke(&self, user: Identity, request: InvokeRequest) -> Result<Outcome> {
+        if self.inner.draining.load(Ordering::Relaxed) {
+            return Err(faas_core::Error::unavailable(SHUTTING_DOWN));
+        }
         invoke::invoke(self, user, request).await
     }
 

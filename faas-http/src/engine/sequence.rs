@@ -29,7 +29,8 @@ use faas_core::{
 };
 
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, composite_record, record_memory, store_record,
+    Component, ComponentEnd, CompositeRun, Counts, accept, composite_record, enter, record_memory,
+    store_record,
 };
 use super::entitlement::{Privilege, Resource};
 use super::invoke::{component_fqn, run_component};
@@ -136,6 +137,7 @@ pub(super) async fn invoke(
         wait,
         ..
     } = req;
+    accept(engine, &user, &seq, &id, cause.as_ref(), &transid, false).await?;
     let task = tokio::spawn(async move {
         let _ticket = ticket;
         let mut counts = Counts::default();
@@ -151,6 +153,7 @@ pub(super) async fn invoke(
         )
         .await
     });
+    engine.inner.running.set_task(&id, task.abort_handle());
     super::await_task(id, task, blocking, wait).await
 }
 
@@ -171,6 +174,7 @@ pub(crate) async fn run(
 ) -> Activation {
     let limit = engine.config().limits.sequence_max_length as usize;
     let start = now_ms();
+    enter(engine, &user, &seq, &id, cause.as_ref(), &transid, false);
     let components = match &seq.action.exec {
         Exec::Sequence { components } => components.clone(),
         _ => Vec::new(),
@@ -265,5 +269,6 @@ pub(crate) async fn run(
         },
     );
     store_record(engine, &user, &record).await;
+    engine.inner.running.leave(&record.activation_id).await;
     record
 }

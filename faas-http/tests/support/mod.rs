@@ -52,6 +52,11 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(config: ControllerConfig) -> Env {
+    env_over(config, Arc::new(InProcessBus::new())).await
+}
+
+/// As [`env_with`], on `bus` (which may hold what an earlier controller left).
+pub async fn env_over(config: ControllerConfig, bus: Arc<dyn MessageBus>) -> Env {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     for (name, key) in [("guest", GUEST), ("other", OTHER)] {
         let key = AuthKey::parse(key).unwrap();
@@ -60,17 +65,21 @@ pub async fn env_with(config: ControllerConfig) -> Env {
             .await
             .unwrap();
     }
-    env_on(config, store).await
+    env_on(config, store, bus).await
 }
 
 /// An env over an empty store: no subjects (create users through the admin API).
 #[allow(dead_code)]
 pub async fn env_bare(config: ControllerConfig) -> Env {
-    env_on(config, Arc::new(MemoryStore::new())).await
+    env_on(
+        config,
+        Arc::new(MemoryStore::new()),
+        Arc::new(InProcessBus::new()),
+    )
+    .await
 }
 
-async fn env_on(config: ControllerConfig, store: Arc<dyn Store>) -> Env {
-    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+async fn env_on(config: ControllerConfig, store: Arc<dyn Store>, bus: Arc<dyn MessageBus>) -> Env {
     let sharding = Arc::new(ShardingScheduler::new());
     let scheduler: Arc<dyn Scheduler> = Arc::clone(&sharding) as Arc<dyn Scheduler>;
     let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));

@@ -1,4 +1,5 @@
-//! [`InProcessBus`]: a [`MessageBus`] inside one process, with Kafka's semantics.
+//! [`InProcessBus`]: a [`MessageBus`] inside one process, with Kafka's semantics, and
+//! optionally a journal on disk that makes it durable across restarts and crashes.
 //!
 //! # Model
 //!
@@ -20,13 +21,26 @@
 //!   platform uses the bus, the member may have any number of messages in flight.
 //! * Dropping a member's last handle puts its in-flight messages back at the **front** of
 //!   their queues, in offset order, for the next member (live now or subscribing later),
-//!   which receives them with [`Delivery::redelivered`] set; every other delivery has it
-//!   clear (the flag is exact here).
+//!   which receives them with [`Delivery::redelivered`] set; so do the messages a journal
+//!   restores (they may have been handed out before the restart); every other delivery has it
+//!   clear.
 //! * Messages still queued are dropped once older than the topic's `retention` (checked when
 //!   the partition receives a new message, so messages live *at least* that long); in-flight
 //!   messages are kept until committed or redelivered.
-//! * Nothing survives the bus: [`capabilities`](MessageBus::capabilities) reports
-//!   `durable: false, ordered_per_key: true`.
+//!
+//! # Durability
+//!
+//! [`InProcessBus::new`] keeps nothing after the process: [`capabilities`](MessageBus::capabilities)
+//! reports `durable: false`. A bus opened with a **journal** ([`InProcessBus::with_journal`],
+//! URL `inproc:?journal=PATH`, feature `journal`) writes every message of a
+//! [durable](TopicConfig::durable) topic into an SQLite file before `publish` returns, and its
+//! groups when they first subscribe; commits delete it again. A bus opened again on the same
+//! file (after a clean stop, a crash or `kill -9` of the process) recreates each durable topic's
+//! groups when the topic is created and delivers every message they had not committed, in
+//! offset order, before anything new — so an acknowledged publish is never lost to a crash of
+//! the process (and, with [`JournalSync::Full`], not to a power loss either). Offsets continue
+//! above the restored ones. Topics created with [`TopicConfig::transient`] stay in memory.
+//! See the `journal` module for the file, its flush policy and its size.
 //!
 //! # Cost
 //!
@@ -35,15 +49,19 @@
 //! dropped member wakes, with no polling. Like tokio's channels, `recv` takes part in tokio's
 //! cooperative scheduling budget, so a consumer loop that always finds a message still yields
 //! now and then. `recv` is cancel-safe: a message is taken only when the call returns it.
+//! A journaled publish adds one SQLite transaction (an append to the write-ahead log, no disk
+//! flush with the default [`JournalSync::Normal`]) on the caller's thread; commits cost nothing
+//! more (their rows are deleted lazily).
 //!
 //! Topic names follow Kafka's rules (1 to 249 characters from `[a-zA-Z0-9._-]`), so a
 //! configuration that works here works on Kafka; group names must not be empty.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::path::Path;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -52,11 +70,121 @@ use tokio::sync::Notify;
 use faas_core::bus::{BusCapabilities, Consumer, Delivery, MessageBus, TopicConfig};
 use faas_core::{Error, Result};
 
+#[cfg(feature = "journal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
+pub mod journal;
+#[cfg(not(feature = "journal"))]
+#[allow(dead_code)]
+mod journal {
+    //! Without the `journal` feature there is no journal: this type has no values.
+    use std::path::Path;
+    use std::sync::MutexGuard;
+
+    use faas_core::{Error, Result};
+
+    /// When a journal commit counts as done (without the `journal` feature, no journal can
+    /// be opened).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    #[non_exhaustive]
+    pub enum JournalSync {
+        /// See the `journal` feature.
+        #[default]
+        Normal,
+        /// See the `journal` feature.
+        Full,
+    }
+
+    impl JournalSync {
+        /// Parses `normal` or `full`.
+        pub fn parse(s: &str) -> Result<Self> {
+            match s {
+                "normal" => Ok(Self::Normal),
+                "full" => Ok(Self::Full),
+                other => Err(Error::bad_request(format!(
+                    "bus journal: sync must be 'normal' or 'full', not '{other}'"
+                ))),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) enum Journal {}
+    pub(crate) enum Writer {}
+    pub(crate) struct Restored {
+        pub(crate) groups: Vec<String>,
+        pub(crate) rows: Vec<RestoredRow>,
+    }
+    pub(crate) struct RestoredRow {
+        pub(crate) row: i64,
+        pub(crate) group: String,
+        pub(crate) partition: u32,
+        pub(crate) offset: u64,
+        pub(crate) key: Option<bytes::Bytes>,
+        pub(crate) payload: bytes::Bytes,
+        pub(crate) published_ms: u64,
+    }
+
+    impl Journal {
+        pub(crate) fn open(_path: &Path, _sync: JournalSync) -> Result<Self> {
+            Err(Error::bad_request(
+                "this build of faas-bus has no journal (feature `journal`)",
+            ))
+        }
+        pub(crate) fn file(&self) -> &str {
+            match *self {}
+        }
+        pub(crate) fn sync(&self) -> JournalSync {
+            match *self {}
+        }
+        pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+            match *self {}
+        }
+        pub(crate) fn take_restored(&self, _topic: &str) -> Option<Restored> {
+            match *self {}
+        }
+        pub(crate) fn forget(&self, _row: i64) {
+            match *self {}
+        }
+        pub(crate) fn forget_all(&self, _rows: impl IntoIterator<Item = i64>) {
+            match *self {}
+        }
+        pub(crate) fn compact(&self) -> Result<()> {
+            match *self {}
+        }
+        pub(crate) fn disk_bytes(&self) -> u64 {
+            match *self {}
+        }
+    }
+
+    impl Writer {
+        pub(crate) fn add_group(&mut self, _topic: &str, _group: &str) -> Result<()> {
+            match *self {}
+        }
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn append(
+            &mut self,
+            _journal: &Journal,
+            _topic: &str,
+            _groups: &[&str],
+            _partition: u32,
+            _offset: u64,
+            _key: Option<&[u8]>,
+            _payload: &[u8],
+        ) -> Result<Vec<i64>> {
+            match *self {}
+        }
+    }
+}
+
+pub use journal::JournalSync;
+use journal::{Journal, Restored};
+
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME: usize = 249;
 
 /// An in-process [`MessageBus`] with topics, consumer groups, partitions, explicit commits and
-/// redelivery of uncommitted messages. See the [module documentation](self) for the model.
+/// redelivery of uncommitted messages; with a journal, durable. See the
+/// [module documentation](self) for the model.
 ///
 /// Cloning is cheap and gives another handle on the same bus.
 ///
@@ -84,6 +212,7 @@ const MAX_TOPIC_NAME: usize = 249;
 #[derive(Clone, Default)]
 pub struct InProcessBus {
     topics: Arc<RwLock<HashMap<String, Arc<Topic>>>>,
+    journal: Option<Arc<Journal>>,
 }
 
 /// Counts for one consumer group, from [`InProcessBus::group_stats`].
@@ -99,9 +228,90 @@ pub struct GroupStats {
 }
 
 impl InProcessBus {
-    /// An empty bus.
+    /// An empty bus that keeps nothing after the process.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A durable bus journaled in the SQLite file `path` (created if missing, with its
+    /// directory), flushing as [`JournalSync::Normal`] says. Messages the journal holds from a
+    /// previous bus are delivered again once their topic is created. Blocking (opens and reads
+    /// the file).
+    ///
+    /// # Errors
+    ///
+    /// The file is in use by another bus (`PATH.lock` is held), is not a journal, is damaged,
+    /// or cannot be created; or the crate was built without the `journal` feature.
+    pub fn with_journal(path: impl AsRef<Path>) -> Result<Self> {
+        Self::with_journal_sync(path, JournalSync::default())
+    }
+
+    /// As [`with_journal`](Self::with_journal), with the flush policy `sync`.
+    pub fn with_journal_sync(path: impl AsRef<Path>, sync: JournalSync) -> Result<Self> {
+        let journal = Journal::open(path.as_ref(), sync)?;
+        Ok(Self {
+            topics: Arc::default(),
+            journal: Some(Arc::new(journal)),
+        })
+    }
+
+    /// The bus an adapter URL describes: `inproc:` (nothing kept) or
+    /// `inproc:?journal=PATH[&sync=normal|full]` (durable; see
+    /// [`with_journal`](Self::with_journal)). Blocking when it opens a journal.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let rest = url
+            .trim()
+            .strip_prefix("inproc:")
+            .ok_or_else(|| Error::bad_request(format!("'{url}' is not an inproc: URL")))?;
+        let query = match rest.split_once('?') {
+            Some(("", q)) => q,
+            None if rest.is_empty() => "",
+            _ => {
+                return Err(Error::bad_request(format!(
+                    "inproc: URL '{url}': settings go after '?' (inproc:?journal=PATH)"
+                )));
+            }
+        };
+        let (mut path, mut sync) = (None, JournalSync::default());
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "journal" if !v.is_empty() => path = Some(v.to_string()),
+                "sync" => sync = JournalSync::parse(v)?,
+                _ => {
+                    return Err(Error::bad_request(format!(
+                        "inproc: URL: unknown or empty setting '{k}'; valid: journal=PATH, sync=normal|full"
+                    )));
+                }
+            }
+        }
+        match path {
+            Some(p) => Self::with_journal_sync(p, sync),
+            None if query.contains("sync=") => {
+                Err(Error::bad_request("inproc: URL: sync= needs journal=PATH"))
+            }
+            None => Ok(Self::new()),
+        }
+    }
+
+    /// The journal's file, when the bus has one.
+    pub fn journal_file(&self) -> Option<&str> {
+        self.journal.as_deref().map(Journal::file)
+    }
+
+    /// Deletes the rows of committed messages, checkpoints the journal's log (truncating it)
+    /// and returns free pages to the file system, now (the journal's maintenance thread does
+    /// the same in the background). Blocking. Without a journal, does nothing.
+    pub fn compact_journal(&self) -> Result<()> {
+        match &self.journal {
+            Some(j) => j.compact(),
+            None => Ok(()),
+        }
+    }
+
+    /// The journal's size on disk (the database and its log), bytes; `None` without one.
+    pub fn journal_bytes(&self) -> Option<u64> {
+        self.journal.as_deref().map(Journal::disk_bytes)
     }
 
     /// The counts of `group` on `topic`, or `None` if either does not exist.
@@ -124,9 +334,8 @@ impl InProcessBus {
     }
 
     /// `publish` without the future: the whole operation is synchronous.
-    fn publish_now(&self, topic: &str, key: Option<&[u8]>, payload: Bytes) -> Result<()> {
-        let topics = read(&self.topics);
-        let topic = topics.get(topic).ok_or_else(|| Error::not_found(topic))?;
+    fn publish_now(&self, topic: &str, key: Option<Bytes>, payload: Bytes) -> Result<()> {
+        let topic = self.topic(topic)?;
         if payload.len() > topic.max_message_bytes {
             return Err(Error::too_large(format!(
                 "The message of {} bytes exceeds the limit of {} bytes of topic {}.",
@@ -135,44 +344,124 @@ impl InProcessBus {
                 topic.name
             )));
         }
-        let key = key.map(Bytes::copy_from_slice);
-        let now = Instant::now();
-        let wakers = {
-            let mut state = topic.lock();
-            let partition = match &key {
-                Some(k) => partition_for_key(k, topic.partitions),
-                None => {
-                    let p = state.round_robin % topic.partitions;
-                    state.round_robin = state.round_robin.wrapping_add(1);
-                    p
-                }
-            };
-            let slot = &mut state.next_offsets[partition as usize];
-            let offset = *slot;
-            *slot += 1;
-            if state.groups.is_empty() {
-                return Ok(());
+        match &topic.journal {
+            Some(journal) => publish_journaled(&topic, journal, key, payload),
+            None => {
+                publish_in_memory(&topic, key, payload);
+                Ok(())
             }
-            let message = Arc::new(Message {
-                partition,
-                offset,
-                key,
-                payload,
-                published: now,
-            });
-            for group in &mut state.groups {
-                let queue = &mut group.partitions[partition as usize];
-                queue.expire(now, topic.retention);
-                queue.queued.push_back(Arc::clone(&message));
-            }
-            Arc::clone(&state.wakers)
-        };
-        drop(topics);
-        for notify in wakers.iter() {
-            notify.notify_waiters();
         }
-        Ok(())
     }
+}
+
+/// Picks the partition of a new message and takes its offset.
+fn next_slot(state: &mut TopicState, key: Option<&Bytes>, partitions: u32) -> (u32, u64) {
+    let partition = match key {
+        Some(k) => partition_for_key(k, partitions),
+        None => {
+            let p = state.round_robin % partitions;
+            state.round_robin = state.round_robin.wrapping_add(1);
+            p
+        }
+    };
+    let slot = &mut state.next_offsets[partition as usize];
+    let offset = *slot;
+    *slot += 1;
+    (partition, offset)
+}
+
+fn wake(wakers: &[Arc<Notify>]) {
+    for notify in wakers {
+        notify.notify_waiters();
+    }
+}
+
+fn publish_in_memory(topic: &Topic, key: Option<Bytes>, payload: Bytes) {
+    let now = Instant::now();
+    let wakers = {
+        let mut state = topic.lock();
+        let (partition, offset) = next_slot(&mut state, key.as_ref(), topic.partitions);
+        if state.groups.is_empty() {
+            return;
+        }
+        let message = Arc::new(Message {
+            partition,
+            offset,
+            key,
+            payload,
+            published: now,
+        });
+        for group in &mut state.groups {
+            let queue = &mut group.partitions[partition as usize];
+            queue.expire(now, topic.retention);
+            queue.queued.push_back(Queued {
+                message: Arc::clone(&message),
+                row: None,
+            });
+        }
+        Arc::clone(&state.wakers)
+    };
+    wake(&wakers);
+}
+
+/// A publish to a durable topic of a journaled bus: the offset is taken, the message written
+/// to the journal for every group, and only then queued, all under the journal's writer lock
+/// (so that queues receive offsets in order and no group is added in between).
+fn publish_journaled(
+    topic: &Topic,
+    journal: &Journal,
+    key: Option<Bytes>,
+    payload: Bytes,
+) -> Result<()> {
+    let mut writer = journal.writer();
+    let now = Instant::now();
+    let (partition, offset, groups, expired) = {
+        let mut state = topic.lock();
+        let (partition, offset) = next_slot(&mut state, key.as_ref(), topic.partitions);
+        if state.groups.is_empty() {
+            return Ok(());
+        }
+        let mut expired = Vec::new();
+        for group in &mut state.groups {
+            let queue = &mut group.partitions[partition as usize];
+            expired.extend(queue.expire(now, topic.retention));
+        }
+        let names: Vec<String> = state.group_names.clone();
+        (partition, offset, names, expired)
+    };
+    journal.forget_all(expired);
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let rows = writer.append(
+        journal,
+        &topic.name,
+        &names,
+        partition,
+        offset,
+        key.as_deref(),
+        &payload,
+    )?;
+    let message = Arc::new(Message {
+        partition,
+        offset,
+        key,
+        payload,
+        published: now,
+    });
+    let wakers = {
+        let mut state = topic.lock();
+        for (group, row) in state.groups.iter_mut().zip(rows) {
+            group.partitions[partition as usize]
+                .queued
+                .push_back(Queued {
+                    message: Arc::clone(&message),
+                    row: Some(row),
+                });
+        }
+        Arc::clone(&state.wakers)
+    };
+    drop(writer);
+    wake(&wakers);
+    Ok(())
 }
 
 impl fmt::Debug for InProcessBus {
@@ -180,16 +469,96 @@ impl fmt::Debug for InProcessBus {
         let topics = read(&self.topics);
         let mut names: Vec<&str> = topics.keys().map(String::as_str).collect();
         names.sort_unstable();
-        f.debug_struct("InProcessBus")
-            .field("topics", &names)
-            .finish()
+        let mut d = f.debug_struct("InProcessBus");
+        d.field("topics", &names);
+        if let Some(j) = &self.journal {
+            d.field("journal", &j.file());
+        }
+        d.finish()
     }
 }
 
 impl fmt::Display for InProcessBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("InProcessBus")
+        match &self.journal {
+            Some(j) => write!(f, "InProcessBus(journal {})", j.file()),
+            None => f.write_str("InProcessBus"),
+        }
     }
+}
+
+/// Milliseconds since the epoch.
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new topic's state, with what the journal held for it (groups, and their uncommitted
+/// messages queued in offset order); rows past `retention`, or of partitions the topic no
+/// longer has, are dropped.
+fn restore(
+    name: &str,
+    partitions: u32,
+    retention: Duration,
+    restored: Option<Restored>,
+    journal: Option<&Journal>,
+) -> TopicState {
+    let mut state = TopicState {
+        next_offsets: vec![0; partitions as usize],
+        round_robin: 0,
+        groups: Vec::new(),
+        group_index: HashMap::new(),
+        group_names: Vec::new(),
+        wakers: Arc::new([]),
+        next_member: 0,
+    };
+    let Some(restored) = restored else {
+        return state;
+    };
+    for g in &restored.groups {
+        state.add_group(g, partitions);
+    }
+    let now = Instant::now();
+    let now_ms = epoch_ms();
+    let mut dropped = Vec::new();
+    for r in restored.rows {
+        let age = Duration::from_millis(now_ms.saturating_sub(r.published_ms));
+        if r.partition >= partitions || age > retention {
+            tracing::warn!(
+                topic = name,
+                group = %r.group,
+                partition = r.partition,
+                offset = r.offset,
+                "dropping a journaled message: past the topic's retention, or of a partition it no longer has"
+            );
+            dropped.push(r.row);
+            continue;
+        }
+        let next = &mut state.next_offsets[r.partition as usize];
+        *next = (*next).max(r.offset + 1);
+        let Some(&gi) = state.group_index.get(&r.group) else {
+            continue;
+        };
+        let message = Arc::new(Message {
+            partition: r.partition,
+            offset: r.offset,
+            key: r.key,
+            payload: r.payload,
+            published: now.checked_sub(age).unwrap_or(now),
+        });
+        let queue = &mut state.groups[gi].partitions[r.partition as usize];
+        // It may have been handed out before the bus went down: delivered again, flagged.
+        queue.redeliver_below = queue.redeliver_below.max(r.offset + 1);
+        queue.queued.push_back(Queued {
+            message,
+            row: Some(r.row),
+        });
+    }
+    if let Some(j) = journal {
+        j.forget_all(dropped);
+    }
+    state
 }
 
 #[async_trait]
@@ -199,6 +568,26 @@ impl MessageBus for InProcessBus {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         if !topics.contains_key(topic) {
             let partitions = config.partitions.max(1);
+            let journal = self.journal.as_ref().filter(|_| config.durable);
+            let restored = self.journal.as_ref().and_then(|j| j.take_restored(topic));
+            let restored = match (journal, restored) {
+                (Some(_), r) => r,
+                (None, Some(r)) => {
+                    // A topic now transient that was durable before: nothing to keep.
+                    if let Some(j) = &self.journal {
+                        j.forget_all(r.rows.iter().map(|x| x.row));
+                    }
+                    None
+                }
+                (None, None) => None,
+            };
+            let state = restore(
+                topic,
+                partitions,
+                config.retention,
+                restored,
+                journal.map(|j| &**j),
+            );
             topics.insert(
                 topic.to_owned(),
                 Arc::new(Topic {
@@ -206,14 +595,8 @@ impl MessageBus for InProcessBus {
                     partitions,
                     max_message_bytes: config.max_message_bytes,
                     retention: config.retention,
-                    state: Mutex::new(TopicState {
-                        next_offsets: vec![0; partitions as usize],
-                        round_robin: 0,
-                        groups: Vec::new(),
-                        group_index: HashMap::new(),
-                        wakers: Arc::new([]),
-                        next_member: 0,
-                    }),
+                    journal: journal.map(Arc::clone),
+                    state: Mutex::new(state),
                 }),
             );
         }
@@ -221,7 +604,17 @@ impl MessageBus for InProcessBus {
     }
 
     async fn publish(&self, topic: &str, key: Option<&[u8]>, payload: Bytes) -> Result<()> {
-        self.publish_now(topic, key, payload)
+        let key = key.map(Bytes::copy_from_slice);
+        match &self.journal {
+            // A flush per publish must not hold a runtime thread up.
+            Some(j) if j.sync() == JournalSync::Full => {
+                let (bus, topic) = (self.clone(), topic.to_owned());
+                tokio::task::spawn_blocking(move || bus.publish_now(&topic, key, payload))
+                    .await
+                    .map_err(|e| Error::internal(format!("a journaled publish failed: {e}")))?
+            }
+            _ => self.publish_now(topic, key, payload),
+        }
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
@@ -230,6 +623,15 @@ impl MessageBus for InProcessBus {
             return Err(Error::bad_request(
                 "The consumer group name must not be empty.",
             ));
+        }
+        // A new group of a durable topic is journaled before it exists in memory; the writer
+        // lock keeps publishes out meanwhile, so the group misses nothing it should see.
+        let mut writer = topic.journal.as_deref().map(Journal::writer);
+        if let Some(w) = writer.as_mut() {
+            let known = topic.lock().group_index.contains_key(group);
+            if !known {
+                w.add_group(&topic.name, group)?;
+            }
         }
         let (index, member, notify) = {
             let mut state = topic.lock();
@@ -243,6 +645,7 @@ impl MessageBus for InProcessBus {
             g.members += 1;
             (index, member, Arc::clone(&g.notify))
         };
+        drop(writer);
         Ok(Arc::new(InProcessConsumer {
             topic,
             group: group.to_owned(),
@@ -253,7 +656,7 @@ impl MessageBus for InProcessBus {
     }
 
     fn capabilities(&self) -> BusCapabilities {
-        BusCapabilities::new(false, true)
+        BusCapabilities::new(self.journal.is_some(), true)
     }
 }
 
@@ -282,8 +685,9 @@ impl InProcessConsumer {
             if queue.owner.is_some_and(|o| o != self.member) {
                 continue;
             }
-            if let Some(message) = queue.queued.pop_front() {
+            if let Some(q) = queue.queued.pop_front() {
                 queue.owner = Some(self.member);
+                let message = &q.message;
                 let delivery = Delivery {
                     topic: self.topic.name.clone(),
                     partition: message.partition,
@@ -292,7 +696,7 @@ impl InProcessConsumer {
                     payload: message.payload.clone(),
                     redelivered: message.offset < queue.redeliver_below,
                 };
-                queue.in_flight.push_back(message);
+                queue.in_flight.push_back(q);
                 group.cursor = (p + 1) % n;
                 return Some(delivery);
             }
@@ -328,7 +732,7 @@ impl Consumer for InProcessConsumer {
                 delivery.topic, self.topic.name
             )));
         }
-        let wake = {
+        let (wake, row) = {
             let mut state = self.topic.lock();
             let group = &mut state.groups[self.index];
             let members = group.members;
@@ -342,20 +746,25 @@ impl Consumer for InProcessConsumer {
                 // Committed already, or not ours: nothing to do.
                 return Ok(());
             }
-            if let Ok(i) = queue
+            let row = match queue
                 .in_flight
-                .binary_search_by_key(&delivery.offset, |m| m.offset)
+                .binary_search_by_key(&delivery.offset, |q| q.message.offset)
             {
-                queue.in_flight.remove(i);
-            }
-            if queue.in_flight.is_empty() {
+                Ok(i) => queue.in_flight.remove(i).and_then(|q| q.row),
+                Err(_) => None,
+            };
+            let wake = if queue.in_flight.is_empty() {
                 queue.owner = None;
                 // Other members may now take from this partition.
                 members > 1 && !queue.queued.is_empty()
             } else {
                 false
-            }
+            };
+            (wake, row)
         };
+        if let (Some(row), Some(journal)) = (row, &self.topic.journal) {
+            journal.forget(row);
+        }
         if wake {
             self.notify.notify_waiters();
         }
@@ -375,7 +784,7 @@ impl Drop for InProcessConsumer {
                     queue.owner = None;
                     // In flight holds offsets below everything queued: put them back in front.
                     if let Some(last) = queue.in_flight.back() {
-                        queue.redeliver_below = queue.redeliver_below.max(last.offset + 1);
+                        queue.redeliver_below = queue.redeliver_below.max(last.message.offset + 1);
                     }
                     while let Some(m) = queue.in_flight.pop_back() {
                         queue.queued.push_front(m);
@@ -406,6 +815,8 @@ struct Topic {
     partitions: u32,
     max_message_bytes: usize,
     retention: Duration,
+    /// The bus's journal, for a durable topic of a journaled bus.
+    journal: Option<Arc<Journal>>,
     state: Mutex<TopicState>,
 }
 
@@ -424,6 +835,8 @@ struct TopicState {
     /// Groups in creation order; never removed, so consumers keep their index.
     groups: Vec<Group>,
     group_index: HashMap<String, usize>,
+    /// Group names in creation order (as `groups`).
+    group_names: Vec<String>,
     /// Every group's `notify`, shared so `publish` can wake them after unlocking.
     wakers: Arc<[Arc<Notify>]>,
     next_member: u64,
@@ -440,6 +853,7 @@ impl TopicState {
         });
         let index = self.groups.len() - 1;
         self.group_index.insert(name.to_owned(), index);
+        self.group_names.push(name.to_owned());
         self.wakers = self.groups.iter().map(|g| Arc::clone(&g.notify)).collect();
         index
     }
@@ -453,12 +867,18 @@ struct Group {
     cursor: usize,
 }
 
+/// A message in one group's queue, with its journal row when journaled.
+struct Queued {
+    message: Arc<Message>,
+    row: Option<i64>,
+}
+
 #[derive(Default)]
 struct PartitionQueue {
     /// Waiting messages, by offset.
-    queued: VecDeque<Arc<Message>>,
+    queued: VecDeque<Queued>,
     /// Received and not committed, by offset; all at `owner`.
-    in_flight: VecDeque<Arc<Message>>,
+    in_flight: VecDeque<Queued>,
     /// The member with messages in flight (`Some` exactly when `in_flight` is not empty).
     owner: Option<u64>,
     /// Messages below this offset were handed out before (to a member dropped without
@@ -467,15 +887,19 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    /// Drops queued messages older than `retention`.
-    fn expire(&mut self, now: Instant, retention: Duration) {
+    /// Drops queued messages older than `retention`; their journal rows.
+    fn expire(&mut self, now: Instant, retention: Duration) -> Vec<i64> {
+        let mut rows = Vec::new();
         while self
             .queued
             .front()
-            .is_some_and(|m| now.saturating_duration_since(m.published) > retention)
+            .is_some_and(|q| now.saturating_duration_since(q.message.published) > retention)
         {
-            self.queued.pop_front();
+            if let Some(row) = self.queued.pop_front().and_then(|q| q.row) {
+                rows.push(row);
+            }
         }
+        rows
     }
 }
 

@@ -1,0 +1,119 @@
+//! Nothing accepted is lost, distributed: a controller that crashed while running a sequence
+//! left its journal entry uncommitted on Kafka (`compositions<C>`); its successor (same id)
+//! records the sequence as interrupted. Needs `FAAS_TEST_KAFKA_BROKERS` (skipped without it
+//! unless `FAAS_REQUIRE_SERVICES=1`). The standalone modes are tested end to end by
+//! `tests/e2e/noloss.test.js` and the engine by `faas-http/tests/shutdown.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(feature = "kafka")]
+#[tokio::test]
+async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use faas_core::activation::{ActivationResponse, StatusCode};
+    use faas_core::sharding::ShardingScheduler;
+    use faas_core::testkit;
+    use faas_core::{
+        Activation, ActivationId, EntityName, EntityPath, MessageBus, Scheduler, Store,
+        StoreAuthenticator, TopicConfig,
+    };
+    use faas_http::engine::{INTERRUPTED, compositions_topic};
+    use faas_http::{Controller, ControllerConfig};
+    use faas_store::MemoryStore;
+
+    let Some(brokers) = std::env::var("FAAS_TEST_KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        testkit::skip("a crashed controller's sequence over Kafka (FAAS_TEST_KAFKA_BROKERS)");
+        return;
+    };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id();
+    let bus = || -> Arc<dyn MessageBus> {
+        Arc::new(
+            faas_bus::kafka::KafkaBus::builder()
+                .with_brokers(brokers.clone())
+                .with_topic_prefix(format!("noloss{run:x}."))
+                .with_client_id("faas-noloss-test")
+                .build()
+                .unwrap(),
+        )
+    };
+    let topic = compositions_topic("0");
+    let lost = ActivationId::generate();
+    // Controller 0 accepted a sequence (journaled its draft), received its own journal entry
+    // and died before the sequence's record was stored: the entry is not committed.
+    {
+        let crashed = bus();
+        crashed
+            .create_topic(&topic, &TopicConfig::default())
+            .await
+            .unwrap();
+        let member = crashed.subscribe(&topic, &topic).await.unwrap();
+        let draft = Activation {
+            namespace: EntityPath::namespace(&EntityName::new("guest").unwrap()),
+            name: EntityName::new("seq").unwrap(),
+            subject: "guest".into(),
+            activation_id: lost.clone(),
+            start: 1_700_000_000_000,
+            end: 1_700_000_000_000,
+            duration: Some(0),
+            cause: None,
+            response: ActivationResponse::whisk_error(INTERRUPTED),
+            logs: vec![],
+            version: Default::default(),
+            publish: false,
+            annotations: Default::default(),
+        };
+        crashed
+            .publish(
+                &topic,
+                Some(lost.as_str().as_bytes()),
+                Bytes::from(serde_json::to_vec(&draft).unwrap()),
+            )
+            .await
+            .unwrap();
+        let d = tokio::time::timeout(Duration::from_secs(60), member.recv())
+            .await
+            .expect("the journal entry arrives")
+            .unwrap();
+        assert_eq!(d.key.as_deref(), Some(lost.as_str().as_bytes()));
+    }
+
+    // Its successor, a new process with the same id, on a shared store.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let scheduler: Arc<dyn Scheduler> = Arc::new(ShardingScheduler::new());
+    let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
+    let successor = Controller::new(
+        ControllerConfig::new().with_id("0"),
+        Arc::clone(&store),
+        bus(),
+        scheduler,
+        auth,
+    )
+    .unwrap();
+    successor.start().await.unwrap();
+    let ns = EntityName::new("guest").unwrap();
+    let record = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            if let Ok(a) = store.get_activation(&ns, &lost).await {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the successor records the interrupted sequence");
+    assert_eq!(record.response.status_code, StatusCode::WhiskError);
+    assert_eq!(
+        record.response.result.unwrap()["error"],
+        serde_json::json!(INTERRUPTED)
+    );
+    assert_eq!(record.name.as_str(), "seq");
+}
