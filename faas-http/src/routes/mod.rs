@@ -26,6 +26,7 @@ mod namespaces;
 mod packages;
 pub(crate) mod query;
 pub(crate) mod system;
+pub(crate) mod web;
 
 /// The state of every handler.
 pub(crate) type State = axum::extract::State<Engine>;
