@@ -108,6 +108,7 @@ mod config;
 mod controller;
 pub mod engine;
 pub mod error;
+mod gateway;
 pub mod layers;
 mod routes;
 pub mod server;

@@ -869,23 +869,3 @@ async fn past_the_blocking_wait_the_answer_is_202_with_the_activation_id() {
     let msg = silent.next().await;
     assert_eq!(msg.activation_id.as_str(), id);
 }
-
-#[tokio::test]
-async fn the_api_gateway_management_route_is_not_served_yet() {
-    let w = served().await;
-    let r = send(
-        &w,
-        req(
-            Method::POST,
-            "/api/v1/web/whisk.system/apimgmt/createApi.http",
-        )
-        .header("authorization", basic(GUEST))
-        .body(Body::empty())
-        .unwrap(),
-    )
-    .await;
-    r.assert_error(
-        StatusCode::NOT_FOUND,
-        "The requested resource could not be found.",
-    );
-}

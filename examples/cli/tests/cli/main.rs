@@ -8,6 +8,7 @@
 //! | `actions` | `action create/update/get/list/delete/invoke` and their flags, the quickstart walkthrough |
 //! | `activations` | `activation list/get/logs/result/poll` |
 //! | `namespaces` | `namespace list/get`, `list` |
+//! | `apis` | `api create/list/get/delete` (arguments and a swagger file), calling the route |
 //! | `packages` | `package create/update/bind/get/list/delete`, invoking through a binding |
 //! | `errors` | bad input: missing file, unknown kind, bad parameters, wrong key, unreachable host |
 //! | `json` | `--json` output and errors |
@@ -18,6 +19,7 @@
 
 mod actions;
 mod activations;
+mod apis;
 mod completion;
 mod config;
 mod errors;

@@ -7,9 +7,6 @@
 
 use crate::support::{DEMO_JS, Home, Platform};
 
-/// The API gateway family, as the CLI names it.
-const API_GW: &str = "web actions and the API gateway (whisk.system/apimgmt)";
-
 /// `(arguments, family named in the message, the request that met no route)`, one row per
 /// command: the method and path are the ones `wsk` uses.
 const NOT_SERVED: &[(&[&str], &str, &str)] = &[
@@ -100,37 +97,6 @@ const NOT_SERVED: &[(&[&str], &str, &str)] = &[
         "rules",
         "POST /api/v1/namespaces/_/rules/r",
     ),
-    // The API gateway (web actions of whisk.system/apimgmt).
-    (
-        &["api", "create", "/hello", "/world", "get", "webDemo"],
-        API_GW,
-        "POST /api/v1/web/whisk.system/apimgmt/createApi.http",
-    ),
-    (
-        &["api", "list"],
-        API_GW,
-        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
-    ),
-    (
-        &["api", "list", "/hello", "/world", "get"],
-        API_GW,
-        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
-    ),
-    (
-        &["api", "get", "/hello"],
-        API_GW,
-        "GET /api/v1/web/whisk.system/apimgmt/getApi.http",
-    ),
-    (
-        &["api", "delete", "/hello"],
-        API_GW,
-        "DELETE /api/v1/web/whisk.system/apimgmt/deleteApi.http",
-    ),
-    (
-        &["api", "delete", "/hello", "/world", "GET"],
-        API_GW,
-        "DELETE /api/v1/web/whisk.system/apimgmt/deleteApi.http",
-    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,9 +105,6 @@ async fn routes_not_served_yet_say_so() {
     let home = Home::for_platform(&p);
     home.file("demo.js", DEMO_JS);
     home.run(&["action", "create", "myDemo", "demo.js"])
-        .await
-        .ok();
-    home.run(&["action", "create", "webDemo", "demo.js", "--web", "true"])
         .await
         .ok();
     for (args, family, request) in NOT_SERVED {

@@ -1,8 +1,10 @@
-//! Web actions (`/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]`): functions
-//! served over plain HTTP, as OpenWhisk's `WebActions.scala` serves them.
+//! Web actions (`/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]`) and the API
+//! gateway (`/api/{namespace}/{basepath}/{relpath}`, managed through
+//! `/api/v1/web/whisk.system/apimgmt/{createApi,getApi,deleteApi}`): functions served over
+//! plain HTTP, as OpenWhisk's `WebActions.scala` serves them.
 //!
-//! A request names an action; the engine resolves it for the owner of the URL's namespace
-//! ([`Engine::resolve_web_action`]), which runs it. Credentials are optional: valid ones set
+//! A request names an action; it is resolved and entitled for the owner of the URL's
+//! namespace ([`resolve_web_action`]), who runs it through [`Engine::invoke`]. Credentials are optional: valid ones set
 //! `__ow_user`, wrong or malformed ones count as none (OpenWhisk falls back to the anonymous
 //! route). In order, as OpenWhisk checks:
 //!
@@ -47,6 +49,8 @@ use crate::error::{ApiError, Verbatim};
 use crate::layers::auth::{Credentials, credentials};
 use crate::routes::actions::ACTIVATION_ID_HEADER;
 
+mod apimgmt;
+mod gateway;
 pub(crate) mod media;
 pub(crate) mod request;
 pub(crate) mod resolve;
@@ -91,6 +95,7 @@ pub(crate) fn router(engine: Engine, auth: Arc<dyn Authenticator>) -> Router {
         .route("/api/v1/web", any(malformed))
         .route("/api/v1/web/", any(malformed))
         .route("/api/v1/web/{*path}", any(web))
+        .route("/api/{gateway}/{*path}", any(gateway::serve))
         .with_state(WebState { engine, auth })
 }
 
@@ -213,14 +218,8 @@ async fn web(State(s): State<WebState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let transid = transid(&mut parts);
-    if path.namespace == "whisk.system" && path.package.as_deref() == Some("apimgmt") {
-        // The API gateway's management actions are not served yet: the route is missing, as
-        // clients expect of a platform without it.
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            crate::error::messages::ROUTE_NOT_FOUND,
-        )
-        .into_response();
+    if apimgmt::is_apimgmt(&path) {
+        return apimgmt::handle(&s, &path, parts, body, caller).await;
     }
     let (name, ext) = Extension::split(&path.action);
     let Some(fqn) = action_fqn(&path.namespace, path.package.as_deref(), name) else {

@@ -65,6 +65,25 @@ impl Extension {
         }
         (segment, Self::Http)
     }
+
+    /// The extension named `name` (`json`, `http`, ...), as API routes write it.
+    pub(crate) fn named(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| &s[1..] == name)
+            .map(|(_, e)| *e)
+    }
+
+    /// Its name without the dot.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Json => "json",
+            Self::Html => "html",
+            Self::Svg => "svg",
+            Self::Text => "text",
+        }
+    }
 }
 
 /// A response made from a result.
