@@ -498,6 +498,31 @@ async fn swagger_documents_are_imported_or_refused_with_reasons() {
     assert!(e.starts_with("API creation failure: the swagger document has parts this platform's API gateway does not support:"), "{e}");
     assert!(e.contains("'securityDefinitions' is not supported"), "{e}");
     assert!(e.contains("other backends are not supported"), "{e}");
+    // CORS turned off for an API: no CORS headers of the platform's.
+    let closed = json!({
+        "swagger": "2.0", "info": {"title": "closed", "version": "1"}, "basePath": "/closed",
+        "paths": {"/a": {"get": {"operationId": "getA",
+            "x-openwhisk": {"namespace": "_", "package": "", "action": "echo", "url": "http://h/api/v1/web/_/default/echo.json"}}}},
+        "x-ibm-configuration": {"cors": {"enabled": false}}
+    });
+    let r = create(
+        &g,
+        json!({"apidoc": {"namespace": "_", "swagger": closed}}),
+        "json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let r = hit(&g, Method::GET, "/api/guest/closed/a", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("access-control-allow-origin").is_none());
+    let r = hit(&g, Method::OPTIONS, "/api/guest/closed/a", None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        hit(&g, Method::GET, "/api/guest/imp/list", None)
+            .await
+            .header("access-control-allow-origin"),
+        Some("*")
+    );
     let r = create(
         &g,
         json!({"apidoc": {"namespace": "_", "swagger": "{not json"}}),

@@ -11,7 +11,8 @@
 //! created with a `require-whisk-auth` secret presents it for its callers.
 //!
 //! A path no operation matches answers `404`, a matched path without the request's verb
-//! `405` (or, for `OPTIONS` on an API with CORS enabled, `200` with the CORS headers).
+//! `405` (or, for `OPTIONS` on an API with CORS enabled, `200` with the CORS headers). An API
+//! whose `x-ibm-configuration.cors.enabled` is `false` sends no CORS headers of the platform's.
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -125,6 +126,7 @@ pub(super) async fn serve(State(s): State<WebState>, req: Request) -> Response {
             caller,
             transid,
             secret: op.secret.clone(),
+            cors: matched.api.cors,
         },
     )
     .await

@@ -236,6 +236,7 @@ async fn web(State(s): State<WebState>, req: Request) -> Response {
             caller,
             transid,
             secret: None,
+            cors: true,
         },
     )
     .await
@@ -259,6 +260,8 @@ pub(crate) struct WebCall {
     pub(crate) transid: TransactionId,
     /// A `require-whisk-auth` secret an API route presents for its callers.
     pub(crate) secret: Option<String>,
+    /// Whether the platform answers CORS (an API route may turn it off).
+    pub(crate) cors: bool,
 }
 
 /// Serves a web action call (steps 2–8 of the module docs).
@@ -276,7 +279,7 @@ pub(crate) async fn serve(engine: &Engine, call: WebCall) -> Response {
     let annotations = &web.resolved.action.annotations;
     let custom_options = annotation_is_true(annotations, WEB_CUSTOM_OPTIONS);
     let options = call.parts.method == Method::OPTIONS;
-    let cors = (!custom_options).then(|| default_cors(&call.parts.headers));
+    let cors = (call.cors && !custom_options).then(|| default_cors(&call.parts.headers));
     let mut res = if options && !custom_options {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::OK;
@@ -391,6 +394,7 @@ async fn process(engine: &Engine, web: WebAction, call: WebCall) -> Response {
         caller,
         transid,
         secret: _,
+        cors: _,
     } = call;
     let raw = annotation_is_true(&web.resolved.action.annotations, RAW_HTTP);
     let limit = engine.config().limits.max_payload_bytes;
