@@ -80,6 +80,10 @@ impl Controller {
         let admin = crate::admin::router(Arc::clone(self.engine.store()), &config.admin);
         routes::public(self.engine.clone())
             .merge(api)
+            .merge(routes::web::router(
+                self.engine.clone(),
+                Arc::clone(&self.auth),
+            ))
             .merge(admin)
             .fallback(routes::not_found)
             .layer(

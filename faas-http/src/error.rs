@@ -19,6 +19,11 @@ use faas_core::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorMessage(pub Cow<'static, str>);
 
+/// Marks a response whose status and body an action chose (web actions, API routes): the
+/// request-id layer leaves it as it is, even with an error status and no JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verbatim;
+
 /// OpenWhisk's messages used by the controller.
 pub mod messages {
     /// 404 for entities and activations.

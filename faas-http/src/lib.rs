@@ -47,8 +47,8 @@
 //!    annotations); handlers enforce the tighter per-route limits with OpenWhisk's 413 text
 //!    (invoke payloads: 1 MB).
 //! 5. `TimeoutLayer` — 503 after `request_timeout` (65 s, above the 60 s blocking wait).
-//! 6. [`ApiCorsLayer`](layers::cors::ApiCorsLayer) — CORS headers on `/api/v1`, `OPTIONS`
-//!    answered 200 before authentication.
+//! 6. [`ApiCorsLayer`](layers::cors::ApiCorsLayer) — CORS headers on `/api/v1` (but for web
+//!    actions, which answer CORS themselves), `OPTIONS` answered 200 before authentication.
 //! 7. On `/api/v1/namespaces/...` only: `AsyncRequireAuthorizationLayer` with
 //!    [`BasicAuth`](layers::auth::BasicAuth) — 401 with `WWW-Authenticate` and OpenWhisk's
 //!    messages, the caller's [`Identity`](faas_core::Identity) into the extensions.
@@ -94,7 +94,9 @@
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
 //! `.../{ns}/packages`, `.../{ns}/packages/{name}` (GET, PUT, DELETE),
-//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`; with an operator
+//! `.../{ns}/activations`, `.../{ns}/activations/{id}[/logs|/result]`; without credentials,
+//! web actions at `/api/v1/web/{ns}/{pkg|default}/{action}[.ext][/path]` (any method; see
+//! OpenWhisk's `docs/webactions.md`); with an operator
 //! credential ([`ControllerConfig::with_admin_credential`]), the [`admin`] API under
 //! `/admin/v1`, behind its own credential check.
 
@@ -106,6 +108,7 @@ mod config;
 mod controller;
 pub mod engine;
 pub mod error;
+mod gateway;
 pub mod layers;
 mod routes;
 pub mod server;

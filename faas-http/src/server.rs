@@ -427,8 +427,13 @@ fn rewrite_transport_error(head: &[u8]) -> Option<Vec<u8>> {
     let (prefix, message) = TRANSPORT_ERRORS.iter().find(|(p, _)| head.starts_with(p))?;
     let end = head.windows(4).position(|w| w == b"\r\n\r\n")?;
     let text = std::str::from_utf8(&head[..end]).ok()?.to_ascii_lowercase();
-    // Our own error answers always carry a JSON body; only hyper's are empty.
-    if !text.contains("\r\ncontent-length: 0") || end + 4 != head.len() {
+    // Our own error answers always carry a JSON body, and every answer of the router carries
+    // `x-request-id` (a web action may answer an error status with an empty body); only
+    // hyper's are empty and without it.
+    if !text.contains("\r\ncontent-length: 0")
+        || text.contains("\r\nx-request-id:")
+        || end + 4 != head.len()
+    {
         return None;
     }
     let status = std::str::from_utf8(&prefix[9..12]).ok()?;
@@ -556,6 +561,9 @@ mod tests {
         // An answer of the router (with a body) and a success are left alone.
         let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n";
         assert!(rewrite_transport_error(ours).is_none());
+        let action_made =
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-request-id: abc\r\n\r\n";
+        assert!(rewrite_transport_error(action_made).is_none());
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         assert!(rewrite_transport_error(ok).is_none());
         // A head followed by body bytes in the same buffer is not hyper's bare answer.

@@ -32,6 +32,10 @@
 //!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed) with its
 //!   journaled bus `inproc:?journal=<temporary dir>/faas.bus.db`, the two alternating in the
 //!   same run.
+//! * **web**: the same no-op action (annotated `web-export: true`) called as a web action,
+//!   `POST /api/v1/web/guest/default/noop.json` with body `{}` and the same credentials, against
+//!   its blocking invoke: warm latency (1 client) and throughput (8 clients), alternating on the
+//!   same platform and connections.
 //! * **triggers**: a fire of a trigger whose one rule runs the no-op action, until the action's
 //!   record is stored (the fire's `202`, then its trigger record, which names the action's
 //!   activation, then the action's record, each read every millisecond until stored), against
@@ -63,7 +67,8 @@
 //!
 //! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
 //! of the floor's throughput at 32 clients; on the SQLite store its warm p50 latency and its
-//! throughput at 8 clients are within 10 % of the in-memory store's.
+//! throughput at 8 clients are within 10 % of the in-memory store's; a web action's warm p50
+//! and 8-client throughput are within 10 % of the blocking invoke's.
 
 /// The same global allocator as the `faas-platform` binary, so that the benchmark measures what
 /// ships.
@@ -97,6 +102,8 @@ const AUTH: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXY
 const CODE: &str = "function main(){return {}}";
 /// Its warm invoke path.
 const INVOKE_NOOP: &str = "/api/v1/namespaces/_/actions/noop?blocking=true&result=true";
+/// Its web action path (the action is annotated `web-export: true`).
+const WEB_NOOP: &str = "/api/v1/web/guest/default/noop.json";
 /// Memory of every container, MB (the platform's default action memory).
 const CONTAINER_MB: u64 = 256;
 /// Client counts of the throughput phases.
@@ -312,12 +319,26 @@ impl HttpClient {
     /// Creates (or replaces) a no-op action.
     async fn put_action(&mut self, name: &str) -> Res<()> {
         let path = format!("/api/v1/namespaces/_/actions/{name}?overwrite=true");
-        let body = serde_json::json!({"exec": {"kind": "nodejs:default", "code": CODE}});
+        let body = serde_json::json!({
+            "exec": {"kind": "nodejs:default", "code": CODE},
+            "annotations": [{"key": "web-export", "value": true}],
+        });
         let (status, body) = self
             .send(Method::PUT, &path, Bytes::from(body.to_string()))
             .await?;
         if status != StatusCode::OK {
             return Err(format!("PUT {path}: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+        Ok(())
+    }
+
+    /// A web action call expecting `200` and the result `{}`.
+    async fn web(&mut self, path: &str) -> Res<()> {
+        let (status, body) = self
+            .send(Method::POST, path, Bytes::from_static(b"{}"))
+            .await?;
+        if status != StatusCode::OK || body.as_ref() != b"{}" {
+            return Err(format!("POST {path}: {status} {}", String::from_utf8_lossy(&body)).into());
         }
         Ok(())
     }
@@ -460,6 +481,8 @@ async fn floor_run(c: &dyn Container, n: u64) -> Res<()> {
 enum Side<'a> {
     /// The platform, over HTTP.
     Platform(&'a mut HttpClient),
+    /// The platform, calling the same action as a web action.
+    Web(&'a mut HttpClient),
     /// The runner's `/run`, directly.
     Floor(&'a dyn Container),
     /// `/run` and then the logs, as the invoker does.
@@ -474,6 +497,7 @@ impl Side<'_> {
     async fn once(&mut self, n: u64) -> Res<()> {
         match self {
             Self::Platform(c) => c.invoke(INVOKE_NOOP).await,
+            Self::Web(c) => c.web(WEB_NOOP).await,
             Self::Floor(c) => floor_run(*c, n).await,
             Self::FloorLogs(c) => {
                 floor_run(*c, n).await?;
@@ -714,6 +738,15 @@ struct Throughput {
     cpu_floor: CpuUse,
 }
 
+/// The same action called as a web action and by a blocking invoke.
+#[derive(Debug)]
+struct WebComparison {
+    invoke: Percentiles,
+    web: Percentiles,
+    invoke_tput: f64,
+    web_tput: f64,
+}
+
 /// The same platform on the in-memory and on the SQLite store.
 #[derive(Debug)]
 struct StoreComparison {
@@ -749,6 +782,7 @@ struct Report {
     cold_floor: Percentiles,
     stores: StoreComparison,
     triggers: TriggerComparison,
+    web: WebComparison,
 }
 
 fn loadavg() -> String {
@@ -985,11 +1019,56 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
             acc.1 += t;
         }
     }
+    // The same action as a web action, alternating with the blocking invoke.
+    eprintln!("web action vs blocking invoke, {:.1} s per side", s.secs);
+    let warm_end = Instant::now() + Duration::from_secs(5);
+    drive(
+        vec![Side::Web(&mut clients[0])],
+        warm_end,
+        WARMUP_LATENCY,
+        &mut seq,
+    )
+    .await?;
+    let (mut wi, mut ww) = (Vec::new(), Vec::new());
+    let (mut wti, mut wtw) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let invoke_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            if invoke_turn {
+                let mut one = Side::Platform(&mut clients[0]);
+                sample(&mut one, end, &mut wi, &mut seq).await?;
+            } else {
+                let mut one = Side::Web(&mut clients[0]);
+                sample(&mut one, end, &mut ww, &mut seq).await?;
+            }
+        }
+        for side in 0..2 {
+            let invoke_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            let group = clients[..STORE_CLIENTS].iter_mut();
+            let sides = if invoke_turn {
+                group.map(Side::Platform).collect()
+            } else {
+                group.map(Side::Web).collect()
+            };
+            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+            let acc = if invoke_turn { &mut wti } else { &mut wtw };
+            acc.0 += n;
+            acc.1 += t;
+        }
+    }
     let triggers = TriggerComparison {
         invoke: percentiles(ti),
         fire: percentiles(tf),
         invoke_tput: ni.0 as f64 / ni.1.as_secs_f64().max(1e-9),
         fire_tput: nf.0 as f64 / nf.1.as_secs_f64().max(1e-9),
+    };
+    let web = WebComparison {
+        invoke: percentiles(wi),
+        web: percentiles(ww),
+        invoke_tput: wti.0 as f64 / wti.1.as_secs_f64().max(1e-9),
+        web_tput: wtw.0 as f64 / wtw.1.as_secs_f64().max(1e-9),
     };
 
     drop(clients);
@@ -1056,6 +1135,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         cold_floor: percentiles(cf),
         stores,
         triggers,
+        web,
     })
 }
 
@@ -1245,6 +1325,38 @@ impl Report {
         );
         println!();
 
+        let w = &self.web;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "web action (same platform, action)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "blocking invoke:",
+            us(w.invoke.p50),
+            us(w.invoke.p99),
+            w.invoke_tput,
+            w.invoke.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "web action (.json):",
+            us(w.web.p50),
+            us(w.web.p99),
+            w.web_tput,
+            w.web.n
+        );
+        let web_lat = ratio(us(w.web.p50), us(w.invoke.p50));
+        let web_tput = ratio(w.web_tput, w.invoke_tput);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "web / invoke",
+            web_lat,
+            ratio(us(w.web.p99), us(w.invoke.p99)),
+            web_tput
+        );
+        println!();
+
         if s.smoke {
             println!("smoke run: the figures below mean nothing; use `cargo bench`");
         }
@@ -1269,6 +1381,13 @@ impl Report {
             (lat_ratio - 1.0) * 100.0,
             (tput_ratio - 1.0) * 100.0
         );
-        t1 && t2 && t3
+        let t4 = web_lat <= 1.10 && web_tput >= 0.90;
+        println!(
+            "{} web: a web action's warm p50 is {:+.0} % and 8-client throughput {:+.0} % of the blocking invoke's (target within 10 %)",
+            if t4 { "PASS" } else { "FAIL" },
+            (web_lat - 1.0) * 100.0,
+            (web_tput - 1.0) * 100.0
+        );
+        t1 && t2 && t3 && t4
     }
 }

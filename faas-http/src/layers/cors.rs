@@ -1,6 +1,7 @@
 //! CORS on `/api/v1` as OpenWhisk answers it (`CorsSettings.scala`): every response under
 //! `/api/v1` carries `Access-Control-Allow-Origin: *` and the allowed headers and methods, and
-//! `OPTIONS` on any path there is answered `200` right away, without authentication.
+//! `OPTIONS` on any path there is answered `200` right away, without authentication. Web
+//! actions (`/api/v1/web/...`) are left to their route, which has CORS of its own.
 //!
 //! tower-http's `CorsLayer` answers only real preflights and mirrors request headers; OpenWhisk
 //! clients expect the fixed headers on every response, hence this small layer.
@@ -74,9 +75,18 @@ impl<S> ApiCors<S> {
     }
 }
 
+/// Web actions (`/api/v1/web/...`) answer CORS and `OPTIONS` themselves (OpenWhisk keeps
+/// them apart "to separate the cors header and allow the actions themselves to respond to
+/// options").
+const WEB_PREFIX: &str = "/web";
+
 fn under_api(path: &str) -> bool {
-    path.strip_prefix(API_PREFIX)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    path.strip_prefix(API_PREFIX).is_some_and(|rest| {
+        let web = rest
+            .strip_prefix(WEB_PREFIX)
+            .is_some_and(|r| r.is_empty() || r.starts_with('/'));
+        (rest.is_empty() || rest.starts_with('/')) && !web
+    })
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ApiCors<S>
@@ -158,5 +168,8 @@ mod tests {
         assert!(under_api("/api/v1/namespaces"));
         assert!(!under_api("/api/v10"));
         assert!(!under_api("/ping"));
+        assert!(!under_api("/api/v1/web"));
+        assert!(!under_api("/api/v1/web/guest/default/x"));
+        assert!(under_api("/api/v1/webx"));
     }
 }

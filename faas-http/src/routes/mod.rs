@@ -28,6 +28,7 @@ pub(crate) mod query;
 mod rules;
 pub(crate) mod system;
 mod triggers;
+pub(crate) mod web;
 
 /// The state of every handler.
 pub(crate) type State = axum::extract::State<Engine>;

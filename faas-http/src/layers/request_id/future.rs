@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 
 use super::X_REQUEST_ID;
-use crate::error::{ErrorMessage, default_message};
+use crate::error::{ErrorMessage, Verbatim, default_message};
 
 pin_project! {
     /// The response future of [`RequestId`](super::RequestId).
@@ -75,7 +75,9 @@ where
         let (mut parts, body) = res.into_parts();
         let message = parts.extensions.remove::<ErrorMessage>();
         let status = parts.status;
-        let needs_body = message.is_some() || (status.as_u16() >= 400 && !is_json(&parts.headers));
+        let verbatim = parts.extensions.remove::<Verbatim>().is_some();
+        let needs_body =
+            message.is_some() || (status.as_u16() >= 400 && !is_json(&parts.headers) && !verbatim);
         let body = if needs_body {
             let msg = match message {
                 Some(m) => m.0,
