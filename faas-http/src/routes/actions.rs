@@ -11,11 +11,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use faas_core::entity::ActionPut;
-use faas_core::store::{ListQuery, Versioned};
+use faas_core::store::Versioned;
 use faas_core::{
     Action, Activation, Entity, EntityKind, EntityName, EntityPath, Error, Exec, FullyQualifiedName,
 };
 
+use super::listing;
 use super::query::QueryParams;
 use super::{Caller, State, json, read_body};
 use crate::engine::entitlement::{Collection, Privilege, Resource};
@@ -99,29 +100,10 @@ async fn list_path(
     path: &EntityPath,
     q: &QueryParams<'_>,
 ) -> Result<Response, ApiError> {
-    let limits = &engine.config().limits;
-    let skip = q.skip(COLLECTION)?;
-    let limit = q.limit(COLLECTION, limits.default_list_limit, limits.max_list_limit)?;
-    if q.boolean("count", false)? {
-        let n = engine
-            .store()
-            .count_entities(path, EntityKind::Action)
-            .await?;
-        return Ok(json(
-            StatusCode::OK,
-            &json!({ COLLECTION: n.saturating_sub(skip) }),
-        ));
-    }
-    let list = engine
-        .store()
-        .list_entities(path, EntityKind::Action, ListQuery { skip, limit })
-        .await?;
-    let body: Vec<Value> = list
-        .iter()
-        .filter_map(Entity::as_action)
-        .map(Action::summary_json)
-        .collect();
-    Ok(json(StatusCode::OK, &body))
+    listing::page(engine, path, EntityKind::Action, COLLECTION, q, |e| {
+        e.as_action().map(Action::summary_json)
+    })
+    .await
 }
 
 /// `GET /namespaces/{ns}/actions`: every action of the caller's namespace (packaged ones too).
@@ -131,15 +113,7 @@ pub(crate) async fn list(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns)?;
-    let path = EntityPath::namespace(&namespace);
-    caller
-        .check(
-            &engine,
-            Privilege::Read,
-            &Resource::collection(path.clone(), Collection::Actions),
-        )
-        .await?;
+    let path = listing::readable(&engine, &caller, &ns, Collection::Actions).await?;
     let q = QueryParams::parse(req.uri().query());
     list_path(&engine, &path, &q).await
 }

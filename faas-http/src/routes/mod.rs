@@ -22,6 +22,7 @@ use crate::error::{ApiError, messages};
 
 pub(crate) mod actions;
 mod activations;
+mod listing;
 mod namespaces;
 mod packages;
 pub(crate) mod query;

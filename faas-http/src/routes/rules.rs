@@ -26,12 +26,13 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State as AxState};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use faas_core::entity::{EntityRef, ReducedRule, Rule, RulePut, Trigger, rule_status};
-use faas_core::store::{ListQuery, Versioned};
+use faas_core::store::Versioned;
 use faas_core::{Entity, EntityKind, EntityName, EntityPath, Error, FullyQualifiedName, Identity};
 
+use super::listing;
 use super::query::QueryParams;
 use super::{Caller, State, json, read_body};
 use crate::engine::Engine;
@@ -100,39 +101,12 @@ pub(crate) async fn list(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns)?;
-    let path = EntityPath::namespace(&namespace);
-    caller
-        .check(
-            &engine,
-            Privilege::Read,
-            &Resource::collection(path.clone(), Collection::Rules),
-        )
-        .await?;
+    let path = listing::readable(&engine, &caller, &ns, Collection::Rules).await?;
     let q = QueryParams::parse(req.uri().query());
-    let limits = &engine.config().limits;
-    let skip = q.skip(COLLECTION)?;
-    let limit = q.limit(COLLECTION, limits.default_list_limit, limits.max_list_limit)?;
-    if q.boolean("count", false)? {
-        let n = engine
-            .store()
-            .count_entities(&path, EntityKind::Rule)
-            .await?;
-        return Ok(json(
-            StatusCode::OK,
-            &json!({ COLLECTION: n.saturating_sub(skip) }),
-        ));
-    }
-    let list = engine
-        .store()
-        .list_entities(&path, EntityKind::Rule, ListQuery { skip, limit })
-        .await?;
-    let body: Vec<Value> = list
-        .iter()
-        .filter(|e| e.as_rule().is_some())
-        .map(Entity::to_api_json)
-        .collect();
-    Ok(json(StatusCode::OK, &body))
+    listing::page(&engine, &path, EntityKind::Rule, COLLECTION, &q, |e| {
+        e.as_rule().is_some().then(|| e.to_api_json())
+    })
+    .await
 }
 
 /// `GET /namespaces/{ns}/rules/{name}`: the rule with its status.

@@ -22,10 +22,11 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use faas_core::entity::{Trigger, TriggerPut};
-use faas_core::store::{ListQuery, Versioned};
+use faas_core::store::Versioned;
 use faas_core::{Entity, EntityKind, EntityName, EntityPath, Error, FullyQualifiedName};
 
 use super::actions::accepted_response;
+use super::listing;
 use super::query::QueryParams;
 use super::{Caller, State, json, read_body};
 use crate::engine::entitlement::{Collection, Privilege, Resource};
@@ -58,39 +59,12 @@ pub(crate) async fn list(
     mut req: Request,
 ) -> Result<Response, ApiError> {
     let caller = Caller::take(req.extensions_mut())?;
-    let namespace = caller.namespace(&ns)?;
-    let path = EntityPath::namespace(&namespace);
-    caller
-        .check(
-            &engine,
-            Privilege::Read,
-            &Resource::collection(path.clone(), Collection::Triggers),
-        )
-        .await?;
+    let path = listing::readable(&engine, &caller, &ns, Collection::Triggers).await?;
     let q = QueryParams::parse(req.uri().query());
-    let limits = &engine.config().limits;
-    let skip = q.skip(COLLECTION)?;
-    let limit = q.limit(COLLECTION, limits.default_list_limit, limits.max_list_limit)?;
-    if q.boolean("count", false)? {
-        let n = engine
-            .store()
-            .count_entities(&path, EntityKind::Trigger)
-            .await?;
-        return Ok(json(
-            StatusCode::OK,
-            &json!({ COLLECTION: n.saturating_sub(skip) }),
-        ));
-    }
-    let list = engine
-        .store()
-        .list_entities(&path, EntityKind::Trigger, ListQuery { skip, limit })
-        .await?;
-    let body: Vec<Value> = list
-        .iter()
-        .filter_map(Entity::as_trigger)
-        .map(Trigger::summary_json)
-        .collect();
-    Ok(json(StatusCode::OK, &body))
+    listing::page(&engine, &path, EntityKind::Trigger, COLLECTION, &q, |e| {
+        e.as_trigger().map(Trigger::summary_json)
+    })
+    .await
 }
 
 /// `GET /namespaces/{ns}/triggers/{name}`.
