@@ -3,7 +3,8 @@
 //!
 //! The built-in catalog is in the repository as real action files under `faas-http/catalog/`
 //! (`utils`: `echo`, `cat`, `head`, `sort`, `split`, `date`, `hosturl`, `namespace`, `smash`;
-//! `samples`: `helloWorld`, `greeting`, `wordCount`), one folder per package with a
+//! `samples`: `helloWorld`, `greeting`, `wordCount`; `alarms`: the feed actions `alarm`,
+//! `interval`, `once` of the built-in [alarms provider](crate::alarms)), one folder per package with a
 //! `manifest.json`:
 //!
 //! ```json
@@ -165,6 +166,11 @@ const BUILTIN: &[(&str, &str, &[ShippedFile])] = &[
             ),
         ],
     ),
+    (
+        "alarms",
+        include_str!("../catalog/alarms/manifest.json"),
+        &[("feed.js", include_str!("../catalog/alarms/feed.js"))],
+    ),
 ];
 
 impl Catalog {
@@ -173,7 +179,8 @@ impl Catalog {
         Self::default()
     }
 
-    /// The catalog shipped with this crate (`utils` and `samples`).
+    /// The catalog shipped with this crate (`utils`, `samples`, and `alarms`, whose feed
+    /// actions the controller answers itself: see [`crate::alarms`]).
     ///
     /// # Errors
     ///

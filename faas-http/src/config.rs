@@ -44,6 +44,8 @@ pub struct ControllerConfig {
     pub server: crate::server::ServerConfig,
     /// The admin API (`/admin/v1`): off unless it has an operator credential.
     pub admin: crate::admin::AdminConfig,
+    /// The built-in alarms provider (scheduler on or off, poll period, leader lease).
+    pub alarms: crate::alarms::AlarmsConfig,
 }
 
 impl Default for ControllerConfig {
@@ -64,6 +66,7 @@ impl Default for ControllerConfig {
             buildno: env!("CARGO_PKG_VERSION").into(),
             server: crate::server::ServerConfig::default(),
             admin: crate::admin::AdminConfig::default(),
+            alarms: crate::alarms::AlarmsConfig::default(),
         }
     }
 }
