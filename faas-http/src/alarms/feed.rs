@@ -411,7 +411,7 @@ impl AlarmFeed {
             let value = serde_json::to_value(&alarm).map_err(|e| e.to_string())?;
             return match store.put_document(ALARMS, &id, &value, None).await {
                 Ok(_) => Ok(json!({"status": "success"})),
-                Err(Error::Conflict { .. }) => {
+                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => {
                     Err(format!("an alarm for trigger /{id} exists already"))
                 }
                 Err(e) => Err(format!("could not create the alarm: {e}")),

@@ -293,7 +293,8 @@ impl Scheduler {
                 self.set_held_until(until);
                 Ok(true)
             }
-            Err(Error::Conflict { .. }) => {
+            // Another controller wrote it first (created it, or renewed or took it over).
+            Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => {
                 self.set_held_until(0);
                 Ok(false)
             }
