@@ -450,7 +450,12 @@ mod tests {
     fn builtin_catalog_parses() {
         let c = Catalog::builtin().unwrap();
         let names: Vec<&str> = c.packages().iter().map(|p| p.name().as_str()).collect();
-        assert_eq!(names, ["utils", "samples"]);
+        assert_eq!(names, ["utils", "samples", "alarms"]);
+        let alarms: Vec<&str> = c.packages()[2]
+            .action_names()
+            .map(EntityName::as_str)
+            .collect();
+        assert_eq!(alarms, ["alarm", "once", "interval"]);
         let utils: Vec<&str> = c.packages()[0]
             .action_names()
             .map(EntityName::as_str)
@@ -492,7 +497,7 @@ mod tests {
         assert_eq!(c.packages().len(), 1);
         assert_eq!(c.packages()[0].actions[0].kind, "python:default");
         let merged = Catalog::builtin().unwrap().merged(c);
-        assert_eq!(merged.packages().len(), 3);
+        assert_eq!(merged.packages().len(), 4);
 
         std::fs::write(
             pkg.join("manifest.json"),
@@ -536,7 +541,7 @@ mod tests {
         let first = install(store.as_ref(), &catalog, &limits, &manifest)
             .await
             .unwrap();
-        assert_eq!(first.written, 2 + 12, "two packages, twelve actions");
+        assert_eq!(first.written, 3 + 15, "three packages, fifteen actions");
         assert!(first.skipped.is_empty());
         let (echo, rev) = stored_action(store.as_ref(), "/whisk.system/utils/echo")
             .await
@@ -556,7 +561,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.written, 0);
-        assert_eq!(again.unchanged, 14);
+        assert_eq!(again.unchanged, 18);
         assert_eq!(
             stored_action(store.as_ref(), "/whisk.system/utils/echo")
                 .await
@@ -598,7 +603,7 @@ mod tests {
             written += r.unwrap().written;
         }
         assert!(
-            written >= 14,
+            written >= 18,
             "every entity written at least once: {written}"
         );
         let list = store
@@ -629,7 +634,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(r.skipped.len(), 12);
-        assert_eq!(r.written, 2, "the packages still exist");
+        assert_eq!(r.skipped.len(), 15);
+        assert_eq!(r.written, 3, "the packages still exist");
     }
 }
