@@ -140,7 +140,7 @@ impl Timing {
         }
     }
 
-    /// How many ticks fall in `(after, until]` (at most [`MAX_COUNTED`]).
+    /// How many ticks fall in `(after, until]` (counting stops at 100 000).
     pub fn count_between(&self, after: u64, until: u64) -> u64 {
         let mut n = 0;
         let mut t = after;
