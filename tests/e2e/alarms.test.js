@@ -1,7 +1,8 @@
 // End-to-end: the built-in alarms provider (`whisk.system/alarms`) with the `openwhisk` npm
-// client against `faas-platform standalone` (in-memory store): `feeds.create` with a cron of a
-// 1 s seconds field fires the trigger every second and its rule runs the action with the
-// alarm's payload; `feeds.get` reads the alarm back; `feeds.delete` stops the fires; a `once`
+// client against `faas-platform standalone` (its default SQLite store): `feeds.create` with a
+// cron of a 1 s seconds field fires the trigger every second and its rule runs the action with
+// the alarm's payload; `feeds.get` reads the alarm back; the platform SIGKILLed and restarted
+// on the same data directory goes on firing it; `feeds.delete` stops the fires; a `once`
 // alarm fires once and (deleteAfterFire) deletes its trigger; a malformed cron is refused
 // with the Apache package's message.
 // Run: FAAS_PLATFORM_BIN=target/debug/faas-platform node --test tests/e2e/alarms.test.js
@@ -10,7 +11,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const openwhisk = require('openwhisk')
-const { AUTH, startPlatform } = require('./support')
+const { AUTH, startPlatform, tempDataDir } = require('./support')
 
 async function eventually (what, fn, ms = 20000) {
   const deadline = Date.now() + ms
@@ -24,8 +25,8 @@ async function eventually (what, fn, ms = 20000) {
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-async function scenario (host) {
-  const ow = openwhisk({ apihost: host, api_key: AUTH })
+async function scenario (platform, restart) {
+  let ow = openwhisk({ apihost: platform.host, api_key: AUTH })
   const FEED = '/whisk.system/alarms/alarm'
   await ow.actions.create({ name: 'tock', action: { exec: { kind: 'nodejs:default', code: 'function main(p) { return { hello: p.hello } }' } } })
   await ow.triggers.create({ name: 'every', trigger: { annotations: [{ key: 'feed', value: FEED }] } })
@@ -51,6 +52,16 @@ async function scenario (host) {
   const line = JSON.parse(fires[0].logs[0])
   const action = await eventually('rule activation', () => ow.activations.get({ name: line.activationId }))
   assert.deepEqual(action.response.result, { hello: 'alarm' })
+
+  // Killed and restarted on the same store: the alarm goes on.
+  const killed = Date.now()
+  platform.proc.kill('SIGKILL')
+  platform = await restart()
+  ow = openwhisk({ apihost: platform.host, api_key: AUTH })
+  await eventually('fires after the restart', async () => {
+    const list = await ow.activations.list({ name: 'every', docs: true, limit: 50 })
+    assert.ok(list.filter(a => a.start > killed).length >= 2, 'two fires after the restart')
+  })
 
   // DELETE stops it.
   const deleted = await ow.feeds.delete({ name: FEED, trigger: 'every' })
@@ -85,11 +96,17 @@ async function scenario (host) {
   assert.equal((await ow.activations.list({ name: 'single' })).length, 1, 'fired once')
 }
 
-test('alarms feed: cron, once, delete (in-memory store)', { timeout: 120000 }, async () => {
-  const { proc, host } = await startPlatform()
+test('alarms feed: cron, restart, once, delete (SQLite store)', { timeout: 120000 }, async () => {
+  const dataDir = tempDataDir()
+  const started = []
+  const start = async () => {
+    const p = await startPlatform(['--data-dir', dataDir])
+    started.push(p.proc)
+    return p
+  }
   try {
-    await scenario(host)
+    await scenario(await start(), start)
   } finally {
-    proc.kill('SIGTERM')
+    for (const proc of started) proc.kill('SIGTERM')
   }
 })
