@@ -112,14 +112,26 @@ impl Timing {
     /// The first tick strictly after `after`, within the bounds; `None` when the alarm has no
     /// more ticks. A cron schedule that no longer parses has none.
     pub fn next_after(&self, after: u64) -> Option<u64> {
+        self.next_with(self.cron_spec().as_ref(), after)
+    }
+
+    /// The parsed cron expression of a cron schedule.
+    fn cron_spec(&self) -> Option<CronSpec> {
+        match &self.schedule {
+            Schedule::Cron { cron, timezone } => CronSpec::parse(cron, timezone.as_deref()).ok(),
+            _ => None,
+        }
+    }
+
+    /// [`next_after`](Self::next_after) with the cron expression parsed once by the caller.
+    fn next_with(&self, spec: Option<&CronSpec>, after: u64) -> Option<u64> {
         let next = match &self.schedule {
-            Schedule::Cron { cron, timezone } => {
-                let spec = CronSpec::parse(cron, timezone.as_deref()).ok()?;
+            Schedule::Cron { .. } => {
                 let from = match self.start {
                     Some(s) => after.max(s.saturating_sub(1)),
                     None => after,
                 };
-                spec.next_after(from)?
+                spec?.next_after(from)?
             }
             Schedule::Interval { minutes } => {
                 let period = minutes.checked_mul(60_000).filter(|p| *p > 0)?;
@@ -142,10 +154,11 @@ impl Timing {
 
     /// How many ticks fall in `(after, until]` (counting stops at 100 000).
     pub fn count_between(&self, after: u64, until: u64) -> u64 {
+        let spec = self.cron_spec();
         let mut n = 0;
         let mut t = after;
         while n < MAX_COUNTED {
-            match self.next_after(t) {
+            match self.next_with(spec.as_ref(), t) {
                 Some(next) if next <= until => {
                     n += 1;
                     t = next;
