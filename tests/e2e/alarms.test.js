@@ -46,9 +46,10 @@ async function scenario (platform, restart) {
     return list
   })
   for (const f of fires) assert.deepEqual(f.response.result, { hello: 'alarm' })
-  // One fire per tick: distinct seconds.
-  const seconds = fires.map(f => Math.round(f.start / 1000))
-  assert.equal(new Set(seconds).size, seconds.length, JSON.stringify(seconds))
+  // One fire per tick: no more records than the seconds they span, plus one (a fire lands a
+  // poll period after its tick; a tick fired twice would double the count).
+  const starts = fires.map(f => f.start).sort((a, b) => a - b)
+  assert.ok(starts.length <= Math.floor((starts[starts.length - 1] - starts[0]) / 1000) + 2, JSON.stringify(starts))
   const line = JSON.parse(fires[0].logs[0])
   const action = await eventually('rule activation', () => ow.activations.get({ name: line.activationId }))
   assert.deepEqual(action.response.result, { hello: 'alarm' })
