@@ -135,6 +135,15 @@ impl ControllerConfig {
         self
     }
 
+    /// With the alarms provider's settings (scheduler on or off, poll period, lease; a poll
+    /// period under 10 ms is taken as 10 ms, a lease under 1 s as 1 s).
+    pub fn with_alarms(mut self, mut alarms: crate::alarms::AlarmsConfig) -> Self {
+        alarms.poll = alarms.poll.max(Duration::from_millis(10));
+        alarms.lease = alarms.lease.max(Duration::from_secs(1));
+        self.alarms = alarms;
+        self
+    }
+
     /// With the admin API served to holders of `credential` (see [`crate::admin`]).
     pub fn with_admin_credential(mut self, credential: crate::admin::AdminCredential) -> Self {
         self.admin = crate::admin::AdminConfig::with_credential(credential);

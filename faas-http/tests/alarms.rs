@@ -408,12 +408,11 @@ async fn two_schedulers_on_one_store_fire_each_tick_once_and_fail_over() {
 const FEED: &str = "/api/v1/namespaces/whisk.system/actions/alarms";
 
 async fn alarms_env() -> Env {
-    let mut config = ControllerConfig::default();
     // The tests drive a scheduler of their own with a manual clock.
-    config.alarms = AlarmsConfig {
+    let config = ControllerConfig::default().with_alarms(AlarmsConfig {
         enabled: false,
         ..AlarmsConfig::default()
-    };
+    });
     let e = env_with(config).await;
     let c = e.controller.config();
     faas_http::catalog::install(

@@ -402,9 +402,9 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Polls every `every` until the task is aborted.
+    /// Polls every `every` (at least 10 ms) until the task is aborted.
     pub async fn run(self: Arc<Self>, every: Duration) {
-        let mut interval = tokio::time::interval(every);
+        let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
