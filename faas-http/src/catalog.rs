@@ -3,7 +3,8 @@
 //!
 //! The built-in catalog is in the repository as real action files under `faas-http/catalog/`
 //! (`utils`: `echo`, `cat`, `head`, `sort`, `split`, `date`, `hosturl`, `namespace`, `smash`;
-//! `samples`: `helloWorld`, `greeting`, `wordCount`), one folder per package with a
+//! `samples`: `helloWorld`, `greeting`, `wordCount`; `alarms`: the feed actions `alarm`,
+//! `interval`, `once` of the built-in [alarms provider](crate::alarms)), one folder per package with a
 //! `manifest.json`:
 //!
 //! ```json
@@ -165,6 +166,11 @@ const BUILTIN: &[(&str, &str, &[ShippedFile])] = &[
             ),
         ],
     ),
+    (
+        "alarms",
+        include_str!("../catalog/alarms/manifest.json"),
+        &[("feed.js", include_str!("../catalog/alarms/feed.js"))],
+    ),
 ];
 
 impl Catalog {
@@ -173,7 +179,8 @@ impl Catalog {
         Self::default()
     }
 
-    /// The catalog shipped with this crate (`utils` and `samples`).
+    /// The catalog shipped with this crate (`utils`, `samples`, and `alarms`, whose feed
+    /// actions the controller answers itself: see [`crate::alarms`]).
     ///
     /// # Errors
     ///
@@ -443,7 +450,12 @@ mod tests {
     fn builtin_catalog_parses() {
         let c = Catalog::builtin().unwrap();
         let names: Vec<&str> = c.packages().iter().map(|p| p.name().as_str()).collect();
-        assert_eq!(names, ["utils", "samples"]);
+        assert_eq!(names, ["utils", "samples", "alarms"]);
+        let alarms: Vec<&str> = c.packages()[2]
+            .action_names()
+            .map(EntityName::as_str)
+            .collect();
+        assert_eq!(alarms, ["alarm", "once", "interval"]);
         let utils: Vec<&str> = c.packages()[0]
             .action_names()
             .map(EntityName::as_str)
@@ -485,7 +497,7 @@ mod tests {
         assert_eq!(c.packages().len(), 1);
         assert_eq!(c.packages()[0].actions[0].kind, "python:default");
         let merged = Catalog::builtin().unwrap().merged(c);
-        assert_eq!(merged.packages().len(), 3);
+        assert_eq!(merged.packages().len(), 4);
 
         std::fs::write(
             pkg.join("manifest.json"),
@@ -529,7 +541,7 @@ mod tests {
         let first = install(store.as_ref(), &catalog, &limits, &manifest)
             .await
             .unwrap();
-        assert_eq!(first.written, 2 + 12, "two packages, twelve actions");
+        assert_eq!(first.written, 3 + 15, "three packages, fifteen actions");
         assert!(first.skipped.is_empty());
         let (echo, rev) = stored_action(store.as_ref(), "/whisk.system/utils/echo")
             .await
@@ -549,7 +561,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.written, 0);
-        assert_eq!(again.unchanged, 14);
+        assert_eq!(again.unchanged, 18);
         assert_eq!(
             stored_action(store.as_ref(), "/whisk.system/utils/echo")
                 .await
@@ -591,7 +603,7 @@ mod tests {
             written += r.unwrap().written;
         }
         assert!(
-            written >= 14,
+            written >= 18,
             "every entity written at least once: {written}"
         );
         let list = store
@@ -622,7 +634,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(r.skipped.len(), 12);
-        assert_eq!(r.written, 2, "the packages still exist");
+        assert_eq!(r.skipped.len(), 15);
+        assert_eq!(r.written, 3, "the packages still exist");
     }
 }

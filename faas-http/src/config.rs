@@ -44,6 +44,8 @@ pub struct ControllerConfig {
     pub server: crate::server::ServerConfig,
     /// The admin API (`/admin/v1`): off unless it has an operator credential.
     pub admin: crate::admin::AdminConfig,
+    /// The built-in alarms provider (scheduler on or off, poll period, leader lease).
+    pub alarms: crate::alarms::AlarmsConfig,
 }
 
 impl Default for ControllerConfig {
@@ -64,6 +66,7 @@ impl Default for ControllerConfig {
             buildno: env!("CARGO_PKG_VERSION").into(),
             server: crate::server::ServerConfig::default(),
             admin: crate::admin::AdminConfig::default(),
+            alarms: crate::alarms::AlarmsConfig::default(),
         }
     }
 }
@@ -129,6 +132,15 @@ impl ControllerConfig {
     /// With the interval between health test actions for an unhealthy invoker.
     pub fn with_health_test_interval(mut self, every: Duration) -> Self {
         self.health_test_interval = every;
+        self
+    }
+
+    /// With the alarms provider's settings (scheduler on or off, poll period, lease; a poll
+    /// period under 10 ms is taken as 10 ms, a lease under 1 s as 1 s).
+    pub fn with_alarms(mut self, mut alarms: crate::alarms::AlarmsConfig) -> Self {
+        alarms.poll = alarms.poll.max(Duration::from_millis(10));
+        alarms.lease = alarms.lease.max(Duration::from_secs(1));
+        self.alarms = alarms;
         self
     }
 

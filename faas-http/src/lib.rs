@@ -103,6 +103,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod admin;
+pub mod alarms;
 pub mod catalog;
 mod config;
 mod controller;

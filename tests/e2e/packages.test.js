@@ -33,7 +33,7 @@ async function scenario (host) {
   const ns = await ow.actions.invoke({ name: '/whisk.system/utils/namespace', blocking: true, result: true })
   assert.deepEqual(ns, { namespace: 'guest' }, 'catalog actions run as the caller')
   const catalog = await ow.packages.list({ namespace: 'whisk.system' })
-  assert.deepEqual(catalog.map(p => p.name).sort(), ['samples', 'utils'])
+  assert.deepEqual(catalog.map(p => p.name).sort(), ['alarms', 'samples', 'utils'])
   const utils = await ow.packages.get({ name: '/whisk.system/utils' })
   assert.ok(utils.actions.some(a => a.name === 'echo'), JSON.stringify(utils))
 

@@ -4,6 +4,10 @@
 // controller run their rule's action exactly once; a controller SIGKILLed right after
 // answering a fire's 202 does not lose it (the fire is on the bus before the 202; another
 // member of the `triggerFires` group, or the restarted controller, finishes it).
+// An alarm (`whisk.system/alarms/alarm`, 1 s cron) with both controllers running fires each
+// tick once (one trigger record per second), from the controller holding the alarms lease
+// (read from CouchDB); that controller SIGKILLed, the other takes the lease over once it
+// expires and the alarm goes on firing.
 // Needs FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL (scripts/test.sh sets them); skips
 // without them unless FAAS_REQUIRE_SERVICES=1 (then it fails).
 'use strict'
@@ -129,7 +133,7 @@ test('fires survive a controller killed after the 202', { skip, timeout: 600000 
   // broker hands partitions over once the dead member is written off); whichever member holds
   // the partition then finishes the fire.
   await new Promise(resolve => setTimeout(resolve, 8000))
-  await node('controller', ['--id', '0', '--cluster-size', '2', '--listen', '127.0.0.1:0'])
+  const ctl0b = await node('controller', ['--id', '0', '--cluster-size', '2', '--listen', '127.0.0.1:0'])
   const a = await ruleActivation(ctl1.host, last.json.activationId)
   assert.deepEqual(a.response.result, { n: 99 })
 
@@ -138,4 +142,76 @@ test('fires survive a controller killed after the 202', { skip, timeout: 600000 
   assert.equal(listed.status, 200, listed.text)
   const ns = listed.json.map(x => x.response.result.n).sort((x, y) => x - y)
   assert.deepEqual(ns, [0, 1, 2, 3, 4, 5, 99])
+
+  await alarms({ controller0: ctl0b, controller1: ctl1 })
 })
+
+// `couchdb://[user:pass@]host:port/` → an http URL and headers for raw reads.
+function httpOf (storeUrl) {
+  const u = new URL(storeUrl.replace(/^couchdb:/, 'http:'))
+  const h = {}
+  if (u.username) h.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')
+  return { base: `http://${u.host}/`, headers: h }
+}
+
+// The alarms leader lease as stored (`alarms_lease/leader` in `<prefix>documents`).
+async function leaseOwner () {
+  const { base, headers: h } = httpOf(COUCH)
+  const res = await fetch(`${base}e2e_trig_${run}_documents/${encodeURIComponent('alarms_lease/leader')}`, { headers: h })
+  assert.equal(res.status, 200, await res.clone().text())
+  return (await res.json()).doc.owner
+}
+
+// The trigger records of `alarmT` (start times, ms), read through `host`.
+async function alarmFires (host) {
+  const r = await api(host, 'GET', '/namespaces/_/activations?name=alarmT&limit=200&docs=true')
+  assert.equal(r.status, 200, r.text)
+  return r.json.map(a => a.start).sort((x, y) => x - y)
+}
+
+// One trigger record per tick of a 1 s cron: no more records than seconds they span, plus one
+// (a fire lands up to a poll period and a bus hop after its tick, so seconds may repeat, but a
+// tick fired twice would double the count).
+function oncePerTick (starts) {
+  const span = starts[starts.length - 1] - starts[0]
+  assert.ok(starts.length <= Math.floor(span / 1000) + 2, `more fires than ticks: ${JSON.stringify(starts)}`)
+}
+
+async function alarms (ctl) {
+  const host = ctl.controller1.host
+  let r = await api(host, 'PUT', '/namespaces/_/actions/alarmEcho', { exec: { kind: 'nodejs:default', code: 'function main(p) { return { n: p.n } }' } })
+  assert.equal(r.status, 200, r.text)
+  r = await api(host, 'PUT', '/namespaces/_/triggers/alarmT', {})
+  assert.equal(r.status, 200, r.text)
+  r = await api(host, 'PUT', '/namespaces/_/rules/alarmRule', { trigger: '/_/alarmT', action: '/_/alarmEcho' })
+  assert.equal(r.status, 200, r.text)
+  const feed = event => api(host, 'POST', '/namespaces/whisk.system/actions/alarms/alarm?blocking=true&result=true',
+    { lifecycleEvent: event, triggerName: '/_/alarmT', authKey: AUTH, cron: '* * * * * *', trigger_payload: { n: 7 } })
+  r = await feed('CREATE')
+  assert.equal(r.status, 200, r.text)
+  assert.deepEqual(r.json, { status: 'success' })
+
+  await eventually('five alarm fires', async () => assert.ok((await alarmFires(host)).length >= 5), 30000)
+  oncePerTick(await alarmFires(host))
+  const owner = await leaseOwner()
+  assert.ok(owner in ctl, owner)
+
+  // The leader dies: the other controller takes the lease over (10 s) and fires on.
+  const survivor = owner === 'controller0' ? 'controller1' : 'controller0'
+  const killed = Date.now()
+  ctl[owner].p.kill('SIGKILL')
+  const sHost = ctl[survivor].host
+  await eventually('fires after the fail-over', async () => {
+    const later = (await alarmFires(sHost)).filter(s => s > killed + 1000)
+    assert.ok(later.length >= 3, `${later.length} fires after the kill`)
+  }, 40000)
+  assert.equal(await leaseOwner(), survivor)
+  const all = await alarmFires(sHost)
+  oncePerTick(all)
+  const one = await api(sHost, 'GET', '/namespaces/_/activations?name=alarmEcho&limit=1&docs=true')
+  assert.deepEqual(one.json[0].response.result, { n: 7 })
+
+  const del = await api(sHost, 'POST', '/namespaces/whisk.system/actions/alarms/alarm?blocking=true&result=true',
+    { lifecycleEvent: 'DELETE', triggerName: '/_/alarmT', authKey: AUTH })
+  assert.equal(del.status, 200, del.text)
+}

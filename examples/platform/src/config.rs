@@ -140,6 +140,8 @@ pub struct FileConfig {
     pub invoker: InvokerSection,
     /// The `whisk.system` catalog.
     pub catalog: CatalogSection,
+    /// The built-in alarms provider.
+    pub alarms: AlarmsSection,
     /// HTTP server limits.
     pub server: ServerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
@@ -200,6 +202,34 @@ pub struct CatalogSection {
     pub dirs: Vec<PathBuf>,
 }
 
+/// `[alarms]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmsSection {
+    /// Whether this controller runs the alarms scheduler (default true; the feed actions are
+    /// served either way).
+    pub enabled: Option<bool>,
+    /// The scheduler's poll period, ms (default 250).
+    pub poll_ms: Option<u64>,
+    /// The leader lease, ms (default 10000): how long a dead leader's alarms wait.
+    pub lease_ms: Option<u64>,
+}
+
+impl AlarmsSection {
+    fn to_config(&self) -> faas_http::alarms::AlarmsConfig {
+        let d = faas_http::alarms::AlarmsConfig::default();
+        faas_http::alarms::AlarmsConfig {
+            enabled: self.enabled.unwrap_or(d.enabled),
+            poll: self
+                .poll_ms
+                .map_or(d.poll, std::time::Duration::from_millis),
+            lease: self
+                .lease_ms
+                .map_or(d.lease, std::time::Duration::from_millis),
+        }
+    }
+}
+
 /// The resolved settings of a node.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -235,6 +265,8 @@ pub struct NodeConfig {
     pub catalog: bool,
     /// Extra catalog folders (installed after the built-in catalog).
     pub catalog_dirs: Vec<PathBuf>,
+    /// The alarms provider's scheduler (controllers).
+    pub alarms: faas_http::alarms::AlarmsConfig,
 }
 
 impl Default for NodeConfig {
@@ -256,6 +288,7 @@ impl Default for NodeConfig {
             limits: SystemLimits::default(),
             catalog: true,
             catalog_dirs: Vec::new(),
+            alarms: faas_http::alarms::AlarmsConfig::default(),
         }
     }
 }
@@ -428,6 +461,7 @@ impl NodeConfig {
             } else {
                 args.catalog_dirs.clone()
             },
+            alarms: file.alarms.to_config(),
         })
     }
 }
@@ -442,7 +476,7 @@ mod tests {
         let p = dir.path().join("c.toml");
         std::fs::write(
             &p,
-            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[server]\nmax_connections = 7\nidle_timeout_ms = 1500\n[limits]\ninvocations_per_minute = 1000\n",
+            "listen = \"127.0.0.1:9000\"\nstore = \"memory:\"\n[invoker]\nuser_memory_mb = 512\n[server]\nmax_connections = 7\nidle_timeout_ms = 1500\n[limits]\ninvocations_per_minute = 1000\n[alarms]\nenabled = false\nlease_ms = 3000\n",
         )
         .unwrap();
         let args = StandaloneArgs {
@@ -453,6 +487,9 @@ mod tests {
         let c = StandaloneConfig::resolve(&args).unwrap();
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.server.max_connections, 7);
+        assert!(!c.alarms.enabled);
+        assert_eq!(c.alarms.lease, std::time::Duration::from_millis(3000));
+        assert_eq!(c.alarms.poll, std::time::Duration::from_millis(250));
         assert_eq!(
             c.server.idle_timeout,
             std::time::Duration::from_millis(1500)

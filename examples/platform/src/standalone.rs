@@ -512,7 +512,8 @@ async fn serve_controller(
         .with_cluster_size(config.cluster_size)
         .with_limits(config.limits.clone())
         .with_manifest(manifest)
-        .with_server(config.server.clone());
+        .with_server(config.server.clone())
+        .with_alarms(config.alarms.clone());
     if let Some(credential) = &config.admin_auth {
         ctl_config = ctl_config.with_admin_credential(credential.clone());
         tracing::info!("admin API enabled at {}", faas_http::admin::PREFIX);

@@ -268,7 +268,7 @@ impl Engine {
         config.validate()?;
         let instance = ControllerInstanceId::new(config.id.clone());
         let completed_topic = completed_topic(&config.id);
-        Ok(Self {
+        let engine = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -287,14 +287,18 @@ impl Engine {
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
-        })
+        };
+        let clock: Arc<dyn crate::alarms::Clock> = Arc::new(crate::alarms::SystemClock);
+        crate::alarms::register(&engine, &clock);
+        Ok(engine)
     }
 
     /// Creates the topics `completed<C>`, `health`, `triggerFires` and `compositions<C>` if
     /// missing, subscribes to them, and spawns the acknowledgement consumer, the health
     /// consumer (feeding [`Scheduler::on_ping`]), the trigger-fire consumer (see [`fire`]), the
     /// consumer of the composition journal (see [`compositions_topic`]), the sweep of overdue
-    /// activations and the invoker health tests.
+    /// activations, the invoker health tests and (unless disabled in
+    /// [`ControllerConfig::alarms`]) the alarms scheduler ([`crate::alarms`]).
     ///
     /// Call once, inside a Tokio runtime, before invoking; later calls do nothing.
     pub async fn start(&self) -> Result<()> {
@@ -309,6 +313,13 @@ impl Engine {
             }),
             Err(e) => Err(e),
         };
+        let started = started.map(|mut tasks| {
+            if s.config.alarms.enabled {
+                let scheduler = crate::alarms::scheduler_for(s);
+                tasks.push(tokio::spawn(scheduler.run(s.config.alarms.poll)));
+            }
+            tasks
+        });
         match started {
             Ok(tasks) => {
                 s.tasks

@@ -211,3 +211,81 @@ async fn feeds_run_their_lifecycle() {
     assert_eq!(home.run(&["trigger", "get", "ft"]).await.code, 148);
     p.stop().await;
 }
+
+/// The built-in alarms feed through `--feed`: a malformed cron takes the trigger back out with
+/// the provider's message; a good one is created, read back and deleted with its trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_feed_through_the_cli() {
+    let p = Platform::start().await;
+    let home = Home::for_platform(&p);
+    let out = home
+        .run(&[
+            "trigger",
+            "create",
+            "nightly",
+            "--feed",
+            "/whisk.system/alarms/alarm",
+            "-p",
+            "cron",
+            "at midnight",
+        ])
+        .await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("Unable to create trigger 'nightly'")
+            && out
+                .stderr
+                .contains("cron pattern 'at midnight' is not valid"),
+        "{out:?}"
+    );
+    assert_eq!(home.run(&["trigger", "get", "nightly"]).await.code, 148);
+
+    let out = home
+        .run(&[
+            "trigger",
+            "create",
+            "nightly",
+            "--feed",
+            "/whisk.system/alarms/alarm",
+            "-p",
+            "cron",
+            "0 0 * * *",
+            "-p",
+            "timezone",
+            "Europe/Paris",
+        ])
+        .await;
+    assert!(
+        out.ok().ends_with("ok: created trigger nightly\n"),
+        "{out:?}"
+    );
+    let got = home
+        .run(&["trigger", "get", "nightly", "--json"])
+        .await
+        .json();
+    let config = &got["response"]["result"]["config"];
+    assert_eq!(config["cron"], "0 0 * * *", "{got}");
+    assert_eq!(config["timezone"], "Europe/Paris", "{got}");
+    assert_eq!(
+        home.run(&["trigger", "delete", "nightly"]).await.ok(),
+        "ok: deleted trigger nightly\n"
+    );
+    // The alarm went with it: creating it again works.
+    let out = home
+        .run(&[
+            "trigger",
+            "create",
+            "nightly",
+            "--feed",
+            "/whisk.system/alarms/alarm",
+            "-p",
+            "cron",
+            "0 0 * * *",
+        ])
+        .await;
+    assert!(
+        out.ok().ends_with("ok: created trigger nightly\n"),
+        "{out:?}"
+    );
+    p.stop().await;
+}
