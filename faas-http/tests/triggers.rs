@@ -880,3 +880,103 @@ async fn a_fire_delivered_twice_runs_its_rules_once() {
     );
     assert_eq!(msgs.len(), 2);
 }
+
+/// A fire the bus redelivers (its first consumer took it and died) whose rule's action already
+/// ran: the rule is not invoked again (the invoker only looks for records of redeliveries, and
+/// the re-published activation would be a first delivery), and the trigger record names the
+/// existing activation.
+#[tokio::test]
+async fn a_redelivered_fire_does_not_run_a_rule_whose_activation_is_recorded() {
+    use faas_core::bus::TopicConfig;
+    use faas_core::identity::Namespace;
+    use faas_core::{ActivationId, AuthKey, EntityPath, Identity, MessageBus};
+    use faas_http::ControllerConfig;
+
+    let key = AuthKey::parse(GUEST).unwrap();
+    let user = Identity {
+        subject: "guest".into(),
+        namespace: Namespace {
+            name: EntityName::new("guest").unwrap(),
+            uuid: key.uuid.clone(),
+        },
+        authkey: key,
+        rights: Identity::all_rights(),
+        limits: UserLimits::default(),
+    };
+    let id = ActivationId::generate();
+    let fire = json!({
+        "transid": faas_core::message::TransactionId::new("redelivered"),
+        "user": user,
+        "trigger": {"path": "guest", "name": "t"},
+        "version": "0.0.1",
+        "activationId": id,
+        "start": 1,
+        "parameters": [],
+        "payload": {"n": 1},
+        "headers": {},
+        "rules": {"guest/r": {"action": {"path": "guest", "name": "hello"}, "status": "active"}}
+    });
+    // A controller that took the fire and died: it holds the message until it is dropped.
+    let bus = Arc::new(faas_bus::InProcessBus::new());
+    bus.create_topic("triggerFires", &TopicConfig::default())
+        .await
+        .unwrap();
+    let dying = bus.subscribe("triggerFires", "triggerFires").await.unwrap();
+    bus.publish(
+        "triggerFires",
+        None,
+        bytes::Bytes::from(serde_json::to_vec(&fire).unwrap()),
+    )
+    .await
+    .unwrap();
+    let taken = within("the dying controller's fire", dying.recv())
+        .await
+        .unwrap();
+    assert!(!taken.redelivered);
+
+    let e = env_over(ControllerConfig::default(), bus as Arc<dyn MessageBus>).await;
+    let inv = FakeInvoker::start(&e).await;
+    let seen = serve(&e, inv);
+    with_action(&e, "hello", json!({})).await;
+    // What the dying controller's rule activation left: its record.
+    let done = faas_http::engine::fire::rule_activation_id(&id, "guest/r");
+    e.store
+        .put_activation(&faas_core::Activation {
+            namespace: EntityPath::new("guest").unwrap(),
+            name: EntityName::new("hello").unwrap(),
+            subject: "guest".into(),
+            activation_id: done.clone(),
+            start: 2,
+            end: 3,
+            duration: Some(1),
+            cause: None,
+            response: ActivationResponse::success(json!({"first": true})),
+            logs: Vec::new(),
+            version: Default::default(),
+            publish: false,
+            annotations: Default::default(),
+        })
+        .await
+        .unwrap();
+    drop(dying);
+
+    let rec = record(&e, id.as_str()).await;
+    let lines = log_lines(&rec);
+    assert_eq!(lines.len(), 1, "{rec}");
+    assert_eq!(lines[0]["activationId"], done.as_str());
+    assert_eq!(lines[0]["success"], true);
+    // A later fire bounds the wait: its rule runs, the redelivered one's did not.
+    trigger(&e, "t", json!({})).await;
+    ok(rule(&e, "r", "t", "hello").await).await;
+    let later = post(&e.router, &format!("{TRIGGERS}/t"), Some(json!({"n": 2}))).await;
+    assert_eq!(later.status, StatusCode::ACCEPTED);
+    let later = record(&e, later.json()["activationId"].as_str().unwrap()).await;
+    record(&e, log_lines(&later)[0]["activationId"].as_str().unwrap()).await;
+    drained(&e).await;
+    let msgs = seen.lock().unwrap().clone();
+    assert!(
+        msgs.iter().all(|m| m.activation_id != done),
+        "the recorded rule activation was invoked again"
+    );
+    assert_eq!(msgs.len(), 1, "only the later fire's rule ran");
+}

@@ -241,7 +241,7 @@ impl FireState {
 
 /// The id of rule `rule_id`'s action activation for trigger activation `fire`: the same for
 /// every processing of one fire (a name-based UUID, RFC 4122 version 5, of both ids).
-pub(crate) fn rule_activation_id(fire: &ActivationId, rule_id: &str) -> ActivationId {
+pub fn rule_activation_id(fire: &ActivationId, rule_id: &str) -> ActivationId {
     derived_id(&format!("rule\n{fire}\n{rule_id}"))
 }
 
