@@ -201,6 +201,11 @@ async function alarms (ctl) {
   const killed = Date.now()
   ctl[owner].p.kill('SIGKILL')
   const sHost = ctl[survivor].host
+  // The dead controller comes back under its id once the lease has expired and the survivor
+  // holds it: tansu 0.6 hands the dead member's triggerFires partition over only when a member
+  // joins (see distributed.test.js), and the survivor's fires may be in that partition.
+  await new Promise(resolve => setTimeout(resolve, 12000))
+  await node('controller', ['--id', owner.replace('controller', ''), '--cluster-size', '2', '--listen', '127.0.0.1:0'])
   await eventually('fires after the fail-over', async () => {
     const later = (await alarmFires(sHost)).filter(s => s > killed + 1000)
     assert.ok(later.length >= 3, `${later.length} fires after the kill`)
