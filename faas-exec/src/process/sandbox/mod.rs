@@ -86,6 +86,9 @@ pub(crate) struct SandboxConfig {
     pub(crate) uid_base: u32,
     pub(crate) uid_count: u32,
     pub(crate) bwrap: OsString,
+    /// Whether a root platform sets the kernel's cgroup `favordynmods` (see
+    /// [`cgroup::favor_dynmods`]).
+    pub(crate) favordynmods: bool,
 }
 
 impl Default for SandboxConfig {
@@ -97,6 +100,7 @@ impl Default for SandboxConfig {
             uid_base: DEFAULT_UID_BASE,
             uid_count: DEFAULT_UID_COUNT,
             bwrap: "bwrap".into(),
+            favordynmods: true,
         }
     }
 }
@@ -337,6 +341,25 @@ impl Jail {
             std::fs::write(file, bytes).map_err(|e| Error::backend(BACKEND, false, e))?;
         }
         let layout = Layout::detect().map_err(unavailable)?;
+        if config.favordynmods && matches!(identity, Identity::Root { .. }) {
+            match cgroup::favor_dynmods() {
+                cgroup::Dynmods::Already => {}
+                cgroup::Dynmods::Set(point) => tracing::info!(
+                    mount = %point.display(),
+                    "cgroups remounted with favordynmods: a sandbox start no longer waits \
+                     for an RCU grace period when it enters its cgroups (process:?favordynmods=off \
+                     leaves the mount alone)"
+                ),
+                cgroup::Dynmods::NoCgroup2 => tracing::info!(
+                    "no cgroup2 mount to set favordynmods on: each sandbox start waits about \
+                     one RCU grace period to enter its cgroups"
+                ),
+                cgroup::Dynmods::Failed(why) => tracing::warn!(
+                    "{why}: each sandbox start waits about one RCU grace period to enter its \
+                     cgroups"
+                ),
+            }
+        }
         let cgroups = layout.create_root().map_err(unavailable)?;
         tracing::debug!(version = ?layout.version(), ?cgroups, "sandbox cgroups");
         let view = view(interpreters);
