@@ -460,3 +460,24 @@ async fn no_network_means_no_loopback() {
     assert_denied(&out, &["connect"]);
     c.destroy().await.unwrap();
 }
+
+/// A root platform leaves the cgroup2 hierarchy with `favordynmods` on (so a sandbox start does
+/// not wait for an RCU grace period to enter its cgroups), keeping the mount's other options.
+#[tokio::test]
+async fn a_root_platform_sets_favordynmods() {
+    let Some(_ex) = executor() else { return };
+    if !nix_is_root() {
+        faas_core::testkit::skip("favordynmods: the platform does not run as root");
+        return;
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(line) = info.lines().find(|l| l.contains(" - cgroup2 ")) else {
+        faas_core::testkit::skip("favordynmods: no cgroup2 mount on this machine");
+        return;
+    };
+    let options = line.rsplit(' ').next().unwrap();
+    assert!(
+        options.split(',').any(|o| o == "favordynmods"),
+        "cgroup2 mounted without favordynmods after the executor started: {line}"
+    );
+}
