@@ -35,6 +35,33 @@ pub(super) async fn invoke(engine: &Engine, user: Identity, req: InvokeRequest) 
     let resolved = engine
         .resolve_action(&user, &fqn, Privilege::Activate)
         .await?;
+    run_resolved(engine, user, req, ticket, resolved).await
+}
+
+/// The top-level invoke of an action the caller already resolved and entitled for `user` with
+/// [`Privilege::Activate`] (see [`Engine::invoke_resolved`]): throttle → run.
+pub(super) async fn invoke_resolved(
+    engine: &Engine,
+    user: Identity,
+    resolved: ResolvedAction,
+    req: InvokeRequest,
+) -> Result<Outcome> {
+    let ticket = if req.throttle {
+        Some(engine.admit(&user)?)
+    } else {
+        None
+    };
+    run_resolved(engine, user, req, ticket, resolved).await
+}
+
+/// Runs a resolved and entitled action: runtime and `final` checks, then by kind.
+async fn run_resolved(
+    engine: &Engine,
+    user: Identity,
+    req: InvokeRequest,
+    ticket: Option<Ticket>,
+    resolved: ResolvedAction,
+) -> Result<Outcome> {
     check_runnable(engine, &user, &resolved.action)?;
     if req.protect_final
         && overrides_final(&resolved.action, &resolved.parameters, req.payload.as_ref())

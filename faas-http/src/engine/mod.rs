@@ -382,6 +382,22 @@ impl Engine {
         invoke::invoke(self, user, request).await
     }
 
+    /// [`Engine::invoke`] for an action the caller has already resolved and entitled for
+    /// `user` with [`Privilege::Activate`](entitlement::Privilege::Activate) through
+    /// [`Engine::resolve_action`] (a web action, resolved for its annotations): throttle →
+    /// run, without resolving it a second time. Crate-private: the engine trusts `resolved`.
+    pub(crate) async fn invoke_resolved(
+        &self,
+        user: Identity,
+        resolved: ResolvedAction,
+        request: InvokeRequest,
+    ) -> Result<Outcome> {
+        if self.inner.draining.load(Ordering::Relaxed) {
+            return Err(faas_core::Error::unavailable(SHUTTING_DOWN));
+        }
+        invoke::invoke_resolved(self, user, resolved, request).await
+    }
+
     /// Resolves `action` (`_` = the caller's namespace) through its package and binding,
     /// checking that `user` holds `right` on it, and merges the inherited parameters.
     pub async fn resolve_action(

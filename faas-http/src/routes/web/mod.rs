@@ -4,7 +4,7 @@
 //! plain HTTP, as OpenWhisk's `WebActions.scala` serves them.
 //!
 //! A request names an action; it is resolved and entitled for the owner of the URL's
-//! namespace ([`resolve_web_action`]), who runs it through [`Engine::invoke`]. Credentials are optional: valid ones set
+//! namespace ([`resolve_web_action`]), who runs it through [`Engine::invoke_resolved`]. Credentials are optional: valid ones set
 //! `__ow_user`, wrong or malformed ones count as none (OpenWhisk falls back to the anonymous
 //! route). In order, as OpenWhisk checks:
 //!
@@ -422,7 +422,7 @@ async fn process(engine: &Engine, web: WebAction, call: WebCall) -> Response {
         .with_transid(transid)
         .blocking(wait)
         .without_final_check();
-    match engine.invoke(web.owner, request).await {
+    match engine.invoke_resolved(web.owner, web.resolved, request).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(Outcome::Accepted(id)) => {
             let mut r = ApiError::new(StatusCode::ACCEPTED, RESPONSE_NOT_READY).into_response();

@@ -34,8 +34,8 @@ pub(crate) struct WebAction {
     /// The owner of the URL's namespace: runs the action, is throttled and billed.
     pub(crate) owner: Identity,
     /// The action, resolved through its package and binding for the owner, with the
-    /// inherited parameters merged (read for its annotations; the invoke resolves and
-    /// entitles it again through [`Engine::invoke`]).
+    /// inherited parameters merged (read for its annotations, then handed to
+    /// [`Engine::invoke_resolved`], which does not resolve it again).
     pub(crate) resolved: ResolvedAction,
 }
 
