@@ -40,6 +40,7 @@ pub mod executor;
 pub mod identity;
 pub mod limits;
 pub mod message;
+pub mod metrics;
 pub mod names;
 pub mod params;
 pub mod runtimes;

@@ -70,6 +70,7 @@ use faas_core::message::{
     ActivationMessage, HEALTH_TOPIC, InvokerInstanceId, PingMessage, TransactionId,
     completed_topic, invoker_topic,
 };
+use faas_core::metrics::{ActivationSample, Event, MetricSource, Metrics, Sample};
 use faas_core::names::{EntityPath, FullyQualifiedName};
 use faas_core::params::Annotations;
 use faas_core::{ActivationId, Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
@@ -128,6 +129,9 @@ pub struct InvokerConfig {
     pub check_duplicates: bool,
     /// Action revisions kept in memory (default 1024).
     pub action_cache_size: usize,
+    /// Where activations are recorded and the pool's state is read from (disabled by
+    /// default; see [`faas_core::metrics`]).
+    pub metrics: Metrics,
 }
 
 impl InvokerConfig {
@@ -143,7 +147,14 @@ impl InvokerConfig {
             log_timeout: Duration::from_secs(10),
             check_duplicates: true,
             action_cache_size: 1024,
+            metrics: Metrics::disabled(),
         }
+    }
+    /// Recording activations (OpenWhisk's user-events metrics) and the pool's state
+    /// (`faas_pool_*`, read at scrape time) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
     /// With system limits.
     pub fn with_limits(mut self, limits: SystemLimits) -> Self {
@@ -182,6 +193,77 @@ impl InvokerConfig {
         PoolConfig::new(self.instance.user_memory)
             .with_name_prefix(format!("wsk{}", self.instance.instance))
             .with_env("__OW_API_HOST", self.api_host.clone())
+    }
+}
+
+/// The pool's state, read at scrape time (OpenWhisk's `containerPool` markers:
+/// `activeCount`, `prewarmCount`, `idlesCount`, `prewarmColdstart`, …).
+#[derive(Debug)]
+struct PoolSource(ContainerPool);
+
+impl MetricSource for PoolSource {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let s = self.0.stats();
+        let containers = "Containers of the pool, by state";
+        for (state, n) in [
+            ("busy", s.in_use),
+            ("warm", s.idle.saturating_sub(s.paused)),
+            ("paused", s.paused),
+            ("prewarmed", s.prewarmed),
+            ("starting", s.starting),
+        ] {
+            out.push(
+                Sample::gauge("faas_pool_containers", containers, n as f64)
+                    .with_label("state", state),
+            );
+        }
+        out.push(Sample::gauge(
+            "faas_pool_queue_length",
+            "Activations waiting for a container",
+            s.waiting as f64,
+        ));
+        let mb = |v: u64| (v * 1024 * 1024) as f64;
+        out.push(Sample::gauge(
+            "faas_pool_memory_used_bytes",
+            "Memory accounted to the pool's containers",
+            mb(s.used_mb),
+        ));
+        out.push(Sample::gauge(
+            "faas_pool_memory_free_bytes",
+            "User memory not accounted to any container",
+            mb(s.free_mb),
+        ));
+        let acquires = "Containers handed to activations, by how they were found";
+        for (how, n) in [
+            ("warm", s.warm_hits),
+            ("prewarmed", s.prewarm_hits),
+            ("cold", s.cold_starts),
+        ] {
+            out.push(
+                Sample::counter("faas_pool_acquires_total", acquires, n as f64)
+                    .with_label("how", how),
+            );
+        }
+        out.push(Sample::counter(
+            "faas_pool_evictions_total",
+            "Idle containers removed to make room",
+            s.evictions as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_idle_removed_total",
+            "Idle containers removed by the reaper",
+            s.idle_removed as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_queued_total",
+            "Activations that had to wait for a container",
+            s.queued as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_create_failures_total",
+            "Container creations that failed",
+            s.create_failures as f64,
+        ));
     }
 }
 
@@ -251,6 +333,9 @@ impl InvokerService {
         bus: Arc<dyn MessageBus>,
         pool: ContainerPool,
     ) -> Self {
+        config
+            .metrics
+            .add_source(Arc::new(PoolSource(pool.clone())));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -482,9 +567,23 @@ impl Inner {
             publish: false,
             annotations,
         };
+        self.observe(msg, &activation);
         self.store_record(&activation, store_records).await;
         self.ack_combined(msg, &activation).await;
         activation
+    }
+
+    /// Records the activation's metrics (OpenWhisk's user-events `Activation`).
+    fn observe(&self, msg: &ActivationMessage, activation: &Activation) {
+        let metrics = &self.config.metrics;
+        if metrics.is_enabled() {
+            let sample = ActivationSample::of(
+                activation,
+                msg.user.namespace.name.as_str(),
+                msg.transid.start,
+            );
+            metrics.record(Event::Activation(&sample));
+        }
     }
 
     async fn run_action(
@@ -556,6 +655,7 @@ impl Inner {
                         wait_ms: now.saturating_sub(msg.transid.start),
                     };
                     let activation = self.record(&msg, &cached, r);
+                    self.observe(&msg, &activation);
                     self.store_record(&activation, store_records).await;
                     self.ack_combined(&msg, &activation).await;
                     return Ok(activation);
@@ -599,6 +699,7 @@ impl Inner {
         let status = result.response.status_code;
         let developer_error = status == StatusCode::DeveloperError;
         let mut activation = self.record(&msg, &cached, result);
+        self.observe(&msg, &activation);
         let log_limit = limits.logs * MB;
         let topic = completed_topic(&msg.root_controller_index.as_string);
         let key_bytes = msg.activation_id.as_str().as_bytes();

@@ -111,6 +111,7 @@ pub mod engine;
 pub mod error;
 mod gateway;
 pub mod layers;
+pub mod metrics;
 mod routes;
 pub mod server;
 

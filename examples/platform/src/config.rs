@@ -96,6 +96,17 @@ pub struct NodeArgs {
     /// package with a `manifest.json`; repeatable).
     #[arg(long = "catalog-dir", env = "FAAS_CATALOG_DIR", value_delimiter = ',')]
     pub catalog_dirs: Vec<PathBuf>,
+    /// Serve `/metrics` (Prometheus) on a listener of its own at this address (any mode; the
+    /// only way for an invoker) [default: none].
+    #[arg(long, env = "FAAS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// The bearer token that opens `/metrics` on a controller's API listener [default: none,
+    /// no `/metrics` there].
+    #[arg(long, env = "FAAS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Record no metrics at all.
+    #[arg(long, env = "FAAS_NO_METRICS")]
+    pub no_metrics: bool,
 }
 
 /// Parses an operator credential (clap value parser; the message names the rules).
@@ -146,6 +157,68 @@ pub struct FileConfig {
     pub server: ServerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
     pub limits: Option<SystemLimits>,
+    /// Prometheus metrics.
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]` of the config file.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Whether metrics are recorded (default true).
+    pub enabled: Option<bool>,
+    /// A listener of its own for `/metrics`.
+    pub listen: Option<String>,
+    /// The bearer token of `/metrics` on the API listener.
+    pub token: Option<String>,
+    /// Activation label sets kept before `other` (default 500).
+    pub max_actions: Option<usize>,
+}
+
+impl std::fmt::Debug for MetricsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSection")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("max_actions", &self.max_actions)
+            .finish()
+    }
+}
+
+/// The resolved metrics settings of a node.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Whether metrics are recorded.
+    pub enabled: bool,
+    /// A listener of its own for `/metrics`.
+    pub listen: Option<SocketAddr>,
+    /// The bearer token of `/metrics` on a controller's API listener.
+    pub token: Option<String>,
+    /// Activation label sets kept before `other`.
+    pub max_actions: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            token: None,
+            max_actions: faas_http::metrics::MetricsConfig::default().max_actions,
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("max_actions", &self.max_actions)
+            .finish()
+    }
 }
 
 /// `[server]` of the config file: the HTTP server's limits (see `faas_http::server`).
@@ -267,6 +340,8 @@ pub struct NodeConfig {
     pub catalog_dirs: Vec<PathBuf>,
     /// The alarms provider's scheduler (controllers).
     pub alarms: faas_http::alarms::AlarmsConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
 }
 
 impl Default for NodeConfig {
@@ -289,6 +364,7 @@ impl Default for NodeConfig {
             catalog: true,
             catalog_dirs: Vec::new(),
             alarms: faas_http::alarms::AlarmsConfig::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -462,6 +538,25 @@ impl NodeConfig {
                 args.catalog_dirs.clone()
             },
             alarms: file.alarms.to_config(),
+            metrics: MetricsSettings {
+                enabled: !args.no_metrics && file.metrics.enabled.unwrap_or(d.metrics.enabled),
+                listen: match args.metrics_listen.clone().or(file.metrics.listen) {
+                    Some(s) => Some(s.parse().map_err(|e| {
+                        Error::bad_request(format!("bad metrics listen address '{s}': {e}"))
+                    })?),
+                    None => d.metrics.listen,
+                },
+                token: match args.metrics_token.clone().or(file.metrics.token) {
+                    Some(t) if t.len() < 16 || t.chars().any(char::is_whitespace) => {
+                        return Err(Error::bad_request(
+                            "the metrics token must be at least 16 characters, without spaces",
+                        ));
+                    }
+                    Some(t) => Some(t),
+                    None => d.metrics.token,
+                },
+                max_actions: file.metrics.max_actions.unwrap_or(d.metrics.max_actions),
+            },
         })
     }
 }

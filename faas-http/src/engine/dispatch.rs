@@ -114,13 +114,21 @@ impl Inner {
                 .map_err(|e| Error::internal(format!("cannot encode activation: {e}")))?,
         );
         let namespace = msg.user.namespace.name.clone();
-        let invoker = self.scheduler.schedule(&ScheduleRequest {
+        let scheduled = self.scheduler.schedule(&ScheduleRequest {
             namespace: namespace.as_str(),
             action: &fqn,
             memory_mb: limits.memory,
             max_concurrent: limits.concurrency,
             blackbox,
-        })?;
+        });
+        self.metrics.record(faas_core::metrics::Event::Scheduled {
+            outcome: match &scheduled {
+                Ok(_) => "scheduled",
+                Err(Error::Unavailable { .. }) => "no_invoker",
+                Err(_) => "error",
+            },
+        });
+        let invoker = scheduled?;
         let topic = invoker_topic(invoker.instance);
         let (tx, rx) = if blocking {
             let (tx, rx) = oneshot::channel();

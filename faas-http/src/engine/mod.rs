@@ -244,8 +244,45 @@ pub(crate) struct Inner {
     pub(crate) draining: AtomicBool,
     /// Nothing is dispatched any more.
     pub(crate) closed: AtomicBool,
+    /// Where events are recorded (disabled unless the configuration has metrics).
+    pub(crate) metrics: faas_core::metrics::Metrics,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Invoker health states and capacity as the scheduler sees them, read at scrape time
+/// (OpenWhisk's `loadbalancer` `totalHealthyInvoker`… and `totalCapacity` markers).
+#[derive(Debug)]
+struct SchedulerSource(Arc<dyn Scheduler>);
+
+impl faas_core::metrics::MetricSource for SchedulerSource {
+    fn collect(&self, out: &mut Vec<faas_core::metrics::Sample>) {
+        use faas_core::InvokerState;
+        use faas_core::metrics::Sample;
+        let invokers = self.0.invokers();
+        for state in [
+            InvokerState::Healthy,
+            InvokerState::Unhealthy,
+            InvokerState::Unresponsive,
+            InvokerState::Offline,
+        ] {
+            let n = invokers.iter().filter(|h| h.state == state).count();
+            out.push(
+                Sample::gauge("faas_invokers", "Invokers by health state", n as f64)
+                    .with_label("state", state.as_str()),
+            );
+        }
+        let memory: u64 = invokers
+            .iter()
+            .filter(|h| h.state.is_usable())
+            .map(|h| h.id.user_memory)
+            .sum();
+        out.push(Sample::gauge(
+            "faas_invokers_user_memory_bytes",
+            "User memory of the healthy invokers",
+            (memory * 1024 * 1024) as f64,
+        ));
+    }
 }
 
 impl Drop for Inner {
@@ -268,6 +305,8 @@ impl Engine {
         config.validate()?;
         let instance = ControllerInstanceId::new(config.id.clone());
         let completed_topic = completed_topic(&config.id);
+        let metrics = config.metrics_handle();
+        metrics.add_source(Arc::new(SchedulerSource(Arc::clone(&scheduler))));
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -284,6 +323,7 @@ impl Engine {
                 running: Running::default(),
                 draining: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                metrics,
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -426,12 +466,25 @@ impl Engine {
                 .unwrap_or(sys.concurrent_invocations),
             cluster,
         );
-        s.throttles.admit(
+        let admitted = s.throttles.admit(
             user.namespace.name.as_str(),
             per_minute,
             concurrent,
             now_ms() / 60_000,
-        )
+        );
+        if let Err(faas_core::Error::TooManyRequests { message }) = &admitted {
+            // OpenWhisk's user-events `Metric` names for the two limits.
+            let limit = if message.contains("concurrent") {
+                "ConcurrentRateLimit"
+            } else {
+                "TimedRateLimit"
+            };
+            s.metrics.record(faas_core::metrics::Event::Throttled {
+                namespace: user.namespace.name.as_str(),
+                limit,
+            });
+        }
+        admitted
     }
 }
 
