@@ -428,8 +428,8 @@ impl MetricsRecorder for PrometheusMetrics {
                 }
                 s.duration.observe(secs(a.duration));
                 s.end_to_end.observe(secs(a.end_to_end));
-                s.memory
-                    .set(i64::try_from(a.memory_mb * 1024 * 1024).unwrap_or(i64::MAX));
+                // MB, as OpenWhisk's gauge (`gauge.set(a.memory)`).
+                s.memory.set(i64::try_from(a.memory_mb).unwrap_or(i64::MAX));
             }
             Event::Completed { outcome, elapsed } => {
                 f.completed

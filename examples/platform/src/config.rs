@@ -763,6 +763,55 @@ mod tests {
     }
 
     #[test]
+    fn metrics_settings_from_flag_or_file_token_never_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let secret = "file-token-0123456789abcdef";
+        std::fs::write(
+            &p,
+            format!(
+                "[metrics]\nlisten = \"127.0.0.1:9100\"\ntoken = \"{secret}\"\nmax_actions = 7\n"
+            ),
+        )
+        .unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.metrics.token.as_deref(), Some(secret));
+        assert_eq!(c.metrics.max_actions, 7);
+        assert!(!format!("{c:?}").contains(secret));
+        let flags = StandaloneArgs {
+            config: Some(p),
+            metrics_listen: Some("127.0.0.1:9200".into()),
+            no_metrics: true,
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&flags).unwrap();
+        assert!(!c.metrics.enabled);
+        assert_eq!(c.metrics.listen.map(|a| a.port()), Some(9200));
+        let d = StandaloneConfig::resolve(&StandaloneArgs::default()).unwrap();
+        assert_eq!(d.metrics, MetricsSettings::default());
+        assert!(d.metrics.enabled && d.metrics.listen.is_none() && d.metrics.token.is_none());
+        for bad in ["short", "has a space in it 0123456789"] {
+            let args = StandaloneArgs {
+                metrics_token: Some(bad.into()),
+                ..Default::default()
+            };
+            let e = StandaloneConfig::resolve(&args).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+        }
+        let args = StandaloneArgs {
+            metrics_listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        assert_eq!(StandaloneConfig::resolve(&args).unwrap_err().status(), 400);
+    }
+
+    #[test]
     fn bad_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
