@@ -92,7 +92,7 @@
 //!
 //! # Routes
 //!
-//! `GET /`, `/ping`, `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
+//! `GET /`, `/ping`, `/health` (liveness), `/ready` (readiness: see [`engine::ready`]), `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
 //! `.../{ns}/packages`, `.../{ns}/packages/{name}` (GET, PUT, DELETE),

@@ -570,9 +570,15 @@ pub async fn serve_metrics(
     metrics: Arc<PrometheusMetrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let health = axum::routing::get(|| async {
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ok\"}",
+        )
+    });
     crate::server::serve(
         listener,
-        metrics_router(metrics, None),
+        metrics_router(metrics, None).route("/health", health),
         crate::server::ServerConfig::default(),
         shutdown,
     )

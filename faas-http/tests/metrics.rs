@@ -545,6 +545,11 @@ async fn the_metrics_listener_serves_the_exposition() {
             .await
             .starts_with("HTTP/1.1 404")
     );
+    let health = within("health", get("/health")).await;
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("{\"status\":\"ok\"}"),
+        "{health}"
+    );
     let _ = stop.send(());
     within("server stops", server).await.unwrap().unwrap();
 }

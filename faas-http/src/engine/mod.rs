@@ -82,6 +82,7 @@ pub mod fire;
 mod health;
 mod invoke;
 pub mod native;
+pub mod ready;
 mod resolve;
 pub mod rules;
 mod running;
@@ -93,6 +94,7 @@ pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
 pub use native::{NativeAction, NativeResult};
+pub use ready::Readiness;
 pub use resolve::ResolvedAction;
 pub use running::{INTERRUPTED, SHUTDOWN, compositions_topic};
 pub use shutdown::{ShutdownReport, Unfinished};
@@ -246,8 +248,8 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Where events are recorded (disabled unless the configuration has metrics).
     pub(crate) metrics: faas_core::metrics::Metrics,
-    started: AtomicBool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) started: AtomicBool,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Invoker health states and capacity as the scheduler sees them, read at scrape time
