@@ -48,6 +48,7 @@ pub mod scheduler;
 pub mod sharding;
 pub mod store;
 pub mod time;
+pub mod trace;
 
 #[cfg(any(feature = "testkit", test))]
 pub mod testkit;

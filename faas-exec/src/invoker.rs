@@ -73,6 +73,7 @@ use faas_core::message::{
 use faas_core::metrics::{ActivationSample, Event, MetricSource, Metrics, Sample};
 use faas_core::names::{EntityPath, FullyQualifiedName};
 use faas_core::params::Annotations;
+use faas_core::trace::{TraceContext, Tracer};
 use faas_core::{ActivationId, Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -132,6 +133,10 @@ pub struct InvokerConfig {
     /// Where activations are recorded and the pool's state is read from (disabled by
     /// default; see [`faas_core::metrics`]).
     pub metrics: Metrics,
+    /// Where spans go (disabled by default; see [`faas_core::trace`]): an
+    /// `invoker.activation` span per message, a child of the message's `traceContext`, with
+    /// `invoker.container`, `invoker.init`, `invoker.run` and `invoker.store` inside.
+    pub tracer: Tracer,
 }
 
 impl InvokerConfig {
@@ -148,7 +153,13 @@ impl InvokerConfig {
             check_duplicates: true,
             action_cache_size: 1024,
             metrics: Metrics::disabled(),
+            tracer: Tracer::disabled(),
         }
+    }
+    /// Exporting spans through `tracer`.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
     /// Recording activations (OpenWhisk's user-events metrics) and the pool's state
     /// (`faas_pool_*`, read at scrape time) in `metrics`.
@@ -451,6 +462,35 @@ impl Inner {
         msg: ActivationMessage,
         may_repeat: bool,
     ) -> Result<Activation> {
+        let mut span = if self.config.tracer.is_enabled() {
+            let parent = TraceContext::from_message(msg.trace_context.as_ref());
+            let mut span = self
+                .config
+                .tracer
+                .span("invoker.activation", parent.as_ref());
+            span.set("activation.id", &msg.activation_id);
+            span.set(
+                "action",
+                format_args!("{}/{}", msg.action.path, msg.action.name),
+            );
+            span
+        } else {
+            faas_core::trace::Span::none()
+        };
+        let trace = span.context();
+        let r = self.handle_traced(msg, may_repeat, trace).await;
+        if let Ok(a) = &r {
+            span.set("activation.status", a.response.status_code.as_str());
+        }
+        r
+    }
+
+    async fn handle_traced(
+        self: Arc<Self>,
+        msg: ActivationMessage,
+        may_repeat: bool,
+        trace: Option<TraceContext>,
+    ) -> Result<Activation> {
         let store_records = msg.user.limits.store_activations != Some(false);
         let check = may_repeat && self.config.check_duplicates && store_records;
         let (existing, fetched) = if check {
@@ -488,7 +528,7 @@ impl Inner {
             let response = ActivationResponse::whisk_error(ACTION_MISMATCH);
             return Ok(self.fail_early(&msg, response, store_records).await);
         }
-        self.run_action(msg, cached, store_records).await
+        self.run_action(msg, cached, store_records, trace).await
     }
 
     /// Reads the action: the cached revision when the message names it, else the latest.
@@ -591,6 +631,7 @@ impl Inner {
         msg: ActivationMessage,
         cached: Arc<CachedAction>,
         store_records: bool,
+        trace: Option<TraceContext>,
     ) -> Result<Activation> {
         let action = &cached.action;
         let limits = action.limits;
@@ -632,7 +673,10 @@ impl Inner {
                 name: &container_name,
                 deadline: queue_deadline,
             };
-            let mut lease = match self.pool.acquire(&req).await {
+            let container_span = self.config.tracer.span("invoker.container", trace.as_ref());
+            let acquired = self.pool.acquire(&req).await;
+            drop(container_span);
+            let mut lease = match acquired {
                 Ok(l) => l,
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => {
@@ -671,7 +715,7 @@ impl Inner {
                 api_key: api_key.as_deref(),
             };
             match self
-                .init_and_run(&mut lease, &msg, &cached, ctx, &init_keys, timeout)
+                .init_and_run(&mut lease, &msg, &cached, ctx, &init_keys, timeout, trace)
                 .await
             {
                 Some(r) => break (lease, r),
@@ -728,11 +772,14 @@ impl Inner {
         }
         lease.release(Release::for_status(status));
 
+        let store_span = self.config.tracer.span("invoker.store", trace.as_ref());
         if msg.blocking && log_limit == 0 {
             self.ack_combined(&msg, &activation).await;
             self.store_record(&activation, store_records).await;
+            drop(store_span);
         } else {
             self.store_record(&activation, store_records).await;
+            drop(store_span);
             let ack = to_bytes(&CompletionAck {
                 transid: &msg.transid,
                 activation_id: &msg.activation_id,
@@ -754,6 +801,7 @@ impl Inner {
         mut ctx: ActivationContext<'_>,
         init_keys: &[String],
         timeout: Duration,
+        trace: Option<TraceContext>,
     ) -> Option<RunResult> {
         let action = &cached.action;
         let max_bytes = self.config.limits.max_result_bytes;
@@ -765,7 +813,9 @@ impl Inner {
             let params = proxy::init_params(msg.content.as_ref(), init_keys);
             let body = proxy::init_body(action.name.as_str(), &action.exec, &ctx, &params);
             let t0 = Instant::now();
+            let init_span = self.config.tracer.span("invoker.init", trace.as_ref());
             let reply = lease.container().init(body, timeout).await;
+            drop(init_span);
             let elapsed = t0.elapsed();
             init_ms = Some(elapsed.as_millis() as u64);
             if matches!(&reply, Ok(r) if r.status == 503) {
@@ -787,7 +837,9 @@ impl Inner {
         ctx.deadline_ms = run_start + timeout.as_millis() as u64;
         let body = proxy::run_body(msg.content.as_ref(), init_keys, &ctx);
         let t0 = Instant::now();
+        let run_span = self.config.tracer.span("invoker.run", trace.as_ref());
         let reply = lease.container().run(body, timeout).await;
+        drop(run_span);
         let elapsed = t0.elapsed();
         if matches!(&reply, Ok(r) if r.status == 503) {
             return None;

@@ -53,6 +53,8 @@ pub struct ControllerConfig {
     /// listener has no `/metrics` (namespace and action names are tenant data; serve them on
     /// a listener of their own with [`crate::metrics::serve_metrics`] instead).
     pub metrics_token: Option<String>,
+    /// Where spans go (disabled by default; see [`faas_core::trace`]).
+    pub tracer: faas_core::trace::Tracer,
 }
 
 impl Default for ControllerConfig {
@@ -76,6 +78,7 @@ impl Default for ControllerConfig {
             alarms: crate::alarms::AlarmsConfig::default(),
             metrics: None,
             metrics_token: None,
+            tracer: faas_core::trace::Tracer::disabled(),
         }
     }
 }
@@ -165,6 +168,13 @@ impl ControllerConfig {
     /// With `GET /metrics` on the API listener for `Authorization: Bearer <token>`.
     pub fn with_metrics_token(mut self, token: impl Into<String>) -> Self {
         self.metrics_token = Some(token.into());
+        self
+    }
+
+    /// Exporting spans through `tracer` (a span per request, one for each dispatch, and the
+    /// trace context in every activation message).
+    pub fn with_tracer(mut self, tracer: faas_core::trace::Tracer) -> Self {
+        self.tracer = tracer;
         self
     }
 

@@ -22,6 +22,7 @@ use crate::layers::auth::BasicAuth;
 use crate::layers::cors::ApiCorsLayer;
 use crate::layers::metrics::HttpMetricsLayer;
 use crate::layers::request_id::RequestIdLayer;
+use crate::layers::trace_context::TraceContextLayer;
 use crate::routes;
 
 /// An OpenWhisk controller: the REST API around an [`Engine`].
@@ -67,7 +68,7 @@ impl Controller {
     }
 
     /// The whole HTTP application, with its tower stack (outermost first):
-    /// sensitive `Authorization` → HTTP metrics (when [`ControllerConfig::metrics`]) → request id → trace → body limit → timeout → CORS →
+    /// sensitive `Authorization` → HTTP metrics (when [`ControllerConfig::metrics`]) → request id → request span (when [`ControllerConfig::tracer`]) → trace → body limit → timeout → CORS →
     /// (on `/api/v1/namespaces/...` only) authentication → routes.
     ///
     /// The body limit sits outside the time-out because tower-http's time-out needs a
@@ -102,6 +103,7 @@ impl Controller {
                     .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
                     .layer(HttpMetricsLayer::new(config.metrics_handle()))
                     .layer(RequestIdLayer::new(max_request))
+                    .layer(TraceContextLayer::new(config.tracer.clone()))
                     // Failed activations answer 5xx as a matter of course: not errors here.
                     .layer(
                         TraceLayer::new_for_http()

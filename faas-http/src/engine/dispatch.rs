@@ -90,6 +90,13 @@ impl Inner {
         let blackbox = matches!(action.exec, Exec::Blackbox { .. });
         let limits = action.limits;
         let fqn = action.fqn();
+        // The dispatch span, a child of the request's (or a trace of its own for work no
+        // request started); its context travels in the message to the invoker.
+        let mut span = self.config.tracer.span(
+            "controller.dispatch",
+            crate::layers::trace_context::current().as_ref(),
+        );
+        span.set("activation.id", &activation_id);
         let msg = ActivationMessage {
             transid,
             action: ActionRef {
@@ -107,7 +114,7 @@ impl Inner {
             init_args,
             locked_args,
             cause,
-            trace_context: None,
+            trace_context: span.context().map(|c| c.to_message()),
         };
         let payload = Bytes::from(
             serde_json::to_vec(&msg)
@@ -130,6 +137,7 @@ impl Inner {
         });
         let invoker = scheduled?;
         let topic = invoker_topic(invoker.instance);
+        let invoker_index = invoker.instance;
         let (tx, rx) = if blocking {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -163,6 +171,8 @@ impl Inner {
                 other => other,
             });
         }
+        span.set("invoker", invoker_index);
+        span.end();
         let Some(rx) = rx else {
             return Ok(Outcome::Accepted(activation_id));
         };
