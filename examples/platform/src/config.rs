@@ -107,6 +107,10 @@ pub struct NodeArgs {
     /// Record no metrics at all.
     #[arg(long, env = "FAAS_NO_METRICS")]
     pub no_metrics: bool,
+    /// Export traces over OTLP/HTTP to this collector (`http://host:4318`) [default: none,
+    /// no tracing].
+    #[arg(long, env = "FAAS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Parses an operator credential (clap value parser; the message names the rules).
@@ -159,6 +163,16 @@ pub struct FileConfig {
     pub limits: Option<SystemLimits>,
     /// Prometheus metrics.
     pub metrics: MetricsSection,
+    /// Traces.
+    pub tracing: TracingSection,
+}
+
+/// `[tracing]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSection {
+    /// The OTLP/HTTP collector traces are exported to.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[metrics]` of the config file.
@@ -342,6 +356,8 @@ pub struct NodeConfig {
     pub alarms: faas_http::alarms::AlarmsConfig,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// The OTLP/HTTP collector traces are exported to (`None`: no tracing).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -365,6 +381,7 @@ impl Default for NodeConfig {
             catalog_dirs: Vec::new(),
             alarms: faas_http::alarms::AlarmsConfig::default(),
             metrics: MetricsSettings::default(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -557,6 +574,11 @@ impl NodeConfig {
                 },
                 max_actions: file.metrics.max_actions.unwrap_or(d.metrics.max_actions),
             },
+            otlp_endpoint: args
+                .otlp_endpoint
+                .clone()
+                .or(file.tracing.otlp_endpoint)
+                .or(d.otlp_endpoint),
         })
     }
 }

@@ -202,6 +202,24 @@ pub fn node_metrics(config: &NodeConfig) -> Option<Arc<PrometheusMetrics>> {
     })
 }
 
+/// The tracer of a node: OTLP export when `config.otlp_endpoint` is set (feature `otlp`),
+/// else disabled.
+pub fn node_tracer(config: &NodeConfig) -> Result<faas_core::trace::Tracer> {
+    let Some(endpoint) = &config.otlp_endpoint else {
+        return Ok(faas_core::trace::Tracer::disabled());
+    };
+    #[cfg(feature = "otlp")]
+    {
+        Ok(crate::otlp::start(endpoint, "faas-platform")?.0)
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        Err(faas_core::Error::bad_request(format!(
+            "cannot export traces to {endpoint}: this build has no OTLP exporter (feature `otlp`)"
+        )))
+    }
+}
+
 /// `store` and `bus` recording their operations in `metrics` (unchanged without metrics).
 pub fn instrument(
     metrics: Option<&Arc<PrometheusMetrics>>,
@@ -339,6 +357,7 @@ pub async fn start_invoker_with(
     executor: Arc<dyn Executor>,
     api_host: String,
     metrics: Option<&Arc<PrometheusMetrics>>,
+    tracer: &faas_core::trace::Tracer,
 ) -> Result<InvokerHandle> {
     let n: u32 = config.id.parse().map_err(|_| {
         faas_core::Error::bad_request(format!(
@@ -351,7 +370,8 @@ pub async fn start_invoker_with(
     let inv_config = InvokerConfig::new(instance)
         .with_limits(config.limits.clone())
         .with_api_host(api_host)
-        .with_metrics(metrics.map(|m| m.handle()).unwrap_or_default());
+        .with_metrics(metrics.map(|m| m.handle()).unwrap_or_default())
+        .with_tracer(tracer.clone());
     let mut stems = Vec::new();
     if config.prewarm_nodejs > 0 && manifest.default_kind("nodejs").is_some() {
         stems.push(StemCell::new("nodejs:default", 256, config.prewarm_nodejs));
@@ -387,8 +407,17 @@ pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<I
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
     let metrics_server = start_metrics_server(config, metrics.as_ref()).await?;
-    let invoker =
-        start_invoker_with(config, store, bus, executor, api_host, metrics.as_ref()).await?;
+    let tracer = node_tracer(config)?;
+    let invoker = start_invoker_with(
+        config,
+        store,
+        bus,
+        executor,
+        api_host,
+        metrics.as_ref(),
+        &tracer,
+    )
+    .await?;
     Ok(InvokerNode {
         invoker,
         metrics_server,
@@ -573,6 +602,7 @@ async fn serve_controller(
     executor: Option<Arc<dyn Executor>>,
 ) -> Result<Running> {
     let metrics = node_metrics(config);
+    let tracer = node_tracer(config)?;
     let (store, bus) = instrument(metrics.as_ref(), store, bus);
     let guest_ns = EntityName::new("guest")?;
     // `--guest-auth` sets the guest key (replacing a stored one); without it a key already in
@@ -614,6 +644,7 @@ async fn serve_controller(
                     executor,
                     api_host,
                     metrics.as_ref(),
+                    &tracer,
                 )
                 .await?,
             )
@@ -631,7 +662,8 @@ async fn serve_controller(
         .with_limits(config.limits.clone())
         .with_manifest(manifest)
         .with_server(config.server.clone())
-        .with_alarms(config.alarms.clone());
+        .with_alarms(config.alarms.clone())
+        .with_tracer(tracer);
     if let Some(m) = &metrics {
         ctl_config = ctl_config.with_metrics(Arc::clone(m));
         if let Some(token) = &config.metrics.token {
