@@ -36,6 +36,7 @@ pub mod auth;
 pub mod bus;
 pub mod entity;
 mod error;
+pub mod events;
 pub mod executor;
 pub mod identity;
 pub mod limits;

@@ -64,6 +64,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use faas_core::activation::{Activation, ActivationResponse, StatusCode};
 use faas_core::entity::{Action, Entity, Exec, now_ms};
+use faas_core::events::{ActivationEvent, EVENTS_TOPIC, EventBody, EventMessage};
 use faas_core::executor::{LogLine, LogStream};
 use faas_core::limits::{MB, SystemLimits};
 use faas_core::message::{
@@ -137,6 +138,10 @@ pub struct InvokerConfig {
     /// `invoker.activation` span per message, a child of the message's `traceContext`, with
     /// `invoker.container`, `invoker.init`, `invoker.run` and `invoker.store` inside.
     pub tracer: Tracer,
+    /// Publish OpenWhisk's user events (an `Activation` event per activation on the
+    /// `events` topic; see [`faas_core::events`]). Default off, as OpenWhisk's
+    /// `whisk.user-events.enabled`.
+    pub user_events: bool,
 }
 
 impl InvokerConfig {
@@ -154,7 +159,13 @@ impl InvokerConfig {
             action_cache_size: 1024,
             metrics: Metrics::disabled(),
             tracer: Tracer::disabled(),
+            user_events: false,
         }
+    }
+    /// Publishing user events on `events` (see [`InvokerConfig::user_events`]).
+    pub fn with_user_events(mut self, on: bool) -> Self {
+        self.user_events = on;
+        self
     }
     /// Exporting spans through `tracer`.
     pub fn with_tracer(mut self, tracer: Tracer) -> Self {
@@ -608,7 +619,7 @@ impl Inner {
             annotations,
         };
         self.observe(msg, &activation);
-        self.store_record(&activation, store_records).await;
+        self.store_record(&msg, &activation, store_records).await;
         self.ack_combined(msg, &activation).await;
         activation
     }
@@ -700,7 +711,7 @@ impl Inner {
                     };
                     let activation = self.record(&msg, &cached, r);
                     self.observe(&msg, &activation);
-                    self.store_record(&activation, store_records).await;
+                    self.store_record(&msg, &activation, store_records).await;
                     self.ack_combined(&msg, &activation).await;
                     return Ok(activation);
                 }
@@ -775,10 +786,10 @@ impl Inner {
         let store_span = self.config.tracer.span("invoker.store", trace.as_ref());
         if msg.blocking && log_limit == 0 {
             self.ack_combined(&msg, &activation).await;
-            self.store_record(&activation, store_records).await;
+            self.store_record(&msg, &activation, store_records).await;
             drop(store_span);
         } else {
-            self.store_record(&activation, store_records).await;
+            self.store_record(&msg, &activation, store_records).await;
             drop(store_span);
             let ack = to_bytes(&CompletionAck {
                 transid: &msg.transid,
@@ -929,12 +940,36 @@ impl Inner {
         out
     }
 
-    async fn store_record(&self, activation: &Activation, store_records: bool) {
-        if !store_records {
-            return;
-        }
-        if let Err(e) = self.store.put_activation(activation).await {
+    async fn store_record(
+        &self,
+        msg: &ActivationMessage,
+        activation: &Activation,
+        store_records: bool,
+    ) {
+        if store_records && let Err(e) = self.store.put_activation(activation).await {
             tracing::error!(activation = %activation.activation_id, error = %e, "cannot store the activation record");
+        }
+        if self.config.user_events {
+            self.publish_event(msg, activation).await;
+        }
+    }
+
+    /// Publishes the activation's user event (OpenWhisk's `MessagingActiveAck`).
+    async fn publish_event(&self, msg: &ActivationMessage, activation: &Activation) {
+        let Some(body) = ActivationEvent::from_record(activation) else {
+            return;
+        };
+        let event = EventMessage {
+            source: format!("invoker{}", self.config.instance.instance),
+            body: EventBody::Activation(body),
+            subject: activation.subject.clone(),
+            namespace: activation.namespace.to_string(),
+            user_id: msg.user.namespace.uuid.clone(),
+            event_type: "Activation".into(),
+            timestamp: now_ms(),
+        };
+        if let Err(e) = self.bus.publish(EVENTS_TOPIC, None, to_bytes(&event)).await {
+            tracing::warn!(activation = %activation.activation_id, error = %e, "cannot publish the user event");
         }
     }
 
@@ -1091,6 +1126,10 @@ pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
     // Pings and acknowledgements describe live processes: nothing to keep across a restart.
     bus.create_topic(HEALTH_TOPIC, &TopicConfig::default().transient())
         .await?;
+    if cfg.user_events {
+        bus.create_topic(EVENTS_TOPIC, &TopicConfig::default())
+            .await?;
+    }
     let consumer = bus.subscribe(&topic, &topic).await?;
     let max = cfg.in_flight_limit().min(Semaphore::MAX_PERMITS) as u32;
     let permits = Arc::new(Semaphore::new(max as usize));

@@ -55,6 +55,9 @@ pub struct ControllerConfig {
     pub metrics_token: Option<String>,
     /// Where spans go (disabled by default; see [`faas_core::trace`]).
     pub tracer: faas_core::trace::Tracer,
+    /// Publish OpenWhisk's user events (a `Metric` event per throttled request on the
+    /// `events` topic; see [`faas_core::events`]). Default off.
+    pub user_events: bool,
 }
 
 impl Default for ControllerConfig {
@@ -79,6 +82,7 @@ impl Default for ControllerConfig {
             metrics: None,
             metrics_token: None,
             tracer: faas_core::trace::Tracer::disabled(),
+            user_events: false,
         }
     }
 }
@@ -175,6 +179,12 @@ impl ControllerConfig {
     /// trace context in every activation message).
     pub fn with_tracer(mut self, tracer: faas_core::trace::Tracer) -> Self {
         self.tracer = tracer;
+        self
+    }
+
+    /// Publishing user events on `events` (see [`Self::user_events`]).
+    pub fn with_user_events(mut self, on: bool) -> Self {
+        self.user_events = on;
         self
     }
 

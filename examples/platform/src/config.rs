@@ -111,6 +111,9 @@ pub struct NodeArgs {
     /// no tracing].
     #[arg(long, env = "FAAS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Publish OpenWhisk's user events on the bus's `events` topic.
+    #[arg(long, env = "FAAS_USER_EVENTS")]
+    pub user_events: bool,
 }
 
 /// Parses an operator credential (clap value parser; the message names the rules).
@@ -165,6 +168,16 @@ pub struct FileConfig {
     pub metrics: MetricsSection,
     /// Traces.
     pub tracing: TracingSection,
+    /// OpenWhisk's user events.
+    pub user_events: UserEventsSection,
+}
+
+/// `[user_events]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserEventsSection {
+    /// Whether user events are published (default false).
+    pub enabled: Option<bool>,
 }
 
 /// `[tracing]` of the config file.
@@ -358,6 +371,8 @@ pub struct NodeConfig {
     pub metrics: MetricsSettings,
     /// The OTLP/HTTP collector traces are exported to (`None`: no tracing).
     pub otlp_endpoint: Option<String>,
+    /// Whether OpenWhisk's user events are published on `events`.
+    pub user_events: bool,
 }
 
 impl Default for NodeConfig {
@@ -382,6 +397,7 @@ impl Default for NodeConfig {
             alarms: faas_http::alarms::AlarmsConfig::default(),
             metrics: MetricsSettings::default(),
             otlp_endpoint: None,
+            user_events: false,
         }
     }
 }
@@ -579,6 +595,7 @@ impl NodeConfig {
                 .clone()
                 .or(file.tracing.otlp_endpoint)
                 .or(d.otlp_endpoint),
+            user_events: args.user_events || file.user_events.enabled.unwrap_or(d.user_events),
         })
     }
 }

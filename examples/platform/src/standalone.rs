@@ -371,7 +371,8 @@ pub async fn start_invoker_with(
         .with_limits(config.limits.clone())
         .with_api_host(api_host)
         .with_metrics(metrics.map(|m| m.handle()).unwrap_or_default())
-        .with_tracer(tracer.clone());
+        .with_tracer(tracer.clone())
+        .with_user_events(config.user_events);
     let mut stems = Vec::new();
     if config.prewarm_nodejs > 0 && manifest.default_kind("nodejs").is_some() {
         stems.push(StemCell::new("nodejs:default", 256, config.prewarm_nodejs));
@@ -663,7 +664,8 @@ async fn serve_controller(
         .with_manifest(manifest)
         .with_server(config.server.clone())
         .with_alarms(config.alarms.clone())
-        .with_tracer(tracer);
+        .with_tracer(tracer)
+        .with_user_events(config.user_events);
     if let Some(m) = &metrics {
         ctl_config = ctl_config.with_metrics(Arc::clone(m));
         if let Some(token) = &config.metrics.token {

@@ -277,6 +277,9 @@ impl Engine {
                     namespace: user.namespace.name.as_str(),
                     limit: "TimedFireLimit",
                 });
+                // OpenWhisk's trigger throttle is a `RateThrottler`: its limit name is
+                // `TimedRateLimit` too.
+                s.publish_limit_event(&user, "TimedRateLimit");
             }
             admitted?;
         }

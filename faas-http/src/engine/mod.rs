@@ -252,6 +252,38 @@ pub(crate) struct Inner {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
+impl Inner {
+    /// Publishes OpenWhisk's user event for a refused request (`Entitlement.scala`: a
+    /// `Metric` named after the limit, value 1), without making the caller wait.
+    pub(crate) fn publish_limit_event(&self, user: &Identity, limit: &str) {
+        use faas_core::events::{EVENTS_TOPIC, EventBody, EventMessage, MetricEvent};
+        if !self.config.user_events {
+            return;
+        }
+        let event = EventMessage {
+            source: format!("controller{}", self.config.id),
+            body: EventBody::Metric(MetricEvent {
+                metric_name: limit.to_string(),
+                metric_value: 1,
+            }),
+            subject: user.subject.clone(),
+            namespace: user.namespace.name.to_string(),
+            user_id: user.namespace.uuid.clone(),
+            event_type: "Metric".into(),
+            timestamp: now_ms(),
+        };
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return;
+        };
+        let bus = Arc::clone(&self.bus);
+        tokio::spawn(async move {
+            if let Err(e) = bus.publish(EVENTS_TOPIC, None, payload.into()).await {
+                tracing::warn!(error = %e, "cannot publish the user event");
+            }
+        });
+    }
+}
+
 /// Invoker health states and capacity as the scheduler sees them, read at scrape time
 /// (OpenWhisk's `loadbalancer` `totalHealthyInvoker`… and `totalCapacity` markers).
 #[derive(Debug)]
@@ -347,6 +379,18 @@ impl Engine {
         let s = &self.inner;
         if s.started.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        if s.config.user_events
+            && let Err(e) = s
+                .bus
+                .create_topic(
+                    faas_core::events::EVENTS_TOPIC,
+                    &faas_core::TopicConfig::default(),
+                )
+                .await
+        {
+            s.started.store(false, Ordering::SeqCst);
+            return Err(e);
         }
         let started = match consumers::start(s).await {
             Ok(mut tasks) => fire::start(s).await.map(|more| {
@@ -485,6 +529,7 @@ impl Engine {
                 namespace: user.namespace.name.as_str(),
                 limit,
             });
+            s.publish_limit_event(user, limit);
         }
         admitted
     }
