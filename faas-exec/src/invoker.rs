@@ -619,7 +619,7 @@ impl Inner {
             annotations,
         };
         self.observe(msg, &activation);
-        self.store_record(&msg, &activation, store_records).await;
+        self.store_record(msg, &activation, store_records).await;
         self.ack_combined(msg, &activation).await;
         activation
     }
@@ -804,6 +804,9 @@ impl Inner {
 
     /// `/init` (once per container) and `/run`. `None` when the proxy answered 503 (the
     /// container is shutting down) and the job should go to another container.
+    // The trace context is one more piece of the activation's state; a struct for the
+    // eight would only move them.
+    #[allow(clippy::too_many_arguments)]
     async fn init_and_run(
         &self,
         lease: &mut Lease,
