@@ -583,7 +583,15 @@ async fn await_healthy_invoker(scheduler: &dyn Scheduler) {
             .any(|h| h.state == faas_core::scheduler::InvokerState::Healthy)
     };
     let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let started = tokio::time::Instant::now();
+        let mut told = false;
         while !healthy() {
+            // Progress on the console when the first ping is slow (a loaded machine, a
+            // Docker executor pulling its first containers up).
+            if !told && started.elapsed() >= std::time::Duration::from_secs(1) {
+                tracing::info!("waiting for the invoker to report healthy (up to 10 s)");
+                told = true;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
