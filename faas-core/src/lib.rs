@@ -36,10 +36,12 @@ pub mod auth;
 pub mod bus;
 pub mod entity;
 mod error;
+pub mod events;
 pub mod executor;
 pub mod identity;
 pub mod limits;
 pub mod message;
+pub mod metrics;
 pub mod names;
 pub mod params;
 pub mod runtimes;
@@ -47,6 +49,7 @@ pub mod scheduler;
 pub mod sharding;
 pub mod store;
 pub mod time;
+pub mod trace;
 
 #[cfg(any(feature = "testkit", test))]
 pub mod testkit;

@@ -64,14 +64,17 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use faas_core::activation::{Activation, ActivationResponse, StatusCode};
 use faas_core::entity::{Action, Entity, Exec, now_ms};
+use faas_core::events::{ActivationEvent, EVENTS_TOPIC, EventBody, EventMessage};
 use faas_core::executor::{LogLine, LogStream};
 use faas_core::limits::{MB, SystemLimits};
 use faas_core::message::{
     ActivationMessage, HEALTH_TOPIC, InvokerInstanceId, PingMessage, TransactionId,
     completed_topic, invoker_topic,
 };
+use faas_core::metrics::{ActivationSample, Event, MetricSource, Metrics, Sample};
 use faas_core::names::{EntityPath, FullyQualifiedName};
 use faas_core::params::Annotations;
+use faas_core::trace::{TraceContext, Tracer};
 use faas_core::{ActivationId, Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -128,6 +131,17 @@ pub struct InvokerConfig {
     pub check_duplicates: bool,
     /// Action revisions kept in memory (default 1024).
     pub action_cache_size: usize,
+    /// Where activations are recorded and the pool's state is read from (disabled by
+    /// default; see [`faas_core::metrics`]).
+    pub metrics: Metrics,
+    /// Where spans go (disabled by default; see [`faas_core::trace`]): an
+    /// `invoker.activation` span per message, a child of the message's `traceContext`, with
+    /// `invoker.container`, `invoker.init`, `invoker.run` and `invoker.store` inside.
+    pub tracer: Tracer,
+    /// Publish OpenWhisk's user events (an `Activation` event per activation on the
+    /// `events` topic; see [`faas_core::events`]). Default off, as OpenWhisk's
+    /// `whisk.user-events.enabled`.
+    pub user_events: bool,
 }
 
 impl InvokerConfig {
@@ -143,7 +157,26 @@ impl InvokerConfig {
             log_timeout: Duration::from_secs(10),
             check_duplicates: true,
             action_cache_size: 1024,
+            metrics: Metrics::disabled(),
+            tracer: Tracer::disabled(),
+            user_events: false,
         }
+    }
+    /// Publishing user events on `events` (see [`InvokerConfig::user_events`]).
+    pub fn with_user_events(mut self, on: bool) -> Self {
+        self.user_events = on;
+        self
+    }
+    /// Exporting spans through `tracer`.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
+    }
+    /// Recording activations (OpenWhisk's user-events metrics) and the pool's state
+    /// (`faas_pool_*`, read at scrape time) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
     /// With system limits.
     pub fn with_limits(mut self, limits: SystemLimits) -> Self {
@@ -182,6 +215,77 @@ impl InvokerConfig {
         PoolConfig::new(self.instance.user_memory)
             .with_name_prefix(format!("wsk{}", self.instance.instance))
             .with_env("__OW_API_HOST", self.api_host.clone())
+    }
+}
+
+/// The pool's state, read at scrape time (OpenWhisk's `containerPool` markers:
+/// `activeCount`, `prewarmCount`, `idlesCount`, `prewarmColdstart`, …).
+#[derive(Debug)]
+struct PoolSource(ContainerPool);
+
+impl MetricSource for PoolSource {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let s = self.0.stats();
+        let containers = "Containers of the pool, by state";
+        for (state, n) in [
+            ("busy", s.in_use),
+            ("warm", s.idle.saturating_sub(s.paused)),
+            ("paused", s.paused),
+            ("prewarmed", s.prewarmed),
+            ("starting", s.starting),
+        ] {
+            out.push(
+                Sample::gauge("faas_pool_containers", containers, n as f64)
+                    .with_label("state", state),
+            );
+        }
+        out.push(Sample::gauge(
+            "faas_pool_queue_length",
+            "Activations waiting for a container",
+            s.waiting as f64,
+        ));
+        let mb = |v: u64| (v * 1024 * 1024) as f64;
+        out.push(Sample::gauge(
+            "faas_pool_memory_used_bytes",
+            "Memory accounted to the pool's containers",
+            mb(s.used_mb),
+        ));
+        out.push(Sample::gauge(
+            "faas_pool_memory_free_bytes",
+            "User memory not accounted to any container",
+            mb(s.free_mb),
+        ));
+        let acquires = "Containers handed to activations, by how they were found";
+        for (how, n) in [
+            ("warm", s.warm_hits),
+            ("prewarmed", s.prewarm_hits),
+            ("cold", s.cold_starts),
+        ] {
+            out.push(
+                Sample::counter("faas_pool_acquires_total", acquires, n as f64)
+                    .with_label("how", how),
+            );
+        }
+        out.push(Sample::counter(
+            "faas_pool_evictions_total",
+            "Idle containers removed to make room",
+            s.evictions as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_idle_removed_total",
+            "Idle containers removed by the reaper",
+            s.idle_removed as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_queued_total",
+            "Activations that had to wait for a container",
+            s.queued as f64,
+        ));
+        out.push(Sample::counter(
+            "faas_pool_create_failures_total",
+            "Container creations that failed",
+            s.create_failures as f64,
+        ));
     }
 }
 
@@ -251,6 +355,9 @@ impl InvokerService {
         bus: Arc<dyn MessageBus>,
         pool: ContainerPool,
     ) -> Self {
+        config
+            .metrics
+            .add_source(Arc::new(PoolSource(pool.clone())));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -366,6 +473,35 @@ impl Inner {
         msg: ActivationMessage,
         may_repeat: bool,
     ) -> Result<Activation> {
+        let mut span = if self.config.tracer.is_enabled() {
+            let parent = TraceContext::from_message(msg.trace_context.as_ref());
+            let mut span = self
+                .config
+                .tracer
+                .span("invoker.activation", parent.as_ref());
+            span.set("activation.id", &msg.activation_id);
+            span.set(
+                "action",
+                format_args!("{}/{}", msg.action.path, msg.action.name),
+            );
+            span
+        } else {
+            faas_core::trace::Span::none()
+        };
+        let trace = span.context();
+        let r = self.handle_traced(msg, may_repeat, trace).await;
+        if let Ok(a) = &r {
+            span.set("activation.status", a.response.status_code.as_str());
+        }
+        r
+    }
+
+    async fn handle_traced(
+        self: Arc<Self>,
+        msg: ActivationMessage,
+        may_repeat: bool,
+        trace: Option<TraceContext>,
+    ) -> Result<Activation> {
         let store_records = msg.user.limits.store_activations != Some(false);
         let check = may_repeat && self.config.check_duplicates && store_records;
         let (existing, fetched) = if check {
@@ -403,7 +539,7 @@ impl Inner {
             let response = ActivationResponse::whisk_error(ACTION_MISMATCH);
             return Ok(self.fail_early(&msg, response, store_records).await);
         }
-        self.run_action(msg, cached, store_records).await
+        self.run_action(msg, cached, store_records, trace).await
     }
 
     /// Reads the action: the cached revision when the message names it, else the latest.
@@ -482,9 +618,23 @@ impl Inner {
             publish: false,
             annotations,
         };
-        self.store_record(&activation, store_records).await;
+        self.observe(msg, &activation);
+        self.store_record(msg, &activation, store_records).await;
         self.ack_combined(msg, &activation).await;
         activation
+    }
+
+    /// Records the activation's metrics (OpenWhisk's user-events `Activation`).
+    fn observe(&self, msg: &ActivationMessage, activation: &Activation) {
+        let metrics = &self.config.metrics;
+        if metrics.is_enabled() {
+            let sample = ActivationSample::of(
+                activation,
+                msg.user.namespace.name.as_str(),
+                msg.transid.start,
+            );
+            metrics.record(Event::Activation(&sample));
+        }
     }
 
     async fn run_action(
@@ -492,6 +642,7 @@ impl Inner {
         msg: ActivationMessage,
         cached: Arc<CachedAction>,
         store_records: bool,
+        trace: Option<TraceContext>,
     ) -> Result<Activation> {
         let action = &cached.action;
         let limits = action.limits;
@@ -533,7 +684,10 @@ impl Inner {
                 name: &container_name,
                 deadline: queue_deadline,
             };
-            let mut lease = match self.pool.acquire(&req).await {
+            let container_span = self.config.tracer.span("invoker.container", trace.as_ref());
+            let acquired = self.pool.acquire(&req).await;
+            drop(container_span);
+            let mut lease = match acquired {
                 Ok(l) => l,
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => {
@@ -556,7 +710,8 @@ impl Inner {
                         wait_ms: now.saturating_sub(msg.transid.start),
                     };
                     let activation = self.record(&msg, &cached, r);
-                    self.store_record(&activation, store_records).await;
+                    self.observe(&msg, &activation);
+                    self.store_record(&msg, &activation, store_records).await;
                     self.ack_combined(&msg, &activation).await;
                     return Ok(activation);
                 }
@@ -571,7 +726,7 @@ impl Inner {
                 api_key: api_key.as_deref(),
             };
             match self
-                .init_and_run(&mut lease, &msg, &cached, ctx, &init_keys, timeout)
+                .init_and_run(&mut lease, &msg, &cached, ctx, &init_keys, timeout, trace)
                 .await
             {
                 Some(r) => break (lease, r),
@@ -599,6 +754,7 @@ impl Inner {
         let status = result.response.status_code;
         let developer_error = status == StatusCode::DeveloperError;
         let mut activation = self.record(&msg, &cached, result);
+        self.observe(&msg, &activation);
         let log_limit = limits.logs * MB;
         let topic = completed_topic(&msg.root_controller_index.as_string);
         let key_bytes = msg.activation_id.as_str().as_bytes();
@@ -627,11 +783,14 @@ impl Inner {
         }
         lease.release(Release::for_status(status));
 
+        let store_span = self.config.tracer.span("invoker.store", trace.as_ref());
         if msg.blocking && log_limit == 0 {
             self.ack_combined(&msg, &activation).await;
-            self.store_record(&activation, store_records).await;
+            self.store_record(&msg, &activation, store_records).await;
+            drop(store_span);
         } else {
-            self.store_record(&activation, store_records).await;
+            self.store_record(&msg, &activation, store_records).await;
+            drop(store_span);
             let ack = to_bytes(&CompletionAck {
                 transid: &msg.transid,
                 activation_id: &msg.activation_id,
@@ -645,6 +804,9 @@ impl Inner {
 
     /// `/init` (once per container) and `/run`. `None` when the proxy answered 503 (the
     /// container is shutting down) and the job should go to another container.
+    // The trace context is one more piece of the activation's state; a struct for the
+    // eight would only move them.
+    #[allow(clippy::too_many_arguments)]
     async fn init_and_run(
         &self,
         lease: &mut Lease,
@@ -653,6 +815,7 @@ impl Inner {
         mut ctx: ActivationContext<'_>,
         init_keys: &[String],
         timeout: Duration,
+        trace: Option<TraceContext>,
     ) -> Option<RunResult> {
         let action = &cached.action;
         let max_bytes = self.config.limits.max_result_bytes;
@@ -664,7 +827,9 @@ impl Inner {
             let params = proxy::init_params(msg.content.as_ref(), init_keys);
             let body = proxy::init_body(action.name.as_str(), &action.exec, &ctx, &params);
             let t0 = Instant::now();
+            let init_span = self.config.tracer.span("invoker.init", trace.as_ref());
             let reply = lease.container().init(body, timeout).await;
+            drop(init_span);
             let elapsed = t0.elapsed();
             init_ms = Some(elapsed.as_millis() as u64);
             if matches!(&reply, Ok(r) if r.status == 503) {
@@ -686,7 +851,9 @@ impl Inner {
         ctx.deadline_ms = run_start + timeout.as_millis() as u64;
         let body = proxy::run_body(msg.content.as_ref(), init_keys, &ctx);
         let t0 = Instant::now();
+        let run_span = self.config.tracer.span("invoker.run", trace.as_ref());
         let reply = lease.container().run(body, timeout).await;
+        drop(run_span);
         let elapsed = t0.elapsed();
         if matches!(&reply, Ok(r) if r.status == 503) {
             return None;
@@ -776,12 +943,36 @@ impl Inner {
         out
     }
 
-    async fn store_record(&self, activation: &Activation, store_records: bool) {
-        if !store_records {
-            return;
-        }
-        if let Err(e) = self.store.put_activation(activation).await {
+    async fn store_record(
+        &self,
+        msg: &ActivationMessage,
+        activation: &Activation,
+        store_records: bool,
+    ) {
+        if store_records && let Err(e) = self.store.put_activation(activation).await {
             tracing::error!(activation = %activation.activation_id, error = %e, "cannot store the activation record");
+        }
+        if self.config.user_events {
+            self.publish_event(msg, activation).await;
+        }
+    }
+
+    /// Publishes the activation's user event (OpenWhisk's `MessagingActiveAck`).
+    async fn publish_event(&self, msg: &ActivationMessage, activation: &Activation) {
+        let Some(body) = ActivationEvent::from_record(activation) else {
+            return;
+        };
+        let event = EventMessage {
+            source: format!("invoker{}", self.config.instance.instance),
+            body: EventBody::Activation(body),
+            subject: activation.subject.clone(),
+            namespace: activation.namespace.to_string(),
+            user_id: msg.user.namespace.uuid.clone(),
+            event_type: "Activation".into(),
+            timestamp: now_ms(),
+        };
+        if let Err(e) = self.bus.publish(EVENTS_TOPIC, None, to_bytes(&event)).await {
+            tracing::warn!(activation = %activation.activation_id, error = %e, "cannot publish the user event");
         }
     }
 
@@ -938,6 +1129,10 @@ pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
     // Pings and acknowledgements describe live processes: nothing to keep across a restart.
     bus.create_topic(HEALTH_TOPIC, &TopicConfig::default().transient())
         .await?;
+    if cfg.user_events {
+        bus.create_topic(EVENTS_TOPIC, &TopicConfig::default())
+            .await?;
+    }
     let consumer = bus.subscribe(&topic, &topic).await?;
     let max = cfg.in_flight_limit().min(Semaphore::MAX_PERMITS) as u32;
     let permits = Arc::new(Semaphore::new(max as usize));

@@ -315,7 +315,15 @@ pub async fn install(
 ) -> Result<InstallReport> {
     let ns = EntityPath::new(SYSTEM_NAMESPACE)?;
     let mut report = InstallReport::default();
-    for pkg in &catalog.packages {
+    let total = catalog.packages.len();
+    for (i, pkg) in catalog.packages.iter().enumerate() {
+        // Progress on the console: a catalog over a remote store takes a while.
+        tracing::info!(
+            "installing the catalog: package {}/{total} {} ({} actions)",
+            i + 1,
+            pkg.name,
+            pkg.actions.len()
+        );
         let fqn = FullyQualifiedName::new(ns.clone(), pkg.name.clone());
         let desired = Package {
             namespace: ns.clone(),

@@ -46,6 +46,18 @@ pub struct ControllerConfig {
     pub admin: crate::admin::AdminConfig,
     /// The built-in alarms provider (scheduler on or off, poll period, leader lease).
     pub alarms: crate::alarms::AlarmsConfig,
+    /// Where the controller records its metrics (`None`: nowhere, the default; see
+    /// [`crate::metrics`]).
+    pub metrics: Option<std::sync::Arc<crate::metrics::PrometheusMetrics>>,
+    /// The bearer token that opens `GET /metrics` on the API listener. Without one the API
+    /// listener has no `/metrics` (namespace and action names are tenant data; serve them on
+    /// a listener of their own with [`crate::metrics::serve_metrics`] instead).
+    pub metrics_token: Option<String>,
+    /// Where spans go (disabled by default; see [`faas_core::trace`]).
+    pub tracer: faas_core::trace::Tracer,
+    /// Publish OpenWhisk's user events (a `Metric` event per throttled request on the
+    /// `events` topic; see [`faas_core::events`]). Default off.
+    pub user_events: bool,
 }
 
 impl Default for ControllerConfig {
@@ -67,6 +79,10 @@ impl Default for ControllerConfig {
             server: crate::server::ServerConfig::default(),
             admin: crate::admin::AdminConfig::default(),
             alarms: crate::alarms::AlarmsConfig::default(),
+            metrics: None,
+            metrics_token: None,
+            tracer: faas_core::trace::Tracer::disabled(),
+            user_events: false,
         }
     }
 }
@@ -142,6 +158,42 @@ impl ControllerConfig {
         alarms.lease = alarms.lease.max(Duration::from_secs(1));
         self.alarms = alarms;
         self
+    }
+
+    /// Recording metrics in `metrics` (see [`crate::metrics`]).
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::metrics::PrometheusMetrics>,
+    ) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// With `GET /metrics` on the API listener for `Authorization: Bearer <token>`.
+    pub fn with_metrics_token(mut self, token: impl Into<String>) -> Self {
+        self.metrics_token = Some(token.into());
+        self
+    }
+
+    /// Exporting spans through `tracer` (a span per request, one for each dispatch, and the
+    /// trace context in every activation message).
+    pub fn with_tracer(mut self, tracer: faas_core::trace::Tracer) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Publishing user events on `events` (see [`Self::user_events`]).
+    pub fn with_user_events(mut self, on: bool) -> Self {
+        self.user_events = on;
+        self
+    }
+
+    /// The metrics handle of this configuration (disabled without [`Self::metrics`]).
+    pub fn metrics_handle(&self) -> faas_core::metrics::Metrics {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::PrometheusMetrics::handle)
+            .unwrap_or_default()
     }
 
     /// With the admin API served to holders of `credential` (see [`crate::admin`]).

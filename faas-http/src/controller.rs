@@ -20,7 +20,9 @@ use crate::config::ControllerConfig;
 use crate::engine::Engine;
 use crate::layers::auth::BasicAuth;
 use crate::layers::cors::ApiCorsLayer;
+use crate::layers::metrics::HttpMetricsLayer;
 use crate::layers::request_id::RequestIdLayer;
+use crate::layers::trace_context::TraceContextLayer;
 use crate::routes;
 
 /// An OpenWhisk controller: the REST API around an [`Engine`].
@@ -66,19 +68,29 @@ impl Controller {
     }
 
     /// The whole HTTP application, with its tower stack (outermost first):
-    /// sensitive `Authorization` → request id → trace → body limit → timeout → CORS →
+    /// sensitive `Authorization` → HTTP metrics (when [`ControllerConfig::metrics`]) → request id → request span (when [`ControllerConfig::tracer`]) → trace → body limit → timeout → CORS →
     /// (on `/api/v1/namespaces/...` only) authentication → routes.
     ///
     /// The body limit sits outside the time-out because tower-http's time-out needs a
     /// response body with a `Default` (the limit's wrapper has none); the limit answers
     /// oversized `Content-Length`s at once, so the order makes no observable difference.
+    ///
+    /// With [`ControllerConfig::metrics`] and [`ControllerConfig::metrics_token`], `GET /metrics`
+    /// answers the Prometheus exposition to `Authorization: Bearer <token>`.
     pub fn router(&self) -> Router {
         let config = self.engine.config();
         let max_request = config.max_request_bytes();
         let auth = AsyncRequireAuthorizationLayer::new(BasicAuth::new(Arc::clone(&self.auth)));
         let api = routes::authenticated(self.engine.clone()).route_layer(auth);
         let admin = crate::admin::router(Arc::clone(self.engine.store()), &config.admin);
+        let metrics = match (&config.metrics, &config.metrics_token) {
+            (Some(m), Some(token)) => {
+                crate::metrics::metrics_router(Arc::clone(m), Some(token.clone()))
+            }
+            _ => Router::new(),
+        };
         routes::public(self.engine.clone())
+            .merge(metrics)
             .merge(api)
             .merge(routes::web::router(
                 self.engine.clone(),
@@ -89,7 +101,9 @@ impl Controller {
             .layer(
                 ServiceBuilder::new()
                     .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+                    .layer(HttpMetricsLayer::new(config.metrics_handle()))
                     .layer(RequestIdLayer::new(max_request))
+                    .layer(TraceContextLayer::new(config.tracer.clone()))
                     // Failed activations answer 5xx as a matter of course: not errors here.
                     .layer(
                         TraceLayer::new_for_http()

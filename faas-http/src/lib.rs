@@ -37,7 +37,9 @@
 //!
 //! Outermost first ([`Controller::router`]):
 //!
-//! 1. `SetSensitiveRequestHeaders(Authorization)` — credentials never reach logs.
+//! 1. `SetSensitiveRequestHeaders(Authorization)` — credentials never reach logs; then
+//!    [`HttpMetricsLayer`](layers::metrics::HttpMetricsLayer) — request counts and latencies by
+//!    route template and status, when [`ControllerConfig::metrics`] is set (see [`metrics`]).
 //! 2. [`RequestIdLayer`](layers::request_id::RequestIdLayer) — the transaction id
 //!    (`X-Request-ID` when short and of safe characters, not `sid_…`, else 32 random alphanumerics) in
 //!    the request extensions and on every response; renders every error response as
@@ -90,7 +92,7 @@
 //!
 //! # Routes
 //!
-//! `GET /`, `/ping`, `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
+//! `GET /`, `/ping`, `/health` (liveness), `/ready` (readiness: see [`engine::ready`]), `/invokers`, `/invokers/healthy/count`, `/invokers/ready`, `/api/v1`,
 //! `/api/v1/api-docs`; authenticated: `/api/v1/namespaces`, `.../{ns}/limits`,
 //! `.../{ns}/actions[/{pkg}]/{name}` (GET, PUT, DELETE, POST), `.../{ns}/actions[/{pkg}/]`,
 //! `.../{ns}/packages`, `.../{ns}/packages/{name}` (GET, PUT, DELETE),
@@ -98,7 +100,8 @@
 //! web actions at `/api/v1/web/{ns}/{pkg|default}/{action}[.ext][/path]` (any method; see
 //! OpenWhisk's `docs/webactions.md`); with an operator
 //! credential ([`ControllerConfig::with_admin_credential`]), the [`admin`] API under
-//! `/admin/v1`, behind its own credential check.
+//! `/admin/v1`, behind its own credential check; with [`ControllerConfig::metrics_token`],
+//! `GET /metrics` (Prometheus) to that bearer token.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -111,6 +114,7 @@ pub mod engine;
 pub mod error;
 mod gateway;
 pub mod layers;
+pub mod metrics;
 mod routes;
 pub mod server;
 

@@ -427,3 +427,29 @@ mod sqlite_store_authenticator {
     }
     faas_core::authenticator_conformance!(setup);
 }
+
+/// The metrics wrapper keeps the contract (and records through an enabled recorder).
+mod instrumented_memory_store {
+    use super::*;
+    use faas_core::metrics::{Event, InstrumentedStore, MetricSource, Metrics, MetricsRecorder};
+
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicU64);
+
+    impl MetricsRecorder for Counting {
+        fn record(&self, event: &Event<'_>) {
+            assert!(matches!(event, Event::StoreOp { .. }), "{event:?}");
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn add_source(&self, _source: Arc<dyn MetricSource>) {}
+    }
+
+    async fn setup() -> Option<Arc<dyn Store>> {
+        let metrics = Metrics::new(Arc::new(Counting::default()));
+        Some(Arc::new(InstrumentedStore::new(
+            Arc::new(MemoryStore::new()),
+            metrics,
+        )))
+    }
+    faas_core::store_conformance!(setup);
+}

@@ -41,6 +41,10 @@
 //!   activation, then the action's record, each read every millisecond until stored), against
 //!   a non-blocking invoke of the same action until its record is stored (read the same way);
 //!   latency at 1 client and throughput at 8, the two alternating.
+//! * **metrics**: the same platform with Prometheus metrics on (the default: every activation,
+//!   request, store operation and bus message recorded) against one started with metrics off
+//!   (`--no-metrics`), warm blocking invokes, latency at 1 client and throughput at 8, the two
+//!   alternating.
 //! * **CPU per request**: CPU time (from `/proc`, 10 ms ticks) of the platform's runtime threads,
 //!   the client thread and the runner processes during each measured phase, divided by the
 //!   requests served. On a machine with few cores throughput is CPU-bound, and this table says
@@ -68,7 +72,8 @@
 //! Targets: the platform adds under 0.5 ms at p50 over the floor, and sustains at least 70 %
 //! of the floor's throughput at 32 clients; on the SQLite store its warm p50 latency and its
 //! throughput at 8 clients are within 10 % of the in-memory store's; a web action's warm p50
-//! and 8-client throughput are within 10 % of the blocking invoke's.
+//! and 8-client throughput are within 10 % of the blocking invoke's; with metrics on, the
+//! 8-client throughput is at least 97 % of that with metrics off.
 
 /// The same global allocator as the `faas-platform` binary, so that the benchmark measures what
 /// ships.
@@ -669,6 +674,7 @@ async fn start_platform(
     containers: usize,
     prewarm: usize,
     store: Option<String>,
+    metrics: bool,
 ) -> Res<Running> {
     // As `standalone` resolves it: a SQLite store gets its journaled bus beside it.
     let bus = store.as_deref().and_then(bus_journal_for).map_or_else(
@@ -687,6 +693,7 @@ async fn start_platform(
     config.limits.invocations_per_minute = 1_000_000_000;
     config.limits.concurrent_invocations = 1_000_000;
     config.limits.fires_per_minute = 1_000_000_000;
+    config.metrics.enabled = metrics;
     let started = rt
         .spawn(async move { standalone::start(&config, &Adapters::default()).await })
         .await??;
@@ -756,6 +763,15 @@ struct StoreComparison {
     sqlite_tput: f64,
 }
 
+/// The platform with metrics on against the same with metrics off.
+#[derive(Debug)]
+struct MetricsComparison {
+    on: Percentiles,
+    off: Percentiles,
+    on_tput: f64,
+    off_tput: f64,
+}
+
 /// Fire -> rule -> action against a direct non-blocking invoke of the same action.
 #[derive(Debug)]
 struct TriggerComparison {
@@ -781,6 +797,7 @@ struct Report {
     cold_prewarm: Percentiles,
     cold_floor: Percentiles,
     stores: StoreComparison,
+    metrics: MetricsComparison,
     triggers: TriggerComparison,
     web: WebComparison,
 }
@@ -806,7 +823,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         "starting the platform and {} floor runners ({kind})",
         s.containers
     );
-    let main = start_platform(platform_rt, s.containers, 1, None).await?;
+    let main = start_platform(platform_rt, s.containers, 1, None, true).await?;
     let mut clients = Vec::with_capacity(32);
     for _ in 0..CLIENTS[CLIENTS.len() - 1] {
         clients.push(HttpClient::connect(main.addr).await?);
@@ -909,7 +926,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
     eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
     let data = tempfile::tempdir()?;
     let sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
-    let durable = start_platform(platform_rt, s.containers, 1, Some(sqlite_url)).await?;
+    let durable = start_platform(platform_rt, s.containers, 1, Some(sqlite_url), true).await?;
     let mut dclients = Vec::with_capacity(STORE_CLIENTS);
     for _ in 0..STORE_CLIENTS {
         dclients.push(HttpClient::connect(durable.addr).await?);
@@ -964,6 +981,65 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         sqlite: percentiles(sd),
         memory_tput: tm.0 as f64 / tm.1.as_secs_f64().max(1e-9),
         sqlite_tput: td.0 as f64 / td.1.as_secs_f64().max(1e-9),
+    };
+
+    // Metrics on (the main platform) against a platform with metrics off.
+    eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
+    let bare = start_platform(platform_rt, s.containers, 1, None, false).await?;
+    let mut oclients = Vec::with_capacity(STORE_CLIENTS);
+    for _ in 0..STORE_CLIENTS {
+        oclients.push(HttpClient::connect(bare.addr).await?);
+    }
+    oclients[0].put_action("noop").await?;
+    let warm_end = Instant::now() + Duration::from_secs(5);
+    drive(
+        vec![Side::Platform(&mut oclients[0])],
+        warm_end,
+        WARMUP_LATENCY,
+        &mut seq,
+    )
+    .await?;
+    let far = Instant::now() + REQUEST_TIMEOUT;
+    let sides = oclients.iter_mut().map(Side::Platform).collect();
+    drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
+    let (mut mon, mut moff) = (Vec::new(), Vec::new());
+    let (mut ton, mut toff) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let on_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            if on_turn {
+                let mut one = Side::Platform(&mut clients[0]);
+                sample(&mut one, end, &mut mon, &mut seq).await?;
+            } else {
+                let mut one = Side::Platform(&mut oclients[0]);
+                sample(&mut one, end, &mut moff, &mut seq).await?;
+            }
+        }
+        for side in 0..2 {
+            let on_turn = (side + round) % 2 == 0;
+            let end = Instant::now() + chunk;
+            let sides = if on_turn {
+                clients[..STORE_CLIENTS]
+                    .iter_mut()
+                    .map(Side::Platform)
+                    .collect()
+            } else {
+                oclients.iter_mut().map(Side::Platform).collect()
+            };
+            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
+            let acc = if on_turn { &mut ton } else { &mut toff };
+            acc.0 += n;
+            acc.1 += t;
+        }
+    }
+    drop(oclients);
+    stop_platform(platform_rt, bare).await;
+    let metrics = MetricsComparison {
+        on: percentiles(mon),
+        off: percentiles(moff),
+        on_tput: ton.0 as f64 / ton.1.as_secs_f64().max(1e-9),
+        off_tput: toff.0 as f64 / toff.1.as_secs_f64().max(1e-9),
     };
 
     // Triggers: fire -> rule -> action against a direct invoke of the same action, both
@@ -1079,8 +1155,8 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
 
     // Cold starts: floor, platform without prewarming, platform taking a stem cell.
     eprintln!("cold start: {} per variant", s.cold);
-    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0, None).await?;
-    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1, None).await?;
+    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0, None, true).await?;
+    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1, None, true).await?;
     let mut bare_client = HttpClient::connect(bare.addr).await?;
     let mut pre_client = HttpClient::connect(prewarmed.addr).await?;
     tokio::time::sleep(s.stem_wait).await;
@@ -1134,6 +1210,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         cold_prewarm: percentiles(cw),
         cold_floor: percentiles(cf),
         stores,
+        metrics,
         triggers,
         web,
     })
@@ -1291,6 +1368,37 @@ impl Report {
         );
         println!();
 
+        let m = &self.metrics;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "metrics (same action)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "metrics off (--no-metrics)",
+            us(m.off.p50),
+            us(m.off.p99),
+            m.off_tput,
+            m.off.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "metrics on (default)",
+            us(m.on.p50),
+            us(m.on.p99),
+            m.on_tput,
+            m.on.n
+        );
+        let metrics_tput = ratio(m.on_tput, m.off_tput);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "on / off",
+            ratio(us(m.on.p50), us(m.off.p50)),
+            ratio(us(m.on.p99), us(m.off.p99)),
+            metrics_tput
+        );
+        println!();
+
         let tr = &self.triggers;
         println!(
             "{:<34} {:>10} {:>10} {:>12} {:>10}",
@@ -1388,6 +1496,12 @@ impl Report {
             (web_lat - 1.0) * 100.0,
             (web_tput - 1.0) * 100.0
         );
-        t1 && t2 && t3 && t4
+        let t5 = metrics_tput >= 0.97;
+        println!(
+            "{} metrics: with metrics on, 8-client throughput is {:+.1} % of that with metrics off (target: cost under 3 %)",
+            if t5 { "PASS" } else { "FAIL" },
+            (metrics_tput - 1.0) * 100.0
+        );
+        t1 && t2 && t3 && t4 && t5
     }
 }

@@ -96,6 +96,24 @@ pub struct NodeArgs {
     /// package with a `manifest.json`; repeatable).
     #[arg(long = "catalog-dir", env = "FAAS_CATALOG_DIR", value_delimiter = ',')]
     pub catalog_dirs: Vec<PathBuf>,
+    /// Serve `/metrics` (Prometheus) on a listener of its own at this address (any mode; the
+    /// only way for an invoker) [default: none].
+    #[arg(long, env = "FAAS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// The bearer token that opens `/metrics` on a controller's API listener [default: none,
+    /// no `/metrics` there].
+    #[arg(long, env = "FAAS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Record no metrics at all.
+    #[arg(long, env = "FAAS_NO_METRICS")]
+    pub no_metrics: bool,
+    /// Export traces over OTLP/HTTP to this collector (`http://host:4318`) [default: none,
+    /// no tracing].
+    #[arg(long, env = "FAAS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Publish OpenWhisk's user events on the bus's `events` topic.
+    #[arg(long, env = "FAAS_USER_EVENTS")]
+    pub user_events: bool,
 }
 
 /// Parses an operator credential (clap value parser; the message names the rules).
@@ -146,6 +164,88 @@ pub struct FileConfig {
     pub server: ServerSection,
     /// System limits (OpenWhisk's defaults for unset fields).
     pub limits: Option<SystemLimits>,
+    /// Prometheus metrics.
+    pub metrics: MetricsSection,
+    /// Traces.
+    pub tracing: TracingSection,
+    /// OpenWhisk's user events.
+    pub user_events: UserEventsSection,
+}
+
+/// `[user_events]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserEventsSection {
+    /// Whether user events are published (default false).
+    pub enabled: Option<bool>,
+}
+
+/// `[tracing]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSection {
+    /// The OTLP/HTTP collector traces are exported to.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// `[metrics]` of the config file.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Whether metrics are recorded (default true).
+    pub enabled: Option<bool>,
+    /// A listener of its own for `/metrics`.
+    pub listen: Option<String>,
+    /// The bearer token of `/metrics` on the API listener.
+    pub token: Option<String>,
+    /// Activation label sets kept before `other` (default 500).
+    pub max_actions: Option<usize>,
+}
+
+impl std::fmt::Debug for MetricsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSection")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("max_actions", &self.max_actions)
+            .finish()
+    }
+}
+
+/// The resolved metrics settings of a node.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Whether metrics are recorded.
+    pub enabled: bool,
+    /// A listener of its own for `/metrics`.
+    pub listen: Option<SocketAddr>,
+    /// The bearer token of `/metrics` on a controller's API listener.
+    pub token: Option<String>,
+    /// Activation label sets kept before `other`.
+    pub max_actions: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            token: None,
+            max_actions: faas_http::metrics::MetricsConfig::default().max_actions,
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("max_actions", &self.max_actions)
+            .finish()
+    }
 }
 
 /// `[server]` of the config file: the HTTP server's limits (see `faas_http::server`).
@@ -267,6 +367,12 @@ pub struct NodeConfig {
     pub catalog_dirs: Vec<PathBuf>,
     /// The alarms provider's scheduler (controllers).
     pub alarms: faas_http::alarms::AlarmsConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+    /// The OTLP/HTTP collector traces are exported to (`None`: no tracing).
+    pub otlp_endpoint: Option<String>,
+    /// Whether OpenWhisk's user events are published on `events`.
+    pub user_events: bool,
 }
 
 impl Default for NodeConfig {
@@ -289,6 +395,9 @@ impl Default for NodeConfig {
             catalog: true,
             catalog_dirs: Vec::new(),
             alarms: faas_http::alarms::AlarmsConfig::default(),
+            metrics: MetricsSettings::default(),
+            otlp_endpoint: None,
+            user_events: false,
         }
     }
 }
@@ -462,6 +571,31 @@ impl NodeConfig {
                 args.catalog_dirs.clone()
             },
             alarms: file.alarms.to_config(),
+            metrics: MetricsSettings {
+                enabled: !args.no_metrics && file.metrics.enabled.unwrap_or(d.metrics.enabled),
+                listen: match args.metrics_listen.clone().or(file.metrics.listen) {
+                    Some(s) => Some(s.parse().map_err(|e| {
+                        Error::bad_request(format!("bad metrics listen address '{s}': {e}"))
+                    })?),
+                    None => d.metrics.listen,
+                },
+                token: match args.metrics_token.clone().or(file.metrics.token) {
+                    Some(t) if t.len() < 16 || t.chars().any(char::is_whitespace) => {
+                        return Err(Error::bad_request(
+                            "the metrics token must be at least 16 characters, without spaces",
+                        ));
+                    }
+                    Some(t) => Some(t),
+                    None => d.metrics.token,
+                },
+                max_actions: file.metrics.max_actions.unwrap_or(d.metrics.max_actions),
+            },
+            otlp_endpoint: args
+                .otlp_endpoint
+                .clone()
+                .or(file.tracing.otlp_endpoint)
+                .or(d.otlp_endpoint),
+            user_events: args.user_events || file.user_events.enabled.unwrap_or(d.user_events),
         })
     }
 }
@@ -665,6 +799,55 @@ mod tests {
             a.admin_auth.map(|c| c.expose().to_string()),
             Some(dashed.to_string())
         );
+    }
+
+    #[test]
+    fn metrics_settings_from_flag_or_file_token_never_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let secret = "file-token-0123456789abcdef";
+        std::fs::write(
+            &p,
+            format!(
+                "[metrics]\nlisten = \"127.0.0.1:9100\"\ntoken = \"{secret}\"\nmax_actions = 7\n"
+            ),
+        )
+        .unwrap();
+        let args = StandaloneArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&args).unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.metrics.token.as_deref(), Some(secret));
+        assert_eq!(c.metrics.max_actions, 7);
+        assert!(!format!("{c:?}").contains(secret));
+        let flags = StandaloneArgs {
+            config: Some(p),
+            metrics_listen: Some("127.0.0.1:9200".into()),
+            no_metrics: true,
+            ..Default::default()
+        };
+        let c = StandaloneConfig::resolve(&flags).unwrap();
+        assert!(!c.metrics.enabled);
+        assert_eq!(c.metrics.listen.map(|a| a.port()), Some(9200));
+        let d = StandaloneConfig::resolve(&StandaloneArgs::default()).unwrap();
+        assert_eq!(d.metrics, MetricsSettings::default());
+        assert!(d.metrics.enabled && d.metrics.listen.is_none() && d.metrics.token.is_none());
+        for bad in ["short", "has a space in it 0123456789"] {
+            let args = StandaloneArgs {
+                metrics_token: Some(bad.into()),
+                ..Default::default()
+            };
+            let e = StandaloneConfig::resolve(&args).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+        }
+        let args = StandaloneArgs {
+            metrics_listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        assert_eq!(StandaloneConfig::resolve(&args).unwrap_err().status(), 400);
     }
 
     #[test]

@@ -4,5 +4,7 @@
 
 pub mod admin;
 pub mod config;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod registry;
 pub mod standalone;

@@ -59,14 +59,17 @@ async fn main() -> ExitCode {
             // Listen for SIGTERM before starting: one that arrives while containers are being
             // created then shuts down cleanly (removing them) once the start is complete.
             let mut stop = tokio::spawn(shutdown_signal());
-            let invoker = match start_invoker(&config, &adapters).await {
+            let node = match start_invoker(&config, &adapters).await {
                 Ok(i) => i,
                 Err(e) => return cannot_start(&e),
             };
             println!("faas-platform invoker {} running", config.id);
+            if let Some(m) = &node.metrics_server {
+                println!("metrics at http://{}/metrics", m.addr);
+            }
             let _ = (&mut stop).await;
             tracing::info!("shutting down");
-            invoker.shutdown().await;
+            node.invoker.shutdown().await;
             ExitCode::SUCCESS
         }
         Command::Admin(_) => ExitCode::from(2),
@@ -94,6 +97,9 @@ async fn main() -> ExitCode {
                 }
             }
             println!("faas-platform {mode} listening on http://{}", running.addr);
+            if let Some(addr) = running.metrics_addr() {
+                println!("metrics at http://{addr}/metrics");
+            }
             tokio::select! {
                 r = running.wait() => {
                     if let Err(e) = r {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use faas_core::identity::{AuthKey, Subject};
+use faas_core::metrics::{InstrumentedBus, InstrumentedStore, MetricSource, Sample};
 use faas_core::names::EntityName;
 use faas_core::sharding::ShardingScheduler;
 use faas_core::{
@@ -13,6 +14,7 @@ use faas_core::{
 use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
 use faas_exec::pool::{ContainerPool, StemCell};
 use faas_http::engine::{ShutdownReport, Unfinished};
+use faas_http::metrics::{MetricsConfig, PrometheusMetrics};
 use faas_http::{Controller, ControllerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -188,12 +190,106 @@ pub struct Running {
     invoker: Option<InvokerHandle>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    metrics_server: Option<MetricsServer>,
+}
+
+/// The metrics registry of a node: `None` when metrics are off (`--no-metrics`).
+pub fn node_metrics(config: &NodeConfig) -> Option<Arc<PrometheusMetrics>> {
+    config.metrics.enabled.then(|| {
+        Arc::new(PrometheusMetrics::new(
+            MetricsConfig::default().with_max_actions(config.metrics.max_actions),
+        ))
+    })
+}
+
+/// The tracer of a node: OTLP export when `config.otlp_endpoint` is set (feature `otlp`),
+/// else disabled.
+pub fn node_tracer(config: &NodeConfig) -> Result<faas_core::trace::Tracer> {
+    let Some(endpoint) = &config.otlp_endpoint else {
+        return Ok(faas_core::trace::Tracer::disabled());
+    };
+    #[cfg(feature = "otlp")]
+    {
+        Ok(crate::otlp::start(endpoint, "faas-platform")?.0)
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        Err(faas_core::Error::bad_request(format!(
+            "cannot export traces to {endpoint}: this build has no OTLP exporter (feature `otlp`)"
+        )))
+    }
+}
+
+/// `store` and `bus` recording their operations in `metrics` (unchanged without metrics).
+pub fn instrument(
+    metrics: Option<&Arc<PrometheusMetrics>>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn MessageBus>,
+) -> (Arc<dyn Store>, Arc<dyn MessageBus>) {
+    match metrics {
+        Some(m) => (
+            Arc::new(InstrumentedStore::new(store, m.handle())),
+            Arc::new(InstrumentedBus::new(bus, m.handle())),
+        ),
+        None => (store, bus),
+    }
+}
+
+/// A running `/metrics` listener of its own (`--metrics-listen`); stops when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    /// The address it serves on.
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the `/metrics` listener of `config.metrics.listen`, if any.
+pub async fn start_metrics_server(
+    config: &NodeConfig,
+    metrics: Option<&Arc<PrometheusMetrics>>,
+) -> Result<Option<MetricsServer>> {
+    let (Some(addr), Some(metrics)) = (config.metrics.listen, metrics) else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        faas_core::Error::unavailable(format!("cannot listen on {addr} for metrics: {e}"))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| faas_core::Error::internal(e.to_string()))?;
+    let task = tokio::spawn(faas_http::metrics::serve_metrics(
+        listener,
+        Arc::clone(metrics),
+        std::future::pending(),
+    ));
+    tracing::info!(%addr, "metrics served at /metrics");
+    Ok(Some(MetricsServer { addr, task }))
+}
+
+/// An invoker-only node: the invoker and its metrics listener.
+#[derive(Debug)]
+pub struct InvokerNode {
+    /// The invoker.
+    pub invoker: InvokerHandle,
+    /// Its `/metrics` listener, when configured.
+    pub metrics_server: Option<MetricsServer>,
 }
 
 impl Running {
     /// The controller.
     pub fn controller(&self) -> &Controller {
         &self.controller
+    }
+
+    /// The address of the `/metrics` listener of its own, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|m| m.addr)
     }
 
     /// Resolves when the HTTP server ends (it ends only on shutdown or a listener failure).
@@ -260,6 +356,8 @@ pub async fn start_invoker_with(
     bus: Arc<dyn MessageBus>,
     executor: Arc<dyn Executor>,
     api_host: String,
+    metrics: Option<&Arc<PrometheusMetrics>>,
+    tracer: &faas_core::trace::Tracer,
 ) -> Result<InvokerHandle> {
     let n: u32 = config.id.parse().map_err(|_| {
         faas_core::Error::bad_request(format!(
@@ -271,7 +369,10 @@ pub async fn start_invoker_with(
     let instance = InvokerInstanceId::new(n, config.user_memory_mb);
     let inv_config = InvokerConfig::new(instance)
         .with_limits(config.limits.clone())
-        .with_api_host(api_host);
+        .with_api_host(api_host)
+        .with_metrics(metrics.map(|m| m.handle()).unwrap_or_default())
+        .with_tracer(tracer.clone())
+        .with_user_events(config.user_events);
     let mut stems = Vec::new();
     if config.prewarm_nodejs > 0 && manifest.default_kind("nodejs").is_some() {
         stems.push(StemCell::new("nodejs:default", 256, config.prewarm_nodejs));
@@ -296,15 +397,32 @@ fn executor_url(config: &NodeConfig) -> String {
 
 /// Starts an invoker node (`faas-platform invoker`): its adapters from `config`, then the
 /// invoker. It serves no HTTP.
-pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<InvokerHandle> {
+pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<InvokerNode> {
+    let metrics = node_metrics(config);
     let store = adapters.stores.make(&config.store).await?;
     let bus = adapters.buses.make(&config.bus).await?;
+    let (store, bus) = instrument(metrics.as_ref(), store, bus);
     let executor = adapters.executors.make(&executor_url(config)).await?;
     let api_host = config
         .api_host
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    start_invoker_with(config, store, bus, executor, api_host).await
+    let metrics_server = start_metrics_server(config, metrics.as_ref()).await?;
+    let tracer = node_tracer(config)?;
+    let invoker = start_invoker_with(
+        config,
+        store,
+        bus,
+        executor,
+        api_host,
+        metrics.as_ref(),
+        &tracer,
+    )
+    .await?;
+    Ok(InvokerNode {
+        invoker,
+        metrics_server,
+    })
 }
 
 /// Starts a controller node (`faas-platform controller`): registers the guest subject and the
@@ -388,14 +506,41 @@ async fn controller_store(
     config: &NodeConfig,
     store: Arc<dyn Store>,
     bus: &Arc<dyn MessageBus>,
+    metrics: Option<&Arc<PrometheusMetrics>>,
 ) -> Result<Arc<dyn Store>> {
     if crate::registry::AdapterUrl::parse(&config.store)?.scheme == "memory" {
         return Ok(store);
     }
-    let cached = faas_store::CachedStore::from_arc(store)
-        .with_bus(Arc::clone(bus), format!("controller{}", config.id))
-        .await?;
-    Ok(Arc::new(cached))
+    let cached = Arc::new(
+        faas_store::CachedStore::from_arc(store)
+            .with_bus(Arc::clone(bus), format!("controller{}", config.id))
+            .await?,
+    );
+    if let Some(m) = metrics {
+        m.handle()
+            .add_source(Arc::new(CacheSource(Arc::clone(&cached))));
+    }
+    Ok(cached)
+}
+
+/// The entity and identity cache's hits and misses, read at scrape time (the hit ratio is
+/// `hits / (hits + misses)`).
+#[derive(Debug)]
+struct CacheSource(Arc<faas_store::CachedStore<dyn Store>>);
+
+impl MetricSource for CacheSource {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let (hits, misses) = self.0.hits_and_misses();
+        let help = "Reads of the controller's entity and identity cache, by result";
+        out.push(
+            Sample::counter("faas_cache_requests_total", help, hits as f64)
+                .with_label("result", "hit"),
+        );
+        out.push(
+            Sample::counter("faas_cache_requests_total", help, misses as f64)
+                .with_label("result", "miss"),
+        );
+    }
 }
 
 /// Installs (or upgrades) the `whisk.system` catalog: the built-in packages and the
@@ -438,7 +583,15 @@ async fn await_healthy_invoker(scheduler: &dyn Scheduler) {
             .any(|h| h.state == faas_core::scheduler::InvokerState::Healthy)
     };
     let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let started = tokio::time::Instant::now();
+        let mut told = false;
         while !healthy() {
+            // Progress on the console when the first ping is slow (a loaded machine, a
+            // Docker executor pulling its first containers up).
+            if !told && started.elapsed() >= std::time::Duration::from_secs(1) {
+                tracing::info!("waiting for the invoker to report healthy (up to 10 s)");
+                told = true;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
@@ -457,6 +610,9 @@ async fn serve_controller(
     manifest: faas_core::RuntimeManifest,
     executor: Option<Arc<dyn Executor>>,
 ) -> Result<Running> {
+    let metrics = node_metrics(config);
+    let tracer = node_tracer(config)?;
+    let (store, bus) = instrument(metrics.as_ref(), store, bus);
     let guest_ns = EntityName::new("guest")?;
     // `--guest-auth` sets the guest key (replacing a stored one); without it a key already in
     // the store is kept, so that a restart on a durable store does not lock clients out.
@@ -496,6 +652,8 @@ async fn serve_controller(
                     Arc::clone(&bus),
                     executor,
                     api_host,
+                    metrics.as_ref(),
+                    &tracer,
                 )
                 .await?,
             )
@@ -503,7 +661,7 @@ async fn serve_controller(
         None => None,
     };
 
-    let store = controller_store(config, store, &bus).await?;
+    let store = controller_store(config, store, &bus, metrics.as_ref()).await?;
     let scheduler: Arc<dyn Scheduler> =
         Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
@@ -513,7 +671,15 @@ async fn serve_controller(
         .with_limits(config.limits.clone())
         .with_manifest(manifest)
         .with_server(config.server.clone())
-        .with_alarms(config.alarms.clone());
+        .with_alarms(config.alarms.clone())
+        .with_tracer(tracer)
+        .with_user_events(config.user_events);
+    if let Some(m) = &metrics {
+        ctl_config = ctl_config.with_metrics(Arc::clone(m));
+        if let Some(token) = &config.metrics.token {
+            ctl_config = ctl_config.with_metrics_token(token.clone());
+        }
+    }
     if let Some(credential) = &config.admin_auth {
         ctl_config = ctl_config.with_admin_credential(credential.clone());
         tracing::info!("admin API enabled at {}", faas_http::admin::PREFIX);
@@ -533,6 +699,7 @@ async fn serve_controller(
         await_healthy_invoker(scheduler.as_ref()).await;
     }
 
+    let metrics_server = start_metrics_server(config, metrics.as_ref()).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let ctl = controller.clone();
     let server = tokio::spawn(async move {
@@ -552,6 +719,7 @@ async fn serve_controller(
         invoker,
         stop: Some(stop),
         server: Some(server),
+        metrics_server,
     })
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct Entry {
     pub(crate) action: FullyQualifiedName,
     /// When it is forced to complete.
     pub(crate) deadline: Instant,
+    /// When it entered the books (just before its publish).
+    pub(crate) dispatched: Instant,
     /// The activation message as published (shared with the bus, not copied): what a record
     /// written at shutdown is made from.
     pub(crate) message: Bytes,
@@ -70,6 +72,7 @@ impl Entry {
             max_concurrent,
             action,
             deadline,
+            dispatched: Instant::now(),
             message: Bytes::new(),
             waiter,
             result_seen: false,

@@ -28,6 +28,16 @@ impl Inner {
         );
         if let Some(o) = outcome {
             self.scheduler.on_outcome(&entry.invoker, o);
+            if self.metrics.is_enabled() {
+                self.metrics.record(faas_core::metrics::Event::Completed {
+                    outcome: match o {
+                        InvocationOutcome::Success => "success",
+                        InvocationOutcome::SystemError => "system_error",
+                        InvocationOutcome::Timeout => "timeout",
+                    },
+                    elapsed: entry.dispatched.elapsed(),
+                });
+            }
         }
     }
 

@@ -90,6 +90,13 @@ impl Inner {
         let blackbox = matches!(action.exec, Exec::Blackbox { .. });
         let limits = action.limits;
         let fqn = action.fqn();
+        // The dispatch span, a child of the request's (or a trace of its own for work no
+        // request started); its context travels in the message to the invoker.
+        let mut span = self.config.tracer.span(
+            "controller.dispatch",
+            crate::layers::trace_context::current().as_ref(),
+        );
+        span.set("activation.id", &activation_id);
         let msg = ActivationMessage {
             transid,
             action: ActionRef {
@@ -107,21 +114,30 @@ impl Inner {
             init_args,
             locked_args,
             cause,
-            trace_context: None,
+            trace_context: span.context().map(|c| c.to_message()),
         };
         let payload = Bytes::from(
             serde_json::to_vec(&msg)
                 .map_err(|e| Error::internal(format!("cannot encode activation: {e}")))?,
         );
         let namespace = msg.user.namespace.name.clone();
-        let invoker = self.scheduler.schedule(&ScheduleRequest {
+        let scheduled = self.scheduler.schedule(&ScheduleRequest {
             namespace: namespace.as_str(),
             action: &fqn,
             memory_mb: limits.memory,
             max_concurrent: limits.concurrency,
             blackbox,
-        })?;
+        });
+        self.metrics.record(faas_core::metrics::Event::Scheduled {
+            outcome: match &scheduled {
+                Ok(_) => "scheduled",
+                Err(Error::Unavailable { .. }) => "no_invoker",
+                Err(_) => "error",
+            },
+        });
+        let invoker = scheduled?;
         let topic = invoker_topic(invoker.instance);
+        let invoker_index = invoker.instance;
         let (tx, rx) = if blocking {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -155,6 +171,8 @@ impl Inner {
                 other => other,
             });
         }
+        span.set("invoker", invoker_index);
+        span.end();
         let Some(rx) = rx else {
             return Ok(Outcome::Accepted(activation_id));
         };

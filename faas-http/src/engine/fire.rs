@@ -269,8 +269,19 @@ impl Engine {
                 user.limits.fires_per_minute.unwrap_or(sys.fires_per_minute),
                 s.config.cluster_size,
             );
-            s.throttles
-                .admit_fire(user.namespace.name.as_str(), per_minute, now_ms() / 60_000)?;
+            let admitted =
+                s.throttles
+                    .admit_fire(user.namespace.name.as_str(), per_minute, now_ms() / 60_000);
+            if admitted.is_err() {
+                s.metrics.record(faas_core::metrics::Event::Throttled {
+                    namespace: user.namespace.name.as_str(),
+                    limit: "TimedFireLimit",
+                });
+                // OpenWhisk's trigger throttle is a `RateThrottler`: its limit name is
+                // `TimedRateLimit` too.
+                s.publish_limit_event(&user, "TimedRateLimit");
+            }
+            admitted?;
         }
         let fqn = super::qualify(&user, req.trigger)?;
         self.entitlement()

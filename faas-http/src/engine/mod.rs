@@ -82,6 +82,7 @@ pub mod fire;
 mod health;
 mod invoke;
 pub mod native;
+pub mod ready;
 mod resolve;
 pub mod rules;
 mod running;
@@ -93,6 +94,7 @@ pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
 pub use native::{NativeAction, NativeResult};
+pub use ready::Readiness;
 pub use resolve::ResolvedAction;
 pub use running::{INTERRUPTED, SHUTDOWN, compositions_topic};
 pub use shutdown::{ShutdownReport, Unfinished};
@@ -244,8 +246,77 @@ pub(crate) struct Inner {
     pub(crate) draining: AtomicBool,
     /// Nothing is dispatched any more.
     pub(crate) closed: AtomicBool,
-    started: AtomicBool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Where events are recorded (disabled unless the configuration has metrics).
+    pub(crate) metrics: faas_core::metrics::Metrics,
+    pub(crate) started: AtomicBool,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Publishes OpenWhisk's user event for a refused request (`Entitlement.scala`: a
+    /// `Metric` named after the limit, value 1), without making the caller wait.
+    pub(crate) fn publish_limit_event(&self, user: &Identity, limit: &str) {
+        use faas_core::events::{EVENTS_TOPIC, EventBody, EventMessage, MetricEvent};
+        if !self.config.user_events {
+            return;
+        }
+        let event = EventMessage {
+            source: format!("controller{}", self.config.id),
+            body: EventBody::Metric(MetricEvent {
+                metric_name: limit.to_string(),
+                metric_value: 1,
+            }),
+            subject: user.subject.clone(),
+            namespace: user.namespace.name.to_string(),
+            user_id: user.namespace.uuid.clone(),
+            event_type: "Metric".into(),
+            timestamp: now_ms(),
+        };
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return;
+        };
+        let bus = Arc::clone(&self.bus);
+        tokio::spawn(async move {
+            if let Err(e) = bus.publish(EVENTS_TOPIC, None, payload.into()).await {
+                tracing::warn!(error = %e, "cannot publish the user event");
+            }
+        });
+    }
+}
+
+/// Invoker health states and capacity as the scheduler sees them, read at scrape time
+/// (OpenWhisk's `loadbalancer` `totalHealthyInvoker`… and `totalCapacity` markers).
+#[derive(Debug)]
+struct SchedulerSource(Arc<dyn Scheduler>);
+
+impl faas_core::metrics::MetricSource for SchedulerSource {
+    fn collect(&self, out: &mut Vec<faas_core::metrics::Sample>) {
+        use faas_core::InvokerState;
+        use faas_core::metrics::Sample;
+        let invokers = self.0.invokers();
+        for state in [
+            InvokerState::Healthy,
+            InvokerState::Unhealthy,
+            InvokerState::Unresponsive,
+            InvokerState::Offline,
+        ] {
+            let n = invokers.iter().filter(|h| h.state == state).count();
+            out.push(
+                Sample::gauge("faas_invokers", "Invokers by health state", n as f64)
+                    .with_label("state", state.as_str()),
+            );
+        }
+        let memory: u64 = invokers
+            .iter()
+            .filter(|h| h.state.is_usable())
+            .map(|h| h.id.user_memory)
+            .sum();
+        out.push(Sample::gauge(
+            "faas_invokers_user_memory_bytes",
+            "User memory of the healthy invokers",
+            (memory * 1024 * 1024) as f64,
+        ));
+    }
 }
 
 impl Drop for Inner {
@@ -268,6 +339,8 @@ impl Engine {
         config.validate()?;
         let instance = ControllerInstanceId::new(config.id.clone());
         let completed_topic = completed_topic(&config.id);
+        let metrics = config.metrics_handle();
+        metrics.add_source(Arc::new(SchedulerSource(Arc::clone(&scheduler))));
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -284,6 +357,7 @@ impl Engine {
                 running: Running::default(),
                 draining: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                metrics,
                 started: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -305,6 +379,18 @@ impl Engine {
         let s = &self.inner;
         if s.started.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        if s.config.user_events
+            && let Err(e) = s
+                .bus
+                .create_topic(
+                    faas_core::events::EVENTS_TOPIC,
+                    &faas_core::TopicConfig::default(),
+                )
+                .await
+        {
+            s.started.store(false, Ordering::SeqCst);
+            return Err(e);
         }
         let started = match consumers::start(s).await {
             Ok(mut tasks) => fire::start(s).await.map(|more| {
@@ -442,12 +528,26 @@ impl Engine {
                 .unwrap_or(sys.concurrent_invocations),
             cluster,
         );
-        s.throttles.admit(
+        let admitted = s.throttles.admit(
             user.namespace.name.as_str(),
             per_minute,
             concurrent,
             now_ms() / 60_000,
-        )
+        );
+        if let Err(faas_core::Error::TooManyRequests { message }) = &admitted {
+            // OpenWhisk's user-events `Metric` names for the two limits.
+            let limit = if message.contains("concurrent") {
+                "ConcurrentRateLimit"
+            } else {
+                "TimedRateLimit"
+            };
+            s.metrics.record(faas_core::metrics::Event::Throttled {
+                namespace: user.namespace.name.as_str(),
+                limit,
+            });
+            s.publish_limit_event(user, limit);
+        }
+        admitted
     }
 }
 

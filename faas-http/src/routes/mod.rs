@@ -39,6 +39,8 @@ pub(crate) fn public(shared: Engine) -> Router {
     Router::new()
         .route("/", only_get(get(system::info)))
         .route("/ping", only_get(get(system::ping)))
+        .route("/health", only_get(get(system::health)))
+        .route("/ready", only_get(get(system::readiness)))
         .route("/invokers", only_get(get(system::invokers)))
         .route(
             "/invokers/healthy/count",

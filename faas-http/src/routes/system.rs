@@ -55,6 +55,24 @@ pub(crate) async fn ping() -> &'static str {
     "pong"
 }
 
+/// `GET /health`: liveness, `200 {"status": "ok"}` while the process serves requests (also
+/// while it drains: an orchestrator must not kill it then).
+pub(crate) async fn health() -> Response {
+    json(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// `GET /ready`: readiness (see [`crate::engine::ready`]): `200` with the checks when the
+/// controller can take work, else `503` with the same body.
+pub(crate) async fn readiness(AxState(s): State) -> Response {
+    let r = s.readiness().await;
+    let status = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &r)
+}
+
 /// `GET /invokers`: `{"invoker0": "up", ...}`.
 pub(crate) async fn invokers(AxState(s): State) -> Response {
     let map: Map<String, Value> = s

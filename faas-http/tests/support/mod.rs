@@ -79,7 +79,12 @@ pub async fn env_bare(config: ControllerConfig) -> Env {
     .await
 }
 
-async fn env_on(config: ControllerConfig, store: Arc<dyn Store>, bus: Arc<dyn MessageBus>) -> Env {
+/// An env over `store` and `bus` as given (subjects included).
+pub async fn env_on(
+    config: ControllerConfig,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn MessageBus>,
+) -> Env {
     let sharding = Arc::new(ShardingScheduler::new());
     let scheduler: Arc<dyn Scheduler> = Arc::clone(&sharding) as Arc<dyn Scheduler>;
     let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));

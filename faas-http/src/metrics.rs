@@ -1,0 +1,718 @@
+//! Prometheus metrics: the [`MetricsRecorder`] of the platform, on `prometheus-client`.
+//!
+//! [`PrometheusMetrics`] turns the building blocks' [`Event`]s into counters and histograms
+//! and reads their [`MetricSource`]s at every scrape; [`PrometheusMetrics::render`] is the
+//! text exposition format served at `/metrics` (see [`Controller::router`](crate::Controller::router)
+//! and [`serve_metrics`]).
+//!
+//! # Names
+//!
+//! Activation metrics keep the names and labels of OpenWhisk's user-events service
+//! (`core/monitoring/user-events`, `PrometheusRecorder.scala`), so its dashboards work:
+//! `openwhisk_action_activations_total{namespace,initiator,action,kind,memory}`,
+//! `openwhisk_action_coldStarts_total`, `openwhisk_action_status_total{…,status}` (OpenWhisk:
+//! `openwhisk_action_status`; `prometheus-client` gives every counter the `_total` suffix),
+//! `openwhisk_action_waitTime_seconds`, `openwhisk_action_initTime_seconds`,
+//! `openwhisk_action_duration_seconds`, `openwhisk_action_memory`,
+//! `openwhisk_action_limit_concurrent_total{namespace}` and
+//! `openwhisk_action_limit_timed_total{namespace}`. Everything else is `faas_…` with
+//! Prometheus conventions (base units, `_total` counters): see the table in `DESIGN-NOTES.md`.
+//!
+//! # Cardinality
+//!
+//! No label holds an id. Activation series are kept for at most
+//! [`MetricsConfig::max_actions`] distinct `(namespace, initiator, action, kind, memory)`
+//! sets, and limit series for as many namespaces; later ones are counted under the value
+//! `other`. HTTP requests are labelled with the route template, never the raw path
+//! (`unmatched` for paths no route has), topics with their family (`invoker`, not
+//! `invoker3`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use faas_core::metrics::{Event, MetricSource, MetricsRecorder, SampleKind};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The value that stands for every label value past the cap.
+pub const OTHER: &str = "other";
+
+/// Settings of [`PrometheusMetrics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// Distinct activation label sets (and namespaces of limit metrics) kept before later
+    /// ones are counted as `other` (default 500).
+    pub max_actions: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { max_actions: 500 }
+    }
+}
+
+impl MetricsConfig {
+    /// With at most `n` activation label sets.
+    pub fn with_max_actions(mut self, n: usize) -> Self {
+        self.max_actions = n;
+        self
+    }
+}
+
+/// Histogram buckets in seconds, 0.5 ms to 5 min (warm invokes take well under a
+/// millisecond here; action time limits reach 5 minutes).
+const SECONDS: [f64; 17] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0,
+];
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(SECONDS)
+}
+
+type Labels<const N: usize> = [(&'static str, String); N];
+type Histograms<const N: usize> = Family<Labels<N>, Histogram, fn() -> Histogram>;
+
+fn histograms<const N: usize>() -> Histograms<N> {
+    Family::new_with_constructor(seconds_histogram as fn() -> Histogram)
+}
+
+/// The series of one activation label set, resolved once.
+#[derive(Debug)]
+struct ActionSeries {
+    activations: Counter,
+    cold_starts: Counter,
+    /// success, application_error, action_developer_error, whisk_internal_error.
+    status: [Counter; 4],
+    wait: Histogram,
+    init: Histogram,
+    duration: Histogram,
+    end_to_end: Histogram,
+    memory: Gauge,
+}
+
+const STATUSES: [&str; 4] = [
+    "success",
+    "application_error",
+    "action_developer_error",
+    "whisk_internal_error",
+];
+
+#[derive(Debug)]
+struct Families {
+    activations: Family<Labels<5>, Counter>,
+    cold_starts: Family<Labels<3>, Counter>,
+    status: Family<Labels<4>, Counter>,
+    wait: Histograms<3>,
+    init: Histograms<3>,
+    duration: Histograms<3>,
+    end_to_end: Histograms<3>,
+    memory: Family<Labels<3>, Gauge>,
+    limit_concurrent: Family<Labels<1>, Counter>,
+    limit_timed: Family<Labels<1>, Counter>,
+    limit_fires: Family<Labels<1>, Counter>,
+    completed: Histograms<1>,
+    scheduled: Family<Labels<1>, Counter>,
+    http_requests: Family<Labels<3>, Counter>,
+    http_duration: Histograms<2>,
+    store_ops: Histograms<1>,
+    store_errors: Family<Labels<2>, Counter>,
+    bus_publish: Histograms<1>,
+    bus_publish_errors: Family<Labels<1>, Counter>,
+    bus_received: Family<Labels<1>, Counter>,
+    bus_commit: Histograms<1>,
+}
+
+impl Families {
+    fn new() -> Self {
+        Self {
+            activations: Family::default(),
+            cold_starts: Family::default(),
+            status: Family::default(),
+            wait: histograms(),
+            init: histograms(),
+            duration: histograms(),
+            end_to_end: histograms(),
+            memory: Family::default(),
+            limit_concurrent: Family::default(),
+            limit_timed: Family::default(),
+            limit_fires: Family::default(),
+            completed: histograms(),
+            scheduled: Family::default(),
+            http_requests: Family::default(),
+            http_duration: histograms(),
+            store_ops: histograms(),
+            store_errors: Family::default(),
+            bus_publish: histograms(),
+            bus_publish_errors: Family::default(),
+            bus_received: Family::default(),
+            bus_commit: histograms(),
+        }
+    }
+}
+
+/// The platform's Prometheus registry and recorder. Cheap to share (`Arc`); one per
+/// process, shared by its controller and invoker.
+#[derive(Debug)]
+pub struct PrometheusMetrics {
+    config: MetricsConfig,
+    registry: Registry,
+    f: Arc<Families>,
+    series: Mutex<HashMap<String, Arc<ActionSeries>>>,
+    namespaces: Mutex<HashSet<String>>,
+    sources: Arc<Mutex<Vec<Arc<dyn MetricSource>>>>,
+}
+
+impl Default for PrometheusMetrics {
+    fn default() -> Self {
+        Self::new(MetricsConfig::default())
+    }
+}
+
+impl PrometheusMetrics {
+    /// An empty registry with every family registered.
+    pub fn new(config: MetricsConfig) -> Self {
+        let f = Families::new();
+        let mut r = Registry::default();
+        // OpenWhisk user-events names (PrometheusRecorder.scala); counters get `_total`.
+        r.register(
+            "openwhisk_action_activations",
+            "Activation Count",
+            f.activations.clone(),
+        );
+        r.register(
+            "openwhisk_action_coldStarts",
+            "Cold start counts",
+            f.cold_starts.clone(),
+        );
+        r.register(
+            "openwhisk_action_status",
+            "Activation failure status type",
+            f.status.clone(),
+        );
+        r.register(
+            "openwhisk_action_waitTime_seconds",
+            "Internal system hold time",
+            f.wait.clone(),
+        );
+        r.register(
+            "openwhisk_action_initTime_seconds",
+            "Time it took to initialize an action, e.g. docker init",
+            f.init.clone(),
+        );
+        r.register(
+            "openwhisk_action_duration_seconds",
+            "Actual time the action code was running",
+            f.duration.clone(),
+        );
+        r.register(
+            "openwhisk_action_memory",
+            "Memory consumption of the action containers",
+            f.memory.clone(),
+        );
+        r.register(
+            "openwhisk_action_limit_concurrent",
+            "a user has exceeded its limit for concurrent invocations",
+            f.limit_concurrent.clone(),
+        );
+        r.register(
+            "openwhisk_action_limit_timed",
+            "the user has reached its per minute limit for the number of invocations",
+            f.limit_timed.clone(),
+        );
+        r.register(
+            "faas_trigger_limit_timed",
+            "Trigger fires refused by the namespace's per-minute limit",
+            f.limit_fires.clone(),
+        );
+        r.register(
+            "faas_activation_end_to_end_seconds",
+            "From the controller's acceptance of an activation to the end of its run",
+            f.end_to_end.clone(),
+        );
+        r.register(
+            "faas_controller_activation_seconds",
+            "From the controller's publish of an activation to its acknowledgement, by outcome",
+            f.completed.clone(),
+        );
+        r.register(
+            "faas_scheduler_decisions",
+            "Placement decisions of the controller's scheduler, by outcome",
+            f.scheduled.clone(),
+        );
+        r.register(
+            "faas_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            f.http_requests.clone(),
+        );
+        r.register(
+            "faas_http_request_duration_seconds",
+            "HTTP request time to the response head, by route template and method",
+            f.http_duration.clone(),
+        );
+        r.register(
+            "faas_store_operation_duration_seconds",
+            "Store operation latency, by operation",
+            f.store_ops.clone(),
+        );
+        r.register(
+            "faas_store_errors",
+            "Store operations that failed, by operation and error class",
+            f.store_errors.clone(),
+        );
+        r.register(
+            "faas_bus_publish_duration_seconds",
+            "Bus publish latency, by topic family",
+            f.bus_publish.clone(),
+        );
+        r.register(
+            "faas_bus_publish_errors",
+            "Bus publishes that failed, by topic family",
+            f.bus_publish_errors.clone(),
+        );
+        r.register(
+            "faas_bus_messages_received",
+            "Bus messages received, by topic family",
+            f.bus_received.clone(),
+        );
+        r.register(
+            "faas_bus_commit_delay_seconds",
+            "Time from receiving a bus message to committing it, by topic family",
+            f.bus_commit.clone(),
+        );
+        let sources: Arc<Mutex<Vec<Arc<dyn MetricSource>>>> = Arc::default();
+        r.register_collector(Box::new(Sources(Arc::clone(&sources))));
+        Self {
+            config,
+            registry: r,
+            f: Arc::new(f),
+            series: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashSet::new()),
+            sources,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MetricsConfig {
+        &self.config
+    }
+
+    /// A [`Metrics`](faas_core::metrics::Metrics) handle recording here.
+    pub fn handle(self: &Arc<Self>) -> faas_core::metrics::Metrics {
+        faas_core::metrics::Metrics::new(Arc::clone(self) as Arc<dyn MetricsRecorder>)
+    }
+
+    /// Every metric in Prometheus' text exposition format (OpenMetrics text, `# EOF` last).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "encoding the metrics failed");
+        }
+        out
+    }
+
+    /// The namespace label for `ns`: itself while fewer than the cap were seen, else `other`.
+    fn namespace_label(&self, ns: &str) -> String {
+        let mut seen = self
+            .namespaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(ns) {
+            return ns.to_string();
+        }
+        if seen.len() < self.config.max_actions {
+            seen.insert(ns.to_string());
+            return ns.to_string();
+        }
+        OTHER.to_string()
+    }
+
+    fn action_series(&self, a: &faas_core::metrics::ActivationSample<'_>) -> Arc<ActionSeries> {
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            a.namespace, a.initiator, a.action, a.kind, a.memory_mb
+        );
+        let mut map = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = map.get(&key) {
+            return Arc::clone(s);
+        }
+        let capped = map.len() >= self.config.max_actions;
+        let (key, ns, init, action, kind, mem) = if capped {
+            let other = || OTHER.to_string();
+            let key = "\u{1f}other".to_string();
+            if let Some(s) = map.get(&key) {
+                return Arc::clone(s);
+            }
+            (key, other(), other(), other(), other(), other())
+        } else {
+            (
+                key,
+                a.namespace.to_string(),
+                a.initiator.to_string(),
+                a.action.to_string(),
+                a.kind.to_string(),
+                a.memory_mb.to_string(),
+            )
+        };
+        let f = &self.f;
+        let three: Labels<3> = [
+            ("namespace", ns.clone()),
+            ("initiator", init.clone()),
+            ("action", action.clone()),
+        ];
+        let status = STATUSES.map(|s| {
+            f.status
+                .get_or_create(&[
+                    ("namespace", ns.clone()),
+                    ("initiator", init.clone()),
+                    ("action", action.clone()),
+                    ("status", s.to_string()),
+                ])
+                .clone()
+        });
+        let series = Arc::new(ActionSeries {
+            activations: f
+                .activations
+                .get_or_create(&[
+                    ("namespace", ns.clone()),
+                    ("initiator", init.clone()),
+                    ("action", action.clone()),
+                    ("kind", kind),
+                    ("memory", mem),
+                ])
+                .clone(),
+            cold_starts: f.cold_starts.get_or_create(&three).clone(),
+            status,
+            wait: f.wait.get_or_create(&three).clone(),
+            init: f.init.get_or_create(&three).clone(),
+            duration: f.duration.get_or_create(&three).clone(),
+            end_to_end: f.end_to_end.get_or_create(&three).clone(),
+            memory: f.memory.get_or_create(&three).clone(),
+        });
+        map.insert(key, Arc::clone(&series));
+        series
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn one(key: &'static str, v: &str) -> Labels<1> {
+    [(key, v.to_string())]
+}
+
+impl MetricsRecorder for PrometheusMetrics {
+    fn record(&self, event: &Event<'_>) {
+        let f = &self.f;
+        match *event {
+            Event::Activation(a) => {
+                let s = self.action_series(a);
+                s.activations.inc();
+                if a.cold {
+                    s.cold_starts.inc();
+                }
+                if let Some(i) = STATUSES.iter().position(|x| *x == a.status) {
+                    s.status[i].inc();
+                }
+                s.wait.observe(secs(a.wait));
+                if let Some(init) = a.init {
+                    s.init.observe(secs(init));
+                }
+                s.duration.observe(secs(a.duration));
+                s.end_to_end.observe(secs(a.end_to_end));
+                // MB, as OpenWhisk's gauge (`gauge.set(a.memory)`).
+                s.memory.set(i64::try_from(a.memory_mb).unwrap_or(i64::MAX));
+            }
+            Event::Completed { outcome, elapsed } => {
+                f.completed
+                    .get_or_create(&one("outcome", outcome))
+                    .observe(secs(elapsed));
+            }
+            Event::Http {
+                route,
+                method,
+                status,
+                elapsed,
+            } => {
+                f.http_requests
+                    .get_or_create(&[
+                        ("route", route.to_string()),
+                        ("method", method.to_string()),
+                        ("status", status.to_string()),
+                    ])
+                    .inc();
+                f.http_duration
+                    .get_or_create(&[("route", route.to_string()), ("method", method.to_string())])
+                    .observe(secs(elapsed));
+            }
+            Event::Throttled { namespace, limit } => {
+                let family = match limit {
+                    "ConcurrentRateLimit" => &f.limit_concurrent,
+                    "TimedRateLimit" => &f.limit_timed,
+                    _ => &f.limit_fires,
+                };
+                family
+                    .get_or_create(&[("namespace", self.namespace_label(namespace))])
+                    .inc();
+            }
+            Event::Scheduled { outcome } => {
+                f.scheduled.get_or_create(&one("outcome", outcome)).inc();
+            }
+            Event::StoreOp { op, elapsed, error } => {
+                f.store_ops
+                    .get_or_create(&one("op", op))
+                    .observe(secs(elapsed));
+                if let Some(e) = error {
+                    f.store_errors
+                        .get_or_create(&[("op", op.to_string()), ("error", e.to_string())])
+                        .inc();
+                }
+            }
+            Event::BusPublish {
+                topic,
+                elapsed,
+                failed,
+            } => {
+                f.bus_publish
+                    .get_or_create(&one("topic", topic))
+                    .observe(secs(elapsed));
+                if failed {
+                    f.bus_publish_errors
+                        .get_or_create(&one("topic", topic))
+                        .inc();
+                }
+            }
+            Event::BusConsume {
+                topic,
+                committed_after,
+            } => match committed_after {
+                None => {
+                    f.bus_received.get_or_create(&one("topic", topic)).inc();
+                }
+                Some(d) => f
+                    .bus_commit
+                    .get_or_create(&one("topic", topic))
+                    .observe(secs(d)),
+            },
+            _ => {}
+        }
+    }
+
+    fn add_source(&self, source: Arc<dyn MetricSource>) {
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(source);
+    }
+}
+
+/// The scrape-time sources, encoded as one family per metric name.
+#[derive(Debug)]
+struct Sources(Arc<Mutex<Vec<Arc<dyn MetricSource>>>>);
+
+impl Collector for Sources {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let sources: Vec<Arc<dyn MetricSource>> = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut samples = Vec::new();
+        for s in &sources {
+            s.collect(&mut samples);
+        }
+        // One descriptor per name, its samples together (the text format requires it).
+        let mut names: Vec<&'static str> = Vec::new();
+        for s in &samples {
+            if !names.contains(&s.name) {
+                names.push(s.name);
+            }
+        }
+        for name in names {
+            let mut group = samples.iter().filter(|s| s.name == name).peekable();
+            let Some(first) = group.peek() else { continue };
+            let (help, kind) = (first.help, first.kind);
+            let ty = match kind {
+                SampleKind::Counter => ConstCounter::new(0u64).metric_type(),
+                SampleKind::Gauge => ConstGauge::new(0i64).metric_type(),
+            };
+            // Counter names are registered without `_total`; the encoder adds it.
+            let base = match kind {
+                SampleKind::Counter => name.strip_suffix("_total").unwrap_or(name),
+                SampleKind::Gauge => name,
+            };
+            let mut family = encoder.encode_descriptor(base, help, None, ty)?;
+            for s in group {
+                let labels: Vec<(&'static str, String)> = s.labels.clone();
+                let m = family.encode_family(&labels)?;
+                match kind {
+                    SampleKind::Counter => ConstCounter::new(s.value).encode(m)?,
+                    SampleKind::Gauge => ConstGauge::new(s.value).encode(m)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves `/metrics` (and `/health`) of `metrics` alone on `listener` until `shutdown`
+/// resolves: the metrics listener of a process without a controller (an invoker).
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<PrometheusMetrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let health = axum::routing::get(|| async {
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ok\"}",
+        )
+    });
+    crate::server::serve(
+        listener,
+        metrics_router(metrics, None).route("/health", health),
+        crate::server::ServerConfig::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// The content type of the exposition (`prometheus-client` writes OpenMetrics text).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A router with `GET /metrics` answering `metrics`' exposition; with `token`, only to
+/// `Authorization: Bearer <token>` (else `401`).
+pub fn metrics_router(metrics: Arc<PrometheusMetrics>, token: Option<String>) -> axum::Router {
+    use axum::response::IntoResponse;
+    let token: Option<Arc<str>> = token.map(Arc::from);
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: http::HeaderMap| {
+            let metrics = Arc::clone(&metrics);
+            let token = token.clone();
+            async move {
+                if let Some(t) = token {
+                    let given = headers
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "));
+                    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), t.as_bytes())) {
+                        return crate::error::ApiError::new(
+                            http::StatusCode::UNAUTHORIZED,
+                            "The supplied authentication is invalid",
+                        )
+                        .into_response();
+                    }
+                }
+                (
+                    [(http::header::CONTENT_TYPE, CONTENT_TYPE)],
+                    metrics.render(),
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faas_core::metrics::{ActivationSample, Metrics, Sample};
+
+    fn sample<'a>(ns: &'a str, action: &'a str) -> ActivationSample<'a> {
+        let mut s = ActivationSample::new(ns, ns, action, "nodejs:20");
+        s.wait = Duration::from_millis(3);
+        s
+    }
+
+    #[test]
+    fn activations_are_counted_under_openwhisk_names() {
+        let p = Arc::new(PrometheusMetrics::default());
+        let m: Metrics = p.handle();
+        let s = sample("guest", "hello");
+        m.record(Event::Activation(&s));
+        m.record(Event::Activation(&s));
+        let text = p.render();
+        assert!(
+            text.contains("openwhisk_action_activations_total{namespace=\"guest\",initiator=\"guest\",action=\"hello\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("openwhisk_action_waitTime_seconds_count{namespace=\"guest\",initiator=\"guest\",action=\"hello\"} 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn label_sets_past_the_cap_are_other() {
+        let p = Arc::new(PrometheusMetrics::new(
+            MetricsConfig::default().with_max_actions(2),
+        ));
+        let m = p.handle();
+        for name in ["a1", "a2", "a3", "a4"] {
+            let s = sample("ns", name);
+            m.record(Event::Activation(&s));
+        }
+        let text = p.render();
+        assert!(text.contains("action=\"a2\""), "{text}");
+        assert!(!text.contains("action=\"a3\""), "{text}");
+        let other = text
+            .lines()
+            .find(|l| l.starts_with("openwhisk_action_activations_total{namespace=\"other\""))
+            .unwrap_or_default();
+        assert!(other.ends_with(" 2"), "{text}");
+    }
+
+    #[derive(Debug)]
+    struct Fixed;
+    impl MetricSource for Fixed {
+        fn collect(&self, out: &mut Vec<Sample>) {
+            out.push(
+                Sample::gauge("faas_pool_containers", "Containers", 3.0)
+                    .with_label("state", "warm"),
+            );
+            out.push(Sample::counter(
+                "faas_pool_evictions_total",
+                "Evictions",
+                7.0,
+            ));
+            out.push(
+                Sample::gauge("faas_pool_containers", "Containers", 1.0)
+                    .with_label("state", "busy"),
+            );
+        }
+    }
+
+    #[test]
+    fn sources_are_read_at_scrape_time() {
+        let p = Arc::new(PrometheusMetrics::default());
+        p.handle().add_source(Arc::new(Fixed));
+        let text = p.render();
+        assert!(
+            text.contains("faas_pool_containers{state=\"warm\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("faas_pool_containers{state=\"busy\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("faas_pool_evictions_total 7"), "{text}");
+        assert_eq!(
+            text.matches("# TYPE faas_pool_containers gauge").count(),
+            1,
+            "{text}"
+        );
+    }
+}
