@@ -50,7 +50,9 @@
 //! runs each message in its own task (at most `user memory / 128 MB` at once) and commits the
 //! delivery once the service finished (record written, completion published). Undecodable
 //! messages are logged, committed and skipped. Every second it publishes
-//! `PingMessage{name: instance, isEnabled: true}` on `health`.
+//! `PingMessage{name: instance, isEnabled: true, runtimes}` on `health`, `runtimes` being the
+//! executor's manifest (what this invoker can run; the controllers resolve and place kinds
+//! from it).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -538,10 +540,12 @@ impl Inner {
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!(activation = %msg.activation_id, error = %e, "no container for the activation");
-                    // A blackbox image the engine cannot provide is the developer's problem
-                    // (OpenWhisk: `Failed to pull container image '<img>'.`); anything else is ours.
-                    let response = match (&e, image) {
-                        (Error::BadRequest { message }, Some(_)) => {
+                    // A blackbox image the engine cannot provide (OpenWhisk: `Failed to pull
+                    // container image '<img>'.`) or a kind this invoker's executor does not run
+                    // is the developer's problem: it must not count against the invoker's
+                    // health. Anything else is ours.
+                    let response = match &e {
+                        Error::BadRequest { message } => {
                             ActivationResponse::developer_error(message.clone())
                         }
                         _ => ActivationResponse::whisk_error(RESOURCE_PROVISION_ERROR),
@@ -950,7 +954,7 @@ pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
     ));
     let ping = tokio::spawn(ping_loop(
         bus,
-        cfg.instance.clone(),
+        PingMessage::new(cfg.instance.clone()).with_runtimes(service.pool().executor().runtimes()),
         cfg.health_interval,
         stop_rx,
     ));
@@ -1035,16 +1039,11 @@ async fn consume_loop(
 
 async fn ping_loop(
     bus: Arc<dyn MessageBus>,
-    instance: InvokerInstanceId,
+    ping: PingMessage,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let ping = |enabled: bool| {
-        to_bytes(&PingMessage {
-            name: instance.clone(),
-            is_enabled: enabled,
-        })
-    };
+    let ping = |enabled: bool| to_bytes(&ping.clone().enabled(enabled));
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

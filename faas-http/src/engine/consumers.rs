@@ -126,7 +126,10 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
             )),
             tokio::spawn(consume(Weak::clone(&weak), health, |s, payload| {
                 match serde_json::from_slice::<PingMessage>(payload) {
-                    Ok(ping) => s.scheduler.on_ping(&ping),
+                    Ok(ping) => {
+                        s.scheduler.on_ping(&ping);
+                        s.runtimes.on_ping(&ping);
+                    }
                     Err(e) => tracing::warn!(error = %e, "skipping an undecodable ping"),
                 }
             })),

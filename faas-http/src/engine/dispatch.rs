@@ -88,8 +88,11 @@ impl Inner {
         } = inv;
         let activation_id = activation_id.unwrap_or_else(ActivationId::generate);
         let blackbox = matches!(action.exec, Exec::Blackbox { .. });
+        // Only invokers that can run the action's kind are candidates (kinds are stored
+        // resolved: `nodejs:20`, or `blackbox`).
         let limits = action.limits;
         let fqn = action.fqn();
+        let exec = action.exec;
         let msg = ActivationMessage {
             transid,
             action: ActionRef {
@@ -120,6 +123,7 @@ impl Inner {
             memory_mb: limits.memory,
             max_concurrent: limits.concurrency,
             blackbox,
+            kind: Some(exec.kind()),
         })?;
         let topic = invoker_topic(invoker.instance);
         let (tx, rx) = if blocking {

@@ -85,6 +85,7 @@ pub mod native;
 mod resolve;
 pub mod rules;
 mod running;
+mod runtimes;
 pub(crate) mod sequence;
 mod shutdown;
 mod throttle;
@@ -234,6 +235,8 @@ pub(crate) struct Inner {
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
     pub(crate) health_tests: HealthTests,
+    /// The kinds the live invokers can run.
+    pub(crate) runtimes: runtimes::LiveRuntimes,
     /// Actions the controller answers itself (the alarms provider's feed actions).
     pub(crate) natives: native::Natives,
     /// The trigger fires this controller is processing.
@@ -246,6 +249,13 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     started: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// See [`Engine::runtimes`].
+    pub(crate) fn runtimes(&self) -> Arc<faas_core::RuntimeManifest> {
+        self.runtimes.current(self.scheduler.as_ref())
+    }
 }
 
 impl Drop for Inner {
@@ -268,6 +278,7 @@ impl Engine {
         config.validate()?;
         let instance = ControllerInstanceId::new(config.id.clone());
         let completed_topic = completed_topic(&config.id);
+        let runtimes = runtimes::LiveRuntimes::new(config.manifest.clone());
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -279,6 +290,7 @@ impl Engine {
                 instance,
                 completed_topic,
                 health_tests: HealthTests::default(),
+                runtimes,
                 natives: native::Natives::default(),
                 fires: fire::FireState::default(),
                 running: Running::default(),
@@ -338,6 +350,14 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &ControllerConfig {
         &self.inner.config
+    }
+
+    /// The kinds the live invokers can run, as they report them in their pings (the
+    /// configured [`manifest`](ControllerConfig::manifest) stands in for invokers that report
+    /// nothing, and when none is live). Kinds are resolved and validated against it; `GET /`
+    /// lists it.
+    pub fn runtimes(&self) -> Arc<faas_core::RuntimeManifest> {
+        self.inner.runtimes()
     }
 
     /// The store.
