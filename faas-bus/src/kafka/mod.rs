@@ -22,7 +22,9 @@
 //!   [`DefaultMaxMessageBytes`](KafkaConfigKey::DefaultMaxMessageBytes) for topics it
 //!   only found. A topic is looked up once (metadata request) before its first publish or
 //!   subscribe; a missing one is `NotFound`.
-//! * [`subscribe`](MessageBus::subscribe) starts one librdkafka consumer per call: a member of
+//! * [`subscribe`](MessageBus::subscribe) and
+//!   [`subscribe_topics`](MessageBus::subscribe_topics) start one librdkafka consumer per call
+//!   (one fetch loop, however many topics it is subscribed to): a member of
 //!   the group, starting at the group's committed offsets, or at the earliest retained
 //!   message for a new group (so it gets everything published after `subscribe` returned,
 //!   even while it is still joining). Acknowledgements, rebalances and drop are described
@@ -95,7 +97,7 @@ pub use config::{KafkaBusBuilder, KafkaConfigKey};
 pub use consumer::KafkaConsumer;
 
 use config::Settings;
-use consumer::{MemberContext, Tracking, log_client_error};
+use consumer::{MemberContext, Subscribed, Tracking, log_client_error};
 use error::{BACKEND, is_unknown_topic, transient};
 
 /// Room above a topic's payload limit for the key and the record framing, in the topic's
@@ -384,12 +386,42 @@ impl MessageBus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
+        Ok(Arc::new(self.member(&[topic], group).await?))
+    }
+
+    async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
+        Ok(Arc::new(self.member(topics, group).await?))
+    }
+
+    fn capabilities(&self) -> BusCapabilities {
+        BusCapabilities::new(true, true)
+    }
+}
+
+impl KafkaBus {
+    /// One member of `group` on `topics`: one librdkafka consumer subscribed to all of them.
+    async fn member(&self, topics: &[&str], group: &str) -> Result<KafkaConsumer> {
         if group.is_empty() {
             return Err(Error::bad_request(
                 "a consumer group name must not be empty",
             ));
         }
-        let info = self.topic(topic).await?;
+        if topics.is_empty() {
+            return Err(Error::bad_request(
+                "name at least one topic to subscribe to",
+            ));
+        }
+        let mut subscribed: Vec<Subscribed> = Vec::with_capacity(topics.len());
+        for topic in topics {
+            if subscribed.iter().any(|t| t.logical == *topic) {
+                return Err(Error::bad_request(format!("topic {topic} is named twice")));
+            }
+            subscribed.push(Subscribed {
+                logical: topic.to_string(),
+                physical: self.topic(topic).await?.physical.clone(),
+            });
+        }
+        let names = topics.join(", ");
         let settings = &self.inner.settings;
         let group_id = format!("{}{group}", settings.prefix);
         let tracking = Arc::new(Tracking::default());
@@ -425,26 +457,20 @@ impl MessageBus for KafkaBus {
                 tracking: Arc::clone(&tracking),
             })
             .map_err(|e| client_error("consumer", e))?;
+        let physical: Vec<&str> = subscribed.iter().map(|t| t.physical.as_str()).collect();
         consumer
-            .subscribe(&[&info.physical])
-            .map_err(|e| error::map(e, topic))?;
-        Ok(Arc::new(KafkaConsumer::new(
+            .subscribe(&physical)
+            .map_err(|e| error::map(e, &names))?;
+        Ok(KafkaConsumer::new(
             consumer,
-            topic.to_string(),
-            info.physical.clone(),
+            subscribed,
             group_id,
             tracking,
             commit_each,
             self.inner.producer.clone(),
-        )))
+        ))
     }
 
-    fn capabilities(&self) -> BusCapabilities {
-        BusCapabilities::new(true, true)
-    }
-}
-
-impl KafkaBus {
     /// Sends one CreateTopics request: `None` when created, else the broker's error code.
     async fn create(&self, new: &NewTopic<'_>, topic: &str) -> Result<Option<RDKafkaErrorCode>> {
         let timeout = self.inner.settings.publish_timeout;
