@@ -117,6 +117,8 @@ fn env_num(name: &str) -> Res<Option<f64>> {
 struct Node {
     child: Child,
     addr: Option<SocketAddr>,
+    /// Its data directory, removed on drop.
+    data: std::path::PathBuf,
 }
 
 impl Node {
@@ -162,10 +164,15 @@ impl Node {
                 return Ok(Node {
                     child,
                     addr: Some(addr),
+                    data,
                 });
             }
             if line.contains("running") && mode == "invoker" {
-                return Ok(Node { child, addr: None });
+                return Ok(Node {
+                    child,
+                    addr: None,
+                    data,
+                });
             }
         }
     }
@@ -175,6 +182,9 @@ impl Node {
     }
 
     fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         // SIGTERM through `kill`, so that an invoker leaves its group and stops its runners.
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
@@ -194,6 +204,7 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
 
@@ -543,6 +554,7 @@ fn run(s: &Settings) -> Res<bool> {
     inv1.stop();
     inv0.stop();
     drop(ctl);
+    let _ = std::fs::remove_file(&config);
     Ok(cpu_ok && p50_ok && scale_ok && failed == 0)
 }
 
