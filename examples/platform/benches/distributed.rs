@@ -21,6 +21,8 @@
 //! * **CPU per invoke**, 8 clients: user + system CPU of the controller and invoker processes
 //!   (from `/proc/<pid>/stat`, their own threads, not the runner processes) over the phase,
 //!   divided by the invokes served; the runners' CPU is shown apart.
+//! * **idle CPU**: CPU per second of the controller and invoker, and of the local tansu
+//!   broker, while nothing is invoked (their fetch loops, pings and sweeps).
 //! * **scaling**, 32 clients: throughput with the one invoker, then with a second invoker
 //!   (same settings) joined, on the same machine.
 //!
@@ -344,6 +346,15 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// The pid of the local tansu broker (the project's stand-in), if one runs.
+fn broker_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "tansu").then_some(pid)
+    })
+}
+
 /// CPU seconds of the descendants of `pid` (the runners of an invoker), live ones only.
 fn children_cpu_secs(pid: u32) -> f64 {
     let mut total = 0.0;
@@ -477,6 +488,20 @@ fn run(s: &Settings) -> Res<bool> {
     // Warm-up: containers for 32 clients.
     load(addr, 32, s.secs.min(2.0))?;
 
+    // Idle: what the nodes and the broker spend per second with nothing to do (fetch loops,
+    // pings, sweeps).
+    std::thread::sleep(Duration::from_millis(500));
+    let broker = broker_pid();
+    let idle_before = (
+        cpu_secs(ctl.pid()) + cpu_secs(inv0.pid()),
+        broker.map_or(0.0, cpu_secs),
+    );
+    let t_idle = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(s.secs));
+    let idle_secs = t_idle.elapsed().as_secs_f64();
+    let idle_nodes = (cpu_secs(ctl.pid()) + cpu_secs(inv0.pid()) - idle_before.0) / idle_secs;
+    let idle_broker = broker.map(|b| (cpu_secs(b) - idle_before.1) / idle_secs);
+
     // 1 client: latency.
     let (mut lat1, f1) = load(addr, 1, s.secs)?;
     lat1.sort();
@@ -546,6 +571,14 @@ fn run(s: &Settings) -> Res<bool> {
     println!(
         "| throughput, 32 clients: 2 invokers / 1 invoker | {tp2:.0}/s / {tp1:.0}/s | ≥ {SCALE_TARGET} | {scale:.2} | {} |",
         verdict(scale_ok)
+    );
+    println!(
+        "| idle CPU: controller + invoker / broker (ms per second) | {:.1} / {} | | | |",
+        idle_nodes * 1000.0,
+        idle_broker.map_or("(no tansu process found)".to_string(), |b| format!(
+            "{:.1}",
+            b * 1000.0
+        ))
     );
     let failed = f1 + f8 + f32a + f32b;
     if failed > 0 {

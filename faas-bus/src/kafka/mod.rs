@@ -61,11 +61,14 @@
 //!
 //! Measured on a 2-core VM against tansu 0.6 with SQLite storage on loopback
 //! (`cargo bench -p faas-bus --features kafka --bench bus`): an awaited publish takes about
-//! 1 ms; a message from `publish` to `recv` takes about 13 ms (p50) with the default 10 ms
-//! fetch wait, 5 ms with 2 ms and 4 ms with 1 ms, because tansu holds each fetch for the whole
-//! wait even when it has data; eight publishers reach about 2 000 messages/s. An idle
-//! consumer costs tansu about 8 % of a core at 10 ms (18 % at 2 ms). The in-process bus does
-//! the same round trip in under a microsecond.
+//! 1 ms; a message from `publish` to `recv` takes about 13 ms (p50) with a 10 ms fetch wait,
+//! 5 ms with 2 ms and 4 ms with 1 ms, because tansu holds each fetch for the whole wait even
+//! when it has data; eight publishers reach about 2 000 messages/s. An idle consumer costs
+//! tansu about 8 % of a core at 10 ms (18 % at 2 ms). The default wait is 5 ms: a platform
+//! process now runs one consumer (a controller two), so the shorter wait costs the broker less
+//! idle CPU in all than the former 10 ms did with a consumer per topic, and each of an invoke's
+//! two bus hops is about 5 ms shorter (see DESIGN-NOTES, "Kafka defaults"). The in-process bus
+//! does the same round trip in under a microsecond.
 //!
 //! # Settings
 //!
