@@ -133,6 +133,11 @@ pub trait Consumer: fmt::Debug + Send + Sync + 'static {
 ///   publish order.
 /// * A group that subscribes for the first time receives at least every message published
 ///   after its first `subscribe` returned (durable adapters may also deliver older retained ones).
+/// * [`subscribe_topics`](MessageBus::subscribe_topics) makes **one** member of a group on
+///   several topics: everything above holds per topic, each [`Delivery`] names its topic, and
+///   the consumer commits deliveries of any of them. A process that listens to many topics
+///   (a controller) uses one such consumer, so its idle cost (a broker fetch loop each, for
+///   Kafka) does not grow with the topics.
 #[async_trait]
 pub trait MessageBus: fmt::Debug + Send + Sync + 'static {
     /// Creates `topic` unless it exists.
@@ -141,6 +146,9 @@ pub trait MessageBus: fmt::Debug + Send + Sync + 'static {
     async fn publish(&self, topic: &str, key: Option<&[u8]>, payload: Bytes) -> Result<()>;
     /// Joins `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>>;
+    /// Joins `group` on every topic of `topics` (at least one, no repeats) as one member:
+    /// one consumer receives the messages of all of them. A missing topic is `NotFound`.
+    async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>>;
     /// What this adapter guarantees.
     fn capabilities(&self) -> BusCapabilities;
 }

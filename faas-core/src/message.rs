@@ -8,6 +8,7 @@ use crate::entity::now_ms;
 use crate::identity::Identity;
 use crate::names::{EntityName, EntityPath, FullyQualifiedName};
 use crate::params::SemVer;
+use crate::runtimes::RuntimeManifest;
 
 /// The topic an invoker consumes: `invoker<N>`.
 pub fn invoker_topic(invoker: u32) -> String {
@@ -421,6 +422,11 @@ impl Acknowledgement {
 }
 
 /// An invoker's heartbeat on `health`.
+///
+/// `runtimes` is an extension: OpenWhisk's ping has no such field (its runtime manifest is
+/// one per deployment), and OpenWhisk's parsers ignore it. Here invokers may run different
+/// executors, so each reports what it can run; a ping without it (an older or foreign
+/// invoker) says nothing about kinds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PingMessage {
@@ -429,6 +435,30 @@ pub struct PingMessage {
     /// `false` when the invoker was disabled.
     #[serde(default = "yes")]
     pub is_enabled: bool,
+    /// The kinds the invoker can run, when it reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtimes: Option<RuntimeManifest>,
+}
+
+impl PingMessage {
+    /// An enabled invoker's ping that reports no kinds.
+    pub fn new(name: InvokerInstanceId) -> Self {
+        Self {
+            name,
+            is_enabled: true,
+            runtimes: None,
+        }
+    }
+    /// With `is_enabled` set.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.is_enabled = enabled;
+        self
+    }
+    /// Reporting the kinds the invoker can run.
+    pub fn with_runtimes(mut self, runtimes: RuntimeManifest) -> Self {
+        self.runtimes = Some(runtimes);
+        self
+    }
 }
 
 fn yes() -> bool {
@@ -556,12 +586,20 @@ mod tests {
             serde_json::from_value(serde_json::to_value(&comb).unwrap()).unwrap();
         assert!(back.activation().is_some());
         assert!(back.clone().shrink().activation().is_none());
-        let ping = PingMessage {
-            name: InvokerInstanceId::new(3, 1024),
-            is_enabled: true,
-        };
+        let ping = PingMessage::new(InvokerInstanceId::new(3, 1024));
+        let json = serde_json::to_value(&ping).unwrap();
+        assert!(json.get("runtimes").is_none(), "OpenWhisk's shape: {json}");
+        let back: PingMessage = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ping);
+        let ping = ping.with_runtimes(crate::RuntimeManifest::default_local());
         let back: PingMessage =
             serde_json::from_value(serde_json::to_value(&ping).unwrap()).unwrap();
         assert_eq!(back, ping);
+        // OpenWhisk's own ping (no `runtimes`, no `isEnabled`) still reads.
+        let ow: PingMessage = serde_json::from_value(json!({
+            "name": {"instance": 0, "userMemory": "2048 MB", "uniqueName": "a", "displayedName": "b"}
+        }))
+        .unwrap();
+        assert!(ow.is_enabled && ow.runtimes.is_none());
     }
 }

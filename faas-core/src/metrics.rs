@@ -536,7 +536,17 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
         }
         Ok(Arc::new(InstrumentedConsumer {
             metrics: self.metrics.clone(),
-            family: topic_family(topic).to_string(),
+            inner,
+            received: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }))
+    }
+    async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
+        let inner = self.inner.subscribe_topics(topics, group).await?;
+        if !self.metrics.is_enabled() {
+            return Ok(inner);
+        }
+        Ok(Arc::new(InstrumentedConsumer {
+            metrics: self.metrics.clone(),
             inner,
             received: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
@@ -546,14 +556,14 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
     }
 }
 
-/// A consumer that records receipts and receipt-to-commit times.
+/// A consumer (of one topic or several) that records receipts and receipt-to-commit times,
+/// labelled with each delivery's topic family.
 #[derive(Debug)]
 struct InstrumentedConsumer {
     metrics: Metrics,
-    family: String,
     inner: Arc<dyn Consumer>,
-    /// When each uncommitted delivery was received, by (partition, offset).
-    received: std::sync::Mutex<std::collections::HashMap<(u32, u64), Instant>>,
+    /// When each uncommitted delivery was received, by (topic, partition, offset).
+    received: std::sync::Mutex<std::collections::HashMap<(String, u32, u64), Instant>>,
 }
 
 #[async_trait]
@@ -563,9 +573,9 @@ impl Consumer for InstrumentedConsumer {
         self.received
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((d.partition, d.offset), Instant::now());
+            .insert((d.topic.clone(), d.partition, d.offset), Instant::now());
         self.metrics.record(Event::BusConsume {
-            topic: &self.family,
+            topic: topic_family(&d.topic),
             committed_after: None,
         });
         Ok(d)
@@ -576,10 +586,10 @@ impl Consumer for InstrumentedConsumer {
             .received
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(delivery.partition, delivery.offset));
+            .remove(&(delivery.topic.clone(), delivery.partition, delivery.offset));
         if let Some(at) = at {
             self.metrics.record(Event::BusConsume {
-                topic: &self.family,
+                topic: topic_family(&delivery.topic),
                 committed_after: Some(at.elapsed()),
             });
         }

@@ -143,10 +143,82 @@ impl RuntimeManifest {
         found.ok_or_else(|| self.unsupported(kind))
     }
 
+    /// Whether an action of `kind` (a resolved kind, or `blackbox`) can run here.
+    pub fn can_run(&self, kind: &str) -> bool {
+        if kind == "blackbox" {
+            return self.blackbox;
+        }
+        self.kinds().any(|s| s.kind == kind)
+    }
+
+    /// The names of everything that can run here: every kind, plus `blackbox` when supported
+    /// (what an invoker's ping reports to the schedulers).
+    pub fn kind_names(&self) -> impl Iterator<Item = &str> {
+        self.kinds()
+            .map(|s| s.kind.as_str())
+            .chain(self.blackbox.then_some("blackbox"))
+    }
+
+    /// The union of `manifests` (what a set of invokers can run together), or `None` when
+    /// there are none.
+    ///
+    /// A kind offered by several keeps the first one's details. A family's default is the
+    /// default that the most manifests can run (so `nodejs:default` resolves to a kind most
+    /// invokers offer); ties go to the newest version. Blackbox is supported when any
+    /// manifest supports it.
+    pub fn merged<'a>(manifests: impl IntoIterator<Item = &'a RuntimeManifest>) -> Option<Self> {
+        let manifests: Vec<&RuntimeManifest> = manifests.into_iter().collect();
+        let first = manifests.first()?;
+        if manifests.len() == 1 {
+            return Some((*first).clone());
+        }
+        let mut out = Self::new();
+        for m in &manifests {
+            out.blackbox |= m.blackbox;
+            for spec in m.kinds() {
+                if !out.kinds().any(|s| s.kind == spec.kind) {
+                    out.add(RuntimeSpec {
+                        default: false,
+                        ..spec.clone()
+                    });
+                }
+            }
+        }
+        let families: Vec<String> = out.families.keys().cloned().collect();
+        for family in families {
+            let best = manifests
+                .iter()
+                .filter_map(|m| m.default_kind(&family))
+                .max_by(|a, b| {
+                    let runs = |k: &str| manifests.iter().filter(|m| m.can_run(k)).count();
+                    runs(a).cmp(&runs(b)).then_with(|| version_order(a, b))
+                });
+            if let (Some(best), Some(specs)) = (best, out.families.get_mut(&family)) {
+                for s in specs.iter_mut() {
+                    s.default = s.kind == best;
+                }
+            }
+        }
+        Some(out)
+    }
+
     /// The `runtimes` object of `GET /`: `{family: [{kind, image, deprecated, default, attached, requireMain}]}`.
     pub fn to_api_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.families).unwrap_or_default()
     }
+}
+
+/// Orders two kinds of one family by version, numerically where the parts are numbers
+/// (`nodejs:8` < `nodejs:18` < `nodejs:20`).
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |k: &str| -> Vec<(u64, String)> {
+        k.split_once(':')
+            .map_or(k, |(_, v)| v)
+            .split(['.', '-'])
+            .map(|p| (p.parse().unwrap_or(0), p.to_string()))
+            .collect()
+    };
+    parts(a).cmp(&parts(b))
 }
 
 #[cfg(test)]
@@ -170,5 +242,43 @@ mod tests {
         assert!(e.contains("blackbox"), "{e}");
         let js = m.to_api_json();
         assert_eq!(js["nodejs"][0]["requireMain"], serde_json::json!(false));
+    }
+
+    #[test]
+    fn merged_is_the_union_with_the_most_runnable_default() {
+        let mut docker = RuntimeManifest::new().with_blackbox(true);
+        docker.add(RuntimeSpec::new("nodejs:18", true));
+        docker.add(RuntimeSpec::new("python:3.11", true));
+        let mut process = RuntimeManifest::new();
+        process.add(RuntimeSpec::new("nodejs:20", true));
+        assert_eq!(RuntimeManifest::merged([]), None);
+        assert_eq!(RuntimeManifest::merged([&docker]), Some(docker.clone()));
+
+        // One each: the tie goes to the newest version.
+        let m = RuntimeManifest::merged([&docker, &process]).unwrap();
+        assert_eq!(m.resolve("nodejs:default").unwrap().kind, "nodejs:20");
+        assert_eq!(m.resolve("nodejs:18").unwrap().kind, "nodejs:18");
+        assert_eq!(m.resolve("python:default").unwrap().kind, "python:3.11");
+        assert!(m.supports_blackbox());
+        assert_eq!(m.kinds().filter(|s| s.default).count(), 2);
+
+        // Two invokers run nodejs:18, one nodejs:20: the default most can run wins.
+        let m = RuntimeManifest::merged([&docker, &process, &docker]).unwrap();
+        assert_eq!(m.resolve("nodejs:default").unwrap().kind, "nodejs:18");
+
+        assert!(process.can_run("nodejs:20"));
+        assert!(!process.can_run("nodejs:18"));
+        assert!(!process.can_run("blackbox"));
+        assert!(docker.can_run("blackbox"));
+        let names: Vec<&str> = docker.kind_names().collect();
+        assert_eq!(names, ["nodejs:18", "python:3.11", "blackbox"]);
+    }
+
+    #[test]
+    fn versions_order_numerically() {
+        use std::cmp::Ordering::*;
+        assert_eq!(version_order("nodejs:8", "nodejs:18"), Less);
+        assert_eq!(version_order("python:3.11", "python:3.9"), Greater);
+        assert_eq!(version_order("nodejs:20", "nodejs:20"), Equal);
     }
 }

@@ -68,6 +68,9 @@ pub struct ScheduleRequest<'a> {
     pub max_concurrent: u32,
     /// Whether it is a blackbox action (uses the blackbox pool).
     pub blackbox: bool,
+    /// The action's kind (a resolved kind such as `nodejs:20`, or `blackbox`): only invokers
+    /// that can run it are chosen. `None` places without regard to kinds.
+    pub kind: Option<&'a str>,
 }
 
 /// Places activations on invokers and tracks their health and capacity.
@@ -77,6 +80,10 @@ pub struct ScheduleRequest<'a> {
 /// * [`schedule`](Scheduler::schedule) picks a usable invoker and reserves `memory_mb` there;
 ///   every reservation is returned with exactly one [`release`](Scheduler::release). With no
 ///   usable invoker it fails with `Unavailable` (HTTP 503) and reserves nothing.
+/// * An invoker whose pings report its kinds ([`PingMessage::runtimes`]) is chosen only for
+///   requests whose [`kind`](ScheduleRequest::kind) it can run; one that reports none may get
+///   any kind. With usable invokers but none that can run the kind, `schedule` fails with
+///   `Unavailable` naming the kind.
 /// * [`on_ping`](Scheduler::on_ping) registers invokers and keeps them alive; an invoker
 ///   without a ping for 10 s is `Offline`.
 /// * [`on_outcome`](Scheduler::on_outcome) feeds the health ring buffer (OpenWhisk: more

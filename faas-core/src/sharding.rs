@@ -15,6 +15,13 @@
 //!   activation wins; else move on by `step`. After `|pool| + 1` steps the system is
 //!   overloaded: a uniformly random healthy invoker is *forced* (its free memory may go
 //!   negative). No healthy invoker: [`Error::unavailable`] (HTTP 503).
+//! * **Kinds** (not in OpenWhisk, whose invokers all run one manifest). An invoker whose pings
+//!   report its runtimes ([`PingMessage::runtimes`]) only counts, in the scan and in the
+//!   forced pick, for requests whose [`kind`](ScheduleRequest::kind) it can run; one that
+//!   reports none counts for every kind. When no usable invoker of the pool can run the kind,
+//!   the same scan runs over all invokers (so a blackbox action reaches a Docker invoker that is
+//!   not in the blackbox pool). Usable invokers but none able to run the kind:
+//!   [`Error::unavailable`] naming the kind.
 //! * **Slots.** Each invoker has `userMemory / clusterSize` MB (at least 128 MB), where the
 //!   cluster size is the number of controllers sharing the invokers. Actions with
 //!   `max_concurrent > 1` follow OpenWhisk's `NestedSemaphore`: the first activation of a
@@ -46,7 +53,7 @@
 //! use faas_core::{FullyQualifiedName, InvokerInstanceId, PingMessage};
 //!
 //! let scheduler = ShardingScheduler::new();
-//! scheduler.on_ping(&PingMessage { name: InvokerInstanceId::new(0, 2048), is_enabled: true });
+//! scheduler.on_ping(&PingMessage::new(InvokerInstanceId::new(0, 2048)));
 //!
 //! let action = FullyQualifiedName::resolve("/guest/hello", "guest")?;
 //! let req = ScheduleRequest {
@@ -55,6 +62,7 @@
 //!     memory_mb: 256,
 //!     max_concurrent: 1,
 //!     blackbox: false,
+//!     kind: Some("nodejs:20"),
 //! };
 //! let invoker = scheduler.schedule(&req)?;
 //! assert_eq!(invoker.instance, 0);
@@ -70,6 +78,7 @@ mod semaphore;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -78,6 +87,7 @@ use rand::Rng;
 
 use crate::message::{InvokerInstanceId, PingMessage};
 use crate::names::FullyQualifiedName;
+use crate::runtimes::RuntimeManifest;
 use crate::scheduler::{
     InvocationOutcome, InvokerHealth, InvokerState, ScheduleRequest, Scheduler,
 };
@@ -195,9 +205,35 @@ struct Invoker {
     last_ping: Option<Instant>,
     outcomes: Outcomes,
     slots: NestedSemaphore,
+    /// The kinds it reported it can run; `None` when it reports none (any kind).
+    kinds: Option<HashSet<String>>,
 }
 
 impl Invoker {
+    /// Whether it can run `kind` (`None`: any request).
+    fn can_run(&self, kind: Option<&str>) -> bool {
+        match (kind, &self.kinds) {
+            (Some(kind), Some(kinds)) => kinds.contains(kind),
+            _ => true,
+        }
+    }
+
+    /// Takes the kinds reported by a ping.
+    fn set_kinds(&mut self, runtimes: Option<&RuntimeManifest>) {
+        let Some(m) = runtimes else {
+            self.kinds = None;
+            return;
+        };
+        let same = self.kinds.as_ref().is_some_and(|k| {
+            k.len() == m.kind_names().count() && m.kind_names().all(|n| k.contains(n))
+        });
+        if !same {
+            let kinds: HashSet<String> = m.kind_names().map(str::to_string).collect();
+            tracing::info!(invoker = self.id.instance, kinds = ?kinds, "invoker kinds");
+            self.kinds = Some(kinds);
+        }
+    }
+
     /// Marks the invoker `Offline` if it has been silent for `offline_after`.
     fn refresh(&mut self, now: Instant, offline_after: Duration) {
         if self.state != InvokerState::Offline {
@@ -263,6 +299,7 @@ impl State {
                 last_ping: None,
                 outcomes: Outcomes::new(),
                 slots: NestedSemaphore::new(slot_permits(template.user_memory, self.cluster_size)),
+                kinds: None,
             });
         }
         self.update_pools(config);
@@ -423,6 +460,80 @@ fn no_invokers() -> Error {
     Error::unavailable("No invokers available")
 }
 
+/// The beginning of the message of [`no_invoker_for`]; HTTP layers may show such messages
+/// (they name only the kind the caller asked for).
+pub const NO_INVOKER_FOR_KIND: &str = "No invokers available that can run actions of kind";
+
+/// `Unavailable` (503): usable invokers exist, but none reported that it can run `kind`.
+pub fn no_invoker_for(kind: &str) -> Error {
+    Error::unavailable(format!("{NO_INVOKER_FOR_KIND} '{kind}'."))
+}
+
+/// The result of scanning one pool.
+enum Placement {
+    /// Placed (`true`: forced, the system is overloaded).
+    Placed(InvokerInstanceId, bool),
+    /// No usable invoker in the pool can run the kind; `true` if some usable one exists.
+    Nowhere(bool),
+}
+
+/// OpenWhisk's scan over one pool (`schedule`): home, then by step, then a random usable
+/// invoker forced. Only invokers that can run `req.kind` count.
+fn place(
+    invokers: &mut [Invoker],
+    steps: &[usize],
+    hash: usize,
+    memory: i64,
+    req: &ScheduleRequest<'_>,
+    now: Instant,
+    offline_after: Duration,
+) -> Placement {
+    let len = invokers.len();
+    if len == 0 || steps.is_empty() {
+        return Placement::Nowhere(false);
+    }
+    let step = steps[hash % steps.len()];
+    let mut index = hash % len;
+
+    // Home first, then by step; |pool| + 2 probes in all, as OpenWhisk's recursion.
+    for _ in 0..len + 2 {
+        let inv = &mut invokers[index];
+        if inv.usable(now, offline_after)
+            && inv.can_run(req.kind)
+            && inv
+                .slots
+                .try_acquire(req.action, req.max_concurrent, memory)
+        {
+            return Placement::Placed(inv.id.clone(), false);
+        }
+        index = (index + step) % len;
+    }
+
+    // Overloaded: a random healthy invoker that can run the kind, forced.
+    let mut usable = 0;
+    let mut capable = 0;
+    for inv in invokers.iter_mut() {
+        if inv.usable(now, offline_after) {
+            usable += 1;
+            capable += usize::from(inv.can_run(req.kind));
+        }
+    }
+    if capable == 0 {
+        return Placement::Nowhere(usable > 0);
+    }
+    let pick = rand::rng().random_range(0..capable);
+    let Some(inv) = invokers
+        .iter_mut()
+        .filter(|inv| inv.state.is_usable() && inv.can_run(req.kind))
+        .nth(pick)
+    else {
+        return Placement::Nowhere(true);
+    };
+    inv.slots
+        .force_acquire(req.action, req.max_concurrent, memory);
+    Placement::Placed(inv.id.clone(), true)
+}
+
 impl Scheduler for ShardingScheduler {
     fn schedule(&self, req: &ScheduleRequest<'_>) -> Result<InvokerInstanceId> {
         let hash = generate_hash(req.namespace, req.action) as usize;
@@ -437,56 +548,41 @@ impl Scheduler for ShardingScheduler {
         } else {
             &st.managed
         };
-        let (len, steps) = (pool.len, &pool.steps);
-        let Some(invokers) = st.invokers.get_mut(pool.start..pool.start + len) else {
+        let Some(invokers) = st.invokers.get_mut(pool.start..pool.start + pool.len) else {
             return Err(no_invokers());
         };
-        if len == 0 || steps.is_empty() {
-            return Err(no_invokers());
+        let mut placement = place(invokers, &pool.steps, hash, memory, req, now, offline_after);
+        // Invokers differ in what they run: when no invoker of the action's pool can run its
+        // kind, every invoker is a candidate (rare; the steps are computed for the occasion).
+        if let (Placement::Nowhere(_), Some(_)) = (&placement, req.kind)
+            && pool.len < st.invokers.len()
+        {
+            let steps = step_sizes(st.invokers.len());
+            placement = place(
+                &mut st.invokers,
+                &steps,
+                hash,
+                memory,
+                req,
+                now,
+                offline_after,
+            );
         }
-        let step = steps[hash % steps.len()];
-        let mut index = hash % len;
-
-        // Home first, then by step; |pool| + 2 probes in all, as OpenWhisk's recursion.
-        for _ in 0..len + 2 {
-            let inv = &mut invokers[index];
-            if inv.usable(now, offline_after)
-                && inv
-                    .slots
-                    .try_acquire(req.action, req.max_concurrent, memory)
-            {
-                return Ok(inv.id.clone());
-            }
-            index = (index + step) % len;
-        }
-
-        // Overloaded: a random healthy invoker, forced.
-        let healthy = invokers
-            .iter_mut()
-            .map(|inv| inv.usable(now, offline_after))
-            .filter(|usable| *usable)
-            .count();
-        if healthy == 0 {
-            return Err(no_invokers());
-        }
-        let pick = rand::rng().random_range(0..healthy);
-        let Some(inv) = invokers
-            .iter_mut()
-            .filter(|inv| inv.state.is_usable())
-            .nth(pick)
-        else {
-            return Err(no_invokers());
-        };
-        inv.slots
-            .force_acquire(req.action, req.max_concurrent, memory);
-        let chosen = inv.id.clone();
         drop(guard);
-        tracing::warn!(
-            invoker = chosen.instance,
-            action = %req.action,
-            "system is overloaded"
-        );
-        Ok(chosen)
+        match placement {
+            Placement::Placed(chosen, forced) => {
+                if forced {
+                    tracing::warn!(
+                        invoker = chosen.instance,
+                        action = %req.action,
+                        "system is overloaded"
+                    );
+                }
+                Ok(chosen)
+            }
+            Placement::Nowhere(true) => Err(no_invoker_for(req.kind.unwrap_or_default())),
+            Placement::Nowhere(false) => Err(no_invokers()),
+        }
     }
 
     fn release(
@@ -533,6 +629,7 @@ impl Scheduler for ShardingScheduler {
         }
         inv.refresh(now, self.config.offline_after);
         inv.last_ping = Some(now);
+        inv.set_kinds(ping.runtimes.as_ref());
         if !ping.is_enabled {
             if inv.state != InvokerState::Offline {
                 tracing::info!(invoker = ping.name.instance, "invoker disabled");

@@ -49,8 +49,13 @@
 //! Creates `invoker<N>` and `health` if missing, consumes `invoker<N>` in group `invoker<N>`,
 //! runs each message in its own task (at most `user memory / 128 MB` at once) and commits the
 //! delivery once the service finished (record written, completion published). Undecodable
-//! messages are logged, committed and skipped. Every second it publishes
-//! `PingMessage{name: instance, isEnabled: true}` on `health`.
+//! messages are logged, committed and skipped. At start it sends itself a probe on
+//! `invoker<N>` and pings only once it receives something (the probe or an older message),
+//! so controllers send it work only when its consumer holds the partition (a consumer group
+//! join takes seconds on some brokers; bounded at 30 s, then it pings anyway). Every second it publishes
+//! `PingMessage{name: instance, isEnabled: true, runtimes}` on `health`, `runtimes` being the
+//! executor's manifest (what this invoker can run; the controllers resolve and place kinds
+//! from it).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -692,10 +697,12 @@ impl Inner {
                 Err(e @ Error::Unavailable { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!(activation = %msg.activation_id, error = %e, "no container for the activation");
-                    // A blackbox image the engine cannot provide is the developer's problem
-                    // (OpenWhisk: `Failed to pull container image '<img>'.`); anything else is ours.
-                    let response = match (&e, image) {
-                        (Error::BadRequest { message }, Some(_)) => {
+                    // A blackbox image the engine cannot provide (OpenWhisk: `Failed to pull
+                    // container image '<img>'.`) or a kind this invoker's executor does not run
+                    // is the developer's problem: it must not count against the invoker's
+                    // health. Anything else is ours.
+                    let response = match &e {
+                        Error::BadRequest { message } => {
                             ActivationResponse::developer_error(message.clone())
                         }
                         _ => ActivationResponse::whisk_error(RESOURCE_PROVISION_ERROR),
@@ -1137,17 +1144,29 @@ pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
     let max = cfg.in_flight_limit().min(Semaphore::MAX_PERMITS) as u32;
     let permits = Arc::new(Semaphore::new(max as usize));
     let (stop, stop_rx) = watch::channel(false);
+    let (receiving, receiving_rx) = watch::channel(false);
     let consume = tokio::spawn(consume_loop(
         service.clone(),
         consumer,
         Arc::clone(&permits),
         stop_rx.clone(),
+        receiving,
     ));
+    // A probe to itself: the first delivery (this probe or anything older) proves that the
+    // consumer holds its partition, and only then do the pings announce the invoker.
+    let probe = format!(
+        "{{\"{PROBE_FIELD}\":\"{}\"}}",
+        faas_core::ActivationId::generate()
+    );
+    if let Err(e) = bus.publish(&topic, None, Bytes::from(probe)).await {
+        tracing::warn!(error = %e, "cannot send the start-up probe; pinging without it");
+    }
     let ping = tokio::spawn(ping_loop(
         bus,
-        cfg.instance.clone(),
+        PingMessage::new(cfg.instance.clone()).with_runtimes(service.pool().executor().runtimes()),
         cfg.health_interval,
         stop_rx,
+        receiving_rx,
     ));
     Ok(InvokerHandle {
         service,
@@ -1164,11 +1183,23 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// The field of the probe an invoker sends to its own topic at start (`{"faasInvokerProbe": id}`).
+const PROBE_FIELD: &str = "faasInvokerProbe";
+
+/// Whether `payload` is a start-up probe (an invoker's message to itself, not an activation).
+fn is_probe(payload: &[u8]) -> bool {
+    payload.starts_with(format!("{{\"{PROBE_FIELD}\"").as_bytes())
+}
+
+/// Longest an invoker waits for its first delivery before it pings anyway.
+const RECEIVING_WAIT: Duration = Duration::from_secs(30);
+
 async fn consume_loop(
     service: InvokerService,
     consumer: Arc<dyn Consumer>,
     permits: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
+    receiving: watch::Sender<bool>,
 ) {
     loop {
         // Take a slot first, so no more messages are read than can run.
@@ -1186,7 +1217,10 @@ async fn consume_loop(
             d = consumer.recv() => d,
         };
         let delivery = match delivery {
-            Ok(d) => d,
+            Ok(d) => {
+                receiving.send_if_modified(|r| !std::mem::replace(r, true));
+                d
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "receiving from the invoker topic failed");
                 drop(permit);
@@ -1196,6 +1230,12 @@ async fn consume_loop(
                 }
             }
         };
+        if is_probe(&delivery.payload) {
+            if let Err(e) = consumer.commit(&delivery).await {
+                tracing::warn!(error = %e, "cannot commit the start-up probe");
+            }
+            continue;
+        }
         let msg: ActivationMessage = match serde_json::from_slice(&delivery.payload) {
             Ok(m) => m,
             Err(e) => {
@@ -1230,16 +1270,24 @@ async fn consume_loop(
 
 async fn ping_loop(
     bus: Arc<dyn MessageBus>,
-    instance: InvokerInstanceId,
+    ping: PingMessage,
     every: Duration,
     mut stop: watch::Receiver<bool>,
+    mut receiving: watch::Receiver<bool>,
 ) {
-    let ping = |enabled: bool| {
-        to_bytes(&PingMessage {
-            name: instance.clone(),
-            is_enabled: enabled,
-        })
-    };
+    let ping = |enabled: bool| to_bytes(&ping.clone().enabled(enabled));
+    // Announce the invoker only once it receives: a controller would otherwise send it work
+    // that waits on its topic until the consumer group has handed it the partition (seconds
+    // on some brokers).
+    tokio::select! {
+        biased;
+        _ = stopped(&mut stop) => return,
+        r = tokio::time::timeout(RECEIVING_WAIT, receiving.wait_for(|r| *r)) => {
+            if r.is_err() {
+                tracing::warn!("no delivery from the invoker topic yet; pinging anyway");
+            }
+        }
+    }
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -176,6 +176,12 @@ impl From<Error> for ApiError {
                 Cow::Borrowed(messages::INTERNAL)
             }
             Error::NotSupported { .. } => Cow::Owned(e.to_string()),
+            // The one unavailability the caller can act on: its action's kind has no invoker.
+            Error::Unavailable { message }
+                if message.starts_with(faas_core::sharding::NO_INVOKER_FOR_KIND) =>
+            {
+                Cow::Owned(message.clone())
+            }
             Error::Unavailable { .. } => Cow::Borrowed(messages::UNAVAILABLE),
             _ => Cow::Owned(e.public_message()),
         };

@@ -74,10 +74,7 @@ async fn system_routes() {
 async fn invokers_follow_health_pings() {
     use faas_core::message::{HEALTH_TOPIC, InvokerInstanceId, PingMessage};
     let e = env().await;
-    let ping = PingMessage {
-        name: InvokerInstanceId::new(3, 1024),
-        is_enabled: true,
-    };
+    let ping = PingMessage::new(InvokerInstanceId::new(3, 1024));
     e.bus
         .publish(
             HEALTH_TOPIC,
@@ -107,6 +104,75 @@ async fn invokers_follow_health_pings() {
     )
     .await;
     assert!(r.json().as_u64().unwrap() >= 1);
+}
+
+/// Kinds come from what the live invokers report in their pings: `:default` resolves to the
+/// reported kind, a kind no live invoker runs is refused at create (400) and, for an action
+/// created earlier, at invoke (503), both in OpenWhisk's error shape.
+#[tokio::test]
+async fn kinds_come_from_the_invokers_pings() {
+    use faas_core::message::{HEALTH_TOPIC, InvokerInstanceId, PingMessage};
+    use faas_core::{RuntimeManifest, RuntimeSpec};
+    let e = env().await;
+    // Before any invoker: the controller's own manifest (nodejs:20 by default).
+    let r = put(
+        &e.router,
+        &format!("{ACTIONS}/early"),
+        json!({"exec": {"kind": "nodejs:20", "code": "x"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+
+    let mut only18 = RuntimeManifest::new();
+    only18.add(RuntimeSpec::new("nodejs:18", true));
+    let ping = PingMessage::new(InvokerInstanceId::new(0, 1024)).with_runtimes(only18);
+    e.bus
+        .publish(
+            HEALTH_TOPIC,
+            None,
+            serde_json::to_vec(&ping).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    within("the invoker's kinds", async {
+        loop {
+            let r = call(&e.router, request(Method::GET, "/", None, None)).await;
+            if r.json()["runtimes"]["nodejs"][0]["kind"] == "nodejs:18" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let r = call(&e.router, request(Method::GET, "/", None, None)).await;
+    assert!(r.json()["runtimes"].get("python").is_none(), "{}", r.json());
+
+    let r = put(&e.router, &format!("{ACTIONS}/hello"), node_action("x")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(r.json()["exec"]["kind"], "nodejs:18");
+
+    let r = put(
+        &e.router,
+        &format!("{ACTIONS}/py"),
+        json!({"exec": {"kind": "python:default", "code": "x"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.assert_error(
+        StatusCode::BAD_REQUEST,
+        "The specified runtime 'python:default' is not supported by this platform. Valid values are: nodejs:18, nodejs:default, sequence.",
+    );
+
+    // An action of a kind no live invoker runs: 503, and the kind is named.
+    let r = post(&e.router, &format!("{ACTIONS}/early?blocking=true"), None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json());
+    assert!(r.error().contains("'nodejs:20'"), "{}", r.json());
+    assert_eq!(
+        r.json().as_object().unwrap().len(),
+        2,
+        "error and code: {}",
+        r.json()
+    );
 }
 
 #[tokio::test]

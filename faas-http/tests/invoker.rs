@@ -260,3 +260,76 @@ async fn sequences_run_their_components() {
     assert_eq!(rec["response"]["result"], json!({"x": 3}));
     p.stop().await;
 }
+
+/// An action of a kind this invoker's executor does not run (stored by a controller that
+/// knew other invokers, and sent before the kinds were known) is the developer's error, not
+/// the platform's: it must never count against the invoker's health.
+#[tokio::test]
+async fn a_kind_the_invoker_cannot_run_is_a_developer_error() {
+    use faas_core::activation::StatusCode as Status;
+    use faas_core::entity::{ActionPut, Entity};
+    use faas_core::identity::{AuthKey, Identity, Namespace};
+    use faas_core::message::{ActionRef, ActivationMessage, ControllerInstanceId, TransactionId};
+    use faas_core::{
+        ActivationId, EntityName, FullyQualifiedName, RuntimeManifest, RuntimeSpec, SystemLimits,
+    };
+
+    let p = Platform::start().await;
+    let mut elsewhere = RuntimeManifest::new();
+    elsewhere.add(RuntimeSpec::new("nodejs:8", true));
+    let fqn = FullyQualifiedName::resolve("/guest/old", "guest").unwrap();
+    let put: ActionPut = serde_json::from_value(
+        json!({"exec": {"kind": "nodejs:8", "code": "function main() { return {}; }"}}),
+    )
+    .unwrap();
+    let action = put
+        .into_action(&fqn, None, &SystemLimits::default(), &elsewhere)
+        .unwrap();
+    p.env
+        .store
+        .put_entity(&Entity::Action(action.clone()), None)
+        .await
+        .unwrap();
+    let key = AuthKey::parse(GUEST).unwrap();
+    let user = Identity {
+        subject: "guest".into(),
+        namespace: Namespace {
+            name: EntityName::new("guest").unwrap(),
+            uuid: key.uuid.clone(),
+        },
+        authkey: key,
+        rights: Identity::all_rights(),
+        limits: Default::default(),
+    };
+    let service = p.invoker.as_ref().unwrap().service().clone();
+    for _ in 0..6 {
+        let msg = ActivationMessage {
+            transid: TransactionId::new("t"),
+            action: ActionRef {
+                path: action.namespace.clone(),
+                name: action.name.clone(),
+                version: action.version,
+                binding: None,
+            },
+            revision: None,
+            user: user.clone(),
+            activation_id: ActivationId::generate(),
+            root_controller_index: ControllerInstanceId::new("0"),
+            blocking: false,
+            content: None,
+            init_args: Vec::new(),
+            locked_args: Default::default(),
+            cause: None,
+            trace_context: None,
+        };
+        let record = within("invoke", service.invoke(msg)).await.unwrap();
+        assert_eq!(record.response.status_code, Status::DeveloperError);
+        let error = record.response.result.unwrap()["error"].to_string();
+        assert!(error.contains("nodejs:8"), "{error}");
+    }
+    // Six such answers (more than the 3 system errors of 10 that make an invoker unhealthy):
+    // still up.
+    let r = get(&p.env.router, "/invokers").await;
+    assert_eq!(r.json(), json!({"invoker0": "up"}));
+    p.stop().await;
+}

@@ -22,6 +22,7 @@ use faas_core::{
 use faas_http::ControllerConfig;
 use faas_http::engine::{
     INTERRUPTED, InvokeRequest, Outcome, SHUTDOWN, SHUTTING_DOWN, Unfinished, compositions_topic,
+    controller_group,
 };
 use support::scripted::{FakeInvoker, with_action};
 use support::*;
@@ -64,7 +65,7 @@ async fn accepted(e: &Env, name: &str) -> ActivationId {
 async fn journal_empty(bus: &InProcessBus, topic: &str, e: &Env) {
     within("the composition journal emptied", async {
         loop {
-            let s = bus.group_stats(topic, topic).unwrap();
+            let s = bus.group_stats(topic, &controller_group("0")).unwrap();
             if s.queued + s.in_flight == 0 && e.controller.engine().compositions_running() == 0 {
                 return;
             }
@@ -222,7 +223,8 @@ async fn compositions_are_journaled_until_recorded_and_a_crashed_ones_are_failed
     bus.create_topic(&topic, &TopicConfig::default())
         .await
         .unwrap();
-    let predecessor = bus.subscribe(&topic, &topic).await.unwrap();
+    // In the group of controller 0's one consumer.
+    let predecessor = bus.subscribe(&topic, &controller_group("0")).await.unwrap();
     let lost = ActivationId::generate();
     let draft = Activation {
         namespace: EntityPath::namespace(&EntityName::new("guest").unwrap()),

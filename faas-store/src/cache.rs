@@ -368,6 +368,14 @@ impl<S: Store + ?Sized> CachedStore<S> {
         Ok(self)
     }
 
+    /// The receiving side of the invalidations of instance `instance` (see [`Invalidations`]).
+    pub fn invalidations(&self, instance: impl Into<String>) -> Invalidations {
+        Invalidations {
+            state: Arc::downgrade(&self.state),
+            instance: instance.into(),
+        }
+    }
+
     /// The wrapped store.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -457,6 +465,48 @@ impl<S: Store + ?Sized> CachedStore<S> {
 }
 
 /// Receives other instances' announcements until the cache is gone.
+/// Applies one message of `cacheInvalidation` to `state` (ignoring `instance`'s own).
+fn on_invalidation(state: &CacheState, instance: &str, payload: &[u8]) {
+    match serde_json::from_slice::<InvalidationMessage>(payload) {
+        Ok(msg) if msg.instance_id == instance => {}
+        Ok(msg) => state.apply(&msg),
+        Err(e) => {
+            tracing::warn!(error = %e, "cache: unreadable invalidation message; dropping all entries");
+            state.drop_all_entities();
+            state.drop_identities(None);
+        }
+    }
+}
+
+/// The receiving side of a [`CachedStore`]'s invalidations, for a process that consumes
+/// `cacheInvalidation` itself (one consumer for all its topics) instead of letting the store
+/// subscribe ([`CachedStore::with_bus`]). Pair it with
+/// [`with_announcer`](CachedStore::with_announcer) under the same instance name. Holds the
+/// caches weakly: once the store is dropped, it does nothing.
+#[derive(Debug, Clone)]
+pub struct Invalidations {
+    state: Weak<CacheState>,
+    instance: String,
+}
+
+impl Invalidations {
+    /// Applies one message of the `cacheInvalidation` topic (this instance's own are ignored;
+    /// an unreadable one drops every entry).
+    pub fn apply(&self, payload: &[u8]) {
+        if let Some(state) = self.state.upgrade() {
+            on_invalidation(&state, &self.instance, payload);
+        }
+    }
+
+    /// Says that announcements may have been missed (the bus failed): drops every entry.
+    pub fn missed(&self) {
+        if let Some(state) = self.state.upgrade() {
+            state.drop_all_entities();
+            state.drop_identities(None);
+        }
+    }
+}
+
 async fn listen(consumer: Arc<dyn Consumer>, state: Weak<CacheState>, instance: String) {
     loop {
         let delivery = consumer.recv().await;
@@ -465,15 +515,7 @@ async fn listen(consumer: Arc<dyn Consumer>, state: Weak<CacheState>, instance: 
         };
         match delivery {
             Ok(d) => {
-                match serde_json::from_slice::<InvalidationMessage>(&d.payload) {
-                    Ok(msg) if msg.instance_id == instance => {}
-                    Ok(msg) => state.apply(&msg),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cache: unreadable invalidation message; dropping all entries");
-                        state.drop_all_entities();
-                        state.drop_identities(None);
-                    }
-                }
+                on_invalidation(&state, &instance, &d.payload);
                 if let Err(e) = consumer.commit(&d).await {
                     tracing::debug!(error = %e, "cache: commit of an invalidation failed");
                 }

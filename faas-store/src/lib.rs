@@ -59,7 +59,7 @@ pub mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
-pub use cache::CachedStore;
+pub use cache::{CachedStore, Invalidations};
 #[cfg(feature = "couchdb")]
 pub use couchdb::CouchDbStore;
 pub use memory::{DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_ACTIVATIONS, MemoryStore};

@@ -507,20 +507,24 @@ async fn controller_store(
     store: Arc<dyn Store>,
     bus: &Arc<dyn MessageBus>,
     metrics: Option<&Arc<PrometheusMetrics>>,
-) -> Result<Arc<dyn Store>> {
+) -> Result<(Arc<dyn Store>, Option<faas_store::Invalidations>)> {
     if crate::registry::AdapterUrl::parse(&config.store)?.scheme == "memory" {
-        return Ok(store);
+        return Ok((store, None));
     }
+    // The cache announces its writes; it hears the others' through the controller's one bus
+    // consumer (see `listen_for_invalidations`), not a consumer of its own.
+    let instance = format!("controller{}", config.id);
     let cached = Arc::new(
         faas_store::CachedStore::from_arc(store)
-            .with_bus(Arc::clone(bus), format!("controller{}", config.id))
+            .with_announcer(Arc::clone(bus), instance.clone())
             .await?,
     );
+    let invalidations = cached.invalidations(instance);
     if let Some(m) = metrics {
         m.handle()
             .add_source(Arc::new(CacheSource(Arc::clone(&cached))));
     }
-    Ok(cached)
+    Ok((cached as Arc<dyn Store>, Some(invalidations)))
 }
 
 /// The entity and identity cache's hits and misses, read at scrape time (the hit ratio is
@@ -541,6 +545,27 @@ impl MetricSource for CacheSource {
                 .with_label("result", "miss"),
         );
     }
+}
+
+/// Has the controller's consumer read `cacheInvalidation` for the cache (before it starts).
+fn listen_for_invalidations(
+    controller: &Controller,
+    invalidations: Option<faas_store::Invalidations>,
+) -> Result<()> {
+    let Some(inv) = invalidations else {
+        return Ok(());
+    };
+    let gap = inv.clone();
+    // As `CachedStore::with_bus` creates it: invalidations need not outlive the process.
+    let config = faas_core::TopicConfig::default()
+        .with_retention(std::time::Duration::from_secs(300))
+        .transient();
+    controller.engine().listen(
+        faas_core::message::CACHE_INVALIDATION_TOPIC,
+        config,
+        move |payload| inv.apply(payload),
+        move || gap.missed(),
+    )
 }
 
 /// Installs (or upgrades) the `whisk.system` catalog: the built-in packages and the
@@ -661,7 +686,7 @@ async fn serve_controller(
         None => None,
     };
 
-    let store = controller_store(config, store, &bus, metrics.as_ref()).await?;
+    let (store, invalidations) = controller_store(config, store, &bus, metrics.as_ref()).await?;
     let scheduler: Arc<dyn Scheduler> =
         Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
@@ -691,6 +716,7 @@ async fn serve_controller(
         Arc::clone(&scheduler),
         auth,
     )?;
+    listen_for_invalidations(&controller, invalidations)?;
     controller.start().await?;
     if config.catalog {
         install_catalog(config, &controller).await?;

@@ -19,7 +19,7 @@ async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor(
         Activation, ActivationId, EntityName, EntityPath, MessageBus, Scheduler, Store,
         StoreAuthenticator, TopicConfig,
     };
-    use faas_http::engine::{INTERRUPTED, compositions_topic};
+    use faas_http::engine::{INTERRUPTED, compositions_topic, controller_group};
     use faas_http::{Controller, ControllerConfig};
     use faas_store::MemoryStore;
 
@@ -55,7 +55,11 @@ async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor(
             .create_topic(&topic, &TopicConfig::default())
             .await
             .unwrap();
-        let member = crashed.subscribe(&topic, &topic).await.unwrap();
+        // In the group of controller 0's one consumer.
+        let member = crashed
+            .subscribe(&topic, &controller_group("0"))
+            .await
+            .unwrap();
         let draft = Activation {
             namespace: EntityPath::namespace(&EntityName::new("guest").unwrap()),
             name: EntityName::new("seq").unwrap(),

@@ -60,6 +60,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -323,6 +324,45 @@ impl InProcessBus {
             queued: group.partitions.iter().map(|p| p.queued.len()).sum(),
             in_flight: group.partitions.iter().map(|p| p.in_flight.len()).sum(),
             members: group.members,
+        })
+    }
+
+    /// Adds a member to `group` on `topic`.
+    fn join(&self, topic: &str, group: &str) -> Result<InProcessConsumer> {
+        let topic = self.topic(topic)?;
+        if group.is_empty() {
+            return Err(Error::bad_request(
+                "The consumer group name must not be empty.",
+            ));
+        }
+        // A new group of a durable topic is journaled before it exists in memory; the writer
+        // lock keeps publishes out meanwhile, so the group misses nothing it should see.
+        let mut writer = topic.journal.as_deref().map(Journal::writer);
+        if let Some(w) = writer.as_mut() {
+            let known = topic.lock().group_index.contains_key(group);
+            if !known {
+                w.add_group(&topic.name, group)?;
+            }
+        }
+        let (index, member, notify) = {
+            let mut state = topic.lock();
+            let index = match state.group_index.get(group) {
+                Some(i) => *i,
+                None => state.add_group(group, topic.partitions),
+            };
+            let member = state.next_member;
+            state.next_member += 1;
+            let g = &mut state.groups[index];
+            g.members += 1;
+            (index, member, Arc::clone(&g.notify))
+        };
+        drop(writer);
+        Ok(InProcessConsumer {
+            topic,
+            group: group.to_owned(),
+            index,
+            member,
+            notify,
         })
     }
 
@@ -618,40 +658,25 @@ impl MessageBus for InProcessBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
-        let topic = self.topic(topic)?;
-        if group.is_empty() {
+        Ok(Arc::new(self.join(topic, group)?))
+    }
+
+    async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
+        if topics.is_empty() {
             return Err(Error::bad_request(
-                "The consumer group name must not be empty.",
+                "Name at least one topic to subscribe to.",
             ));
         }
-        // A new group of a durable topic is journaled before it exists in memory; the writer
-        // lock keeps publishes out meanwhile, so the group misses nothing it should see.
-        let mut writer = topic.journal.as_deref().map(Journal::writer);
-        if let Some(w) = writer.as_mut() {
-            let known = topic.lock().group_index.contains_key(group);
-            if !known {
-                w.add_group(&topic.name, group)?;
+        let mut members: Vec<InProcessConsumer> = Vec::with_capacity(topics.len());
+        for topic in topics {
+            if members.iter().any(|m| m.topic.name == *topic) {
+                return Err(Error::bad_request(format!("Topic {topic} is named twice.")));
             }
+            members.push(self.join(topic, group)?);
         }
-        let (index, member, notify) = {
-            let mut state = topic.lock();
-            let index = match state.group_index.get(group) {
-                Some(i) => *i,
-                None => state.add_group(group, topic.partitions),
-            };
-            let member = state.next_member;
-            state.next_member += 1;
-            let g = &mut state.groups[index];
-            g.members += 1;
-            (index, member, Arc::clone(&g.notify))
-        };
-        drop(writer);
-        Ok(Arc::new(InProcessConsumer {
-            topic,
-            group: group.to_owned(),
-            index,
-            member,
-            notify,
+        Ok(Arc::new(InProcessMultiConsumer {
+            members,
+            cursor: AtomicUsize::new(0),
         }))
     }
 
@@ -797,6 +822,76 @@ impl Drop for InProcessConsumer {
         if wake {
             self.notify.notify_waiters();
         }
+    }
+}
+
+/// One member of a group on several topics of an [`InProcessBus`], returned by
+/// `subscribe_topics`: a member per topic, received from in turn, and woken by any of them.
+pub struct InProcessMultiConsumer {
+    members: Vec<InProcessConsumer>,
+    /// Where the next look starts, so no topic starves the others.
+    cursor: AtomicUsize,
+}
+
+impl InProcessMultiConsumer {
+    fn try_take(&self) -> Option<Delivery> {
+        let n = self.members.len();
+        let start = self.cursor.fetch_add(1, AtomicOrdering::Relaxed);
+        (0..n).find_map(|i| self.members[(start + i) % n].try_take())
+    }
+}
+
+#[async_trait]
+impl Consumer for InProcessMultiConsumer {
+    async fn recv(&self) -> Result<Delivery> {
+        tokio::task::coop::consume_budget().await;
+        loop {
+            if let Some(d) = self.try_take() {
+                return Ok(d);
+            }
+            // Register with every topic's group before looking again (see `InProcessConsumer`).
+            let mut waits: Vec<_> = self
+                .members
+                .iter()
+                .map(|m| Box::pin(m.notify.notified()))
+                .collect();
+            for w in &mut waits {
+                w.as_mut().enable();
+            }
+            if let Some(d) = self.try_take() {
+                return Ok(d);
+            }
+            futures::future::select_all(waits).await;
+        }
+    }
+
+    async fn commit(&self, delivery: &Delivery) -> Result<()> {
+        match self.members.iter().find(|m| m.topic.name == delivery.topic) {
+            Some(m) => m.commit(delivery).await,
+            None => Err(Error::bad_request(format!(
+                "A delivery of topic {} cannot be committed on a consumer of {}.",
+                delivery.topic,
+                self.topics()
+            ))),
+        }
+    }
+}
+
+impl InProcessMultiConsumer {
+    fn topics(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.topic.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Debug for InProcessMultiConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InProcessMultiConsumer")
+            .field("topics", &self.topics())
+            .finish_non_exhaustive()
     }
 }
 

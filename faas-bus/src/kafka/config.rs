@@ -35,7 +35,7 @@ pub enum KafkaConfigKey {
     /// default 600 000: longer than the longest action run).
     MaxPollInterval,
     /// Longest the broker holds a fetch while it has no new message, ms (`fetch_wait_ms`,
-    /// `FAAS_KAFKA_FETCH_WAIT_MS`; default 10). A Kafka broker answers as soon as a message
+    /// `FAAS_KAFKA_FETCH_WAIT_MS`; default 5). A Kafka broker answers as soon as a message
     /// arrives, so there a larger value (Kafka's default is 500) only saves idle requests;
     /// tansu 0.6 holds every fetch for the whole wait, so there it is latency (see the
     /// [module documentation](super#latency-and-cost)).
@@ -310,7 +310,7 @@ impl KafkaBusBuilder {
             publish_timeout: ms(KafkaConfigKey::PublishTimeout, 5_000)?,
             session_timeout: ms(KafkaConfigKey::SessionTimeout, 6_000)?,
             max_poll_interval: ms(KafkaConfigKey::MaxPollInterval, 600_000)?,
-            fetch_wait: ms(KafkaConfigKey::FetchWait, 10)?,
+            fetch_wait: ms(KafkaConfigKey::FetchWait, 5)?,
             commit_interval: ms(KafkaConfigKey::CommitInterval, 100)?,
             linger: ms(KafkaConfigKey::Linger, 0)?,
             acks,
@@ -383,6 +383,7 @@ mod tests {
         assert_eq!(s.publish_timeout, Duration::from_secs(2));
         assert_eq!(s.acks, "all");
         assert_eq!(s.commit_interval, Duration::from_millis(100));
+        assert_eq!(s.fetch_wait, Duration::from_millis(5));
     }
 
     #[test]

@@ -26,7 +26,9 @@ use super::error::{self, is_transient};
 /// Longest wait for a partition's high watermark (asked once per assignment).
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One member of a consumer group on one topic, from [`KafkaBus::subscribe`](super::KafkaBus).
+/// One member of a consumer group on one topic, from [`KafkaBus::subscribe`](super::KafkaBus), or
+/// on several, from `subscribe_topics`: one librdkafka consumer (one fetch loop against the
+/// broker) whatever the number of topics. Everything below holds per topic and partition.
 ///
 /// # Acknowledgements
 ///
@@ -64,10 +66,8 @@ const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct KafkaConsumer {
     /// `Some` until dropped.
     inner: Option<StreamConsumer<MemberContext>>,
-    /// The topic as the caller named it (without prefix).
-    topic: String,
-    /// The topic on the broker.
-    physical: String,
+    /// Each topic as the caller named it (without prefix), and on the broker.
+    topics: Vec<Subscribed>,
     group: String,
     tracking: Arc<Tracking>,
     /// Commit on every acknowledgement (`commit_interval` zero).
@@ -76,10 +76,20 @@ pub struct KafkaConsumer {
     watermarks: FutureProducer<LogContext>,
 }
 
+/// A topic of a [`KafkaConsumer`].
+#[derive(Debug, Clone)]
+pub(crate) struct Subscribed {
+    /// As the caller named it.
+    pub(crate) logical: String,
+    /// On the broker (with the bus's prefix).
+    pub(crate) physical: String,
+}
+
 impl fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let topics: Vec<&str> = self.topics.iter().map(|t| t.physical.as_str()).collect();
         f.debug_struct("KafkaConsumer")
-            .field("topic", &self.physical)
+            .field("topics", &topics)
             .field("group", &self.group)
             .finish_non_exhaustive()
     }
@@ -88,8 +98,7 @@ impl fmt::Debug for KafkaConsumer {
 impl KafkaConsumer {
     pub(crate) fn new(
         consumer: StreamConsumer<MemberContext>,
-        topic: String,
-        physical: String,
+        topics: Vec<Subscribed>,
         group: String,
         tracking: Arc<Tracking>,
         commit_each: bool,
@@ -97,8 +106,7 @@ impl KafkaConsumer {
     ) -> Self {
         Self {
             inner: Some(consumer),
-            topic,
-            physical,
+            topics,
             group,
             tracking,
             commit_each,
@@ -108,9 +116,9 @@ impl KafkaConsumer {
 
     /// The high watermark of `partition`, asked of the broker on the blocking pool (once per
     /// assignment); `None` when it does not answer in time.
-    async fn high_watermark(&self, partition: i32) -> Option<i64> {
+    async fn high_watermark(&self, physical: &str, partition: i32) -> Option<i64> {
         let client = self.watermarks.clone();
-        let topic = self.physical.clone();
+        let topic = physical.to_string();
         let asked = tokio::task::spawn_blocking(move || {
             client
                 .client()
@@ -121,12 +129,21 @@ impl KafkaConsumer {
             Ok(Ok((_, high))) if high >= 0 => Some(high),
             other => {
                 tracing::warn!(
-                    topic = %self.physical, partition, answer = ?other.map(|r| r.map(|(_, h)| h)),
+                    topic = %physical, partition, answer = ?other.map(|r| r.map(|(_, h)| h)),
                     "no high watermark: this assignment's messages all count as possible redeliveries"
                 );
                 None
             }
         }
+    }
+
+    /// The topics as the caller named them, for messages.
+    fn logical_names(&self) -> String {
+        self.topics
+            .iter()
+            .map(|t| t.logical.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn consumer(&self) -> Result<&StreamConsumer<MemberContext>> {
@@ -144,17 +161,24 @@ impl Consumer for KafkaConsumer {
             match consumer.recv().await {
                 Ok(m) => {
                     let (partition, offset) = (m.partition(), m.offset());
+                    let Some(topic) = self.topics.iter().find(|t| t.physical == m.topic()) else {
+                        // Not subscribed: cannot happen; never handed out, so never committed.
+                        tracing::warn!(topic = m.topic(), "a message of a topic not subscribed to");
+                        continue;
+                    };
                     let key = m.key().map(Bytes::copy_from_slice);
                     let payload = m.payload().map(Bytes::copy_from_slice).unwrap_or_default();
                     drop(m);
-                    let high = if self.tracking.knows(partition) {
+                    let high = if self.tracking.knows(&topic.physical, partition) {
                         None
                     } else {
-                        self.high_watermark(partition).await
+                        self.high_watermark(&topic.physical, partition).await
                     };
-                    let redelivered = self.tracking.delivered(partition, offset, high);
+                    let redelivered =
+                        self.tracking
+                            .delivered(&topic.physical, partition, offset, high);
                     return Ok(Delivery {
-                        topic: self.topic.clone(),
+                        topic: topic.logical.clone(),
                         partition: u32::try_from(partition).unwrap_or_default(),
                         offset: u64::try_from(offset).unwrap_or_default(),
                         key,
@@ -170,24 +194,25 @@ impl Consumer for KafkaConsumer {
                             && !matches!(e, KafkaError::MessageConsumptionFatal(_)) =>
                     {
                         tracing::warn!(
-                            topic = %self.physical, group = %self.group, error = %e,
+                            topics = ?self.topics, group = %self.group, error = %e,
                             "Kafka consumer fault; waiting for the broker"
                         );
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    _ => return Err(error::map(e, &self.topic)),
+                    _ => return Err(error::map(e, &self.logical_names())),
                 },
             }
         }
     }
 
     async fn commit(&self, delivery: &Delivery) -> Result<()> {
-        if delivery.topic != self.topic {
+        let Some(topic) = self.topics.iter().find(|t| t.logical == delivery.topic) else {
             return Err(Error::bad_request(format!(
-                "a delivery from topic {} committed on a consumer of topic {}",
-                delivery.topic, self.topic
+                "a delivery from topic {} committed on a consumer of {}",
+                delivery.topic,
+                self.logical_names()
             )));
-        }
+        };
         let (Ok(partition), Ok(offset)) = (
             i32::try_from(delivery.partition),
             i64::try_from(delivery.offset),
@@ -199,27 +224,28 @@ impl Consumer for KafkaConsumer {
         let consumer = self.consumer()?;
         // Stored under the lock, so that concurrent acknowledgements store in order.
         let mut tracking = self.tracking.lock();
-        let Some(next) = ack(&mut tracking, partition, offset) else {
+        let key = (topic.physical.clone(), partition);
+        let Some(next) = ack(&mut tracking, &key, offset) else {
             return Ok(());
         };
         let mut tpl = TopicPartitionList::with_capacity(1);
-        tpl.add_partition_offset(&self.physical, partition, Offset::Offset(next))
-            .map_err(|e| error::map(e, &self.topic))?;
+        tpl.add_partition_offset(&topic.physical, partition, Offset::Offset(next))
+            .map_err(|e| error::map(e, &topic.logical))?;
         match consumer.store_offsets(&tpl) {
             Ok(()) => {}
             // The partition was revoked in the meantime; its next owner gets the message again.
             Err(KafkaError::StoreOffset(RDKafkaErrorCode::State)) => {
-                tracking.remove(&partition);
-                tracing::debug!(topic = %self.physical, partition, offset, "acknowledged after the partition was revoked");
+                tracking.remove(&key);
+                tracing::debug!(topic = %topic.physical, partition, offset, "acknowledged after the partition was revoked");
                 return Ok(());
             }
-            Err(e) => return Err(error::map(e, &self.topic)),
+            Err(e) => return Err(error::map(e, &topic.logical)),
         }
         drop(tracking);
         if self.commit_each {
             consumer
                 .commit(&tpl, CommitMode::Async)
-                .map_err(|e| error::map(e, &self.topic))?;
+                .map_err(|e| error::map(e, &topic.logical))?;
         }
         Ok(())
     }
@@ -262,35 +288,43 @@ pub(crate) struct PartitionTrack {
     fresh_from: Option<i64>,
 }
 
+/// A partition of a topic on the broker.
+type PartitionKey = (String, i32);
+
 /// The in-flight books of one consumer, shared with its rebalance callback.
 #[derive(Debug, Default)]
-pub(crate) struct Tracking(Mutex<HashMap<i32, PartitionTrack>>);
+pub(crate) struct Tracking(Mutex<HashMap<PartitionKey, PartitionTrack>>);
 
 impl Tracking {
-    fn lock(&self) -> MutexGuard<'_, HashMap<i32, PartitionTrack>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PartitionKey, PartitionTrack>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether `partition` has handed out a message in its current assignment.
-    fn knows(&self, partition: i32) -> bool {
-        self.lock().contains_key(&partition)
+    /// Whether `partition` of `topic` has handed out a message in its current assignment.
+    fn knows(&self, topic: &str, partition: i32) -> bool {
+        // Keys are few (a partition or so per topic): a scan allocates nothing.
+        self.lock()
+            .keys()
+            .any(|(t, p)| *p == partition && t == topic)
     }
 
     /// Notes `offset` as handed out; whether it may be a redelivery. `high` is the partition's
     /// high watermark for the first message of an assignment (ignored after).
-    fn delivered(&self, partition: i32, offset: i64, high: Option<i64>) -> bool {
+    fn delivered(&self, topic: &str, partition: i32, offset: i64, high: Option<i64>) -> bool {
         let mut map = self.lock();
-        let p = map.entry(partition).or_insert_with(|| PartitionTrack {
-            stored: offset,
-            fresh_from: high,
-            ..PartitionTrack::default()
-        });
+        let p = map
+            .entry((topic.to_string(), partition))
+            .or_insert_with(|| PartitionTrack {
+                stored: offset,
+                fresh_from: high,
+                ..PartitionTrack::default()
+            });
         p.unacked.insert(offset);
         p.next = p.next.max(offset + 1);
         p.fresh_from.is_none_or(|h| offset < h)
     }
 
-    fn forget(&self, partitions: impl IntoIterator<Item = i32>) {
+    fn forget(&self, partitions: impl IntoIterator<Item = PartitionKey>) {
         let mut map = self.lock();
         for p in partitions {
             map.remove(&p);
@@ -299,8 +333,12 @@ impl Tracking {
 }
 
 /// Acknowledges `offset`: the new commit offset of `partition` if it advanced.
-fn ack(map: &mut HashMap<i32, PartitionTrack>, partition: i32, offset: i64) -> Option<i64> {
-    let p = map.get_mut(&partition)?;
+fn ack(
+    map: &mut HashMap<PartitionKey, PartitionTrack>,
+    partition: &PartitionKey,
+    offset: i64,
+) -> Option<i64> {
+    let p = map.get_mut(partition)?;
     if !p.unacked.remove(&offset) {
         return None;
     }
@@ -328,8 +366,11 @@ impl ConsumerContext for MemberContext {
             // Assigned partitions start afresh from the committed offset; revoked ones
             // belong to another member now. librdkafka commits their stored offsets itself.
             Rebalance::Assign(tpl) | Rebalance::Revoke(tpl) => {
-                self.tracking
-                    .forget(tpl.elements().iter().map(|e| e.partition()));
+                self.tracking.forget(
+                    tpl.elements()
+                        .iter()
+                        .map(|e| (e.topic().to_string(), e.partition())),
+                );
             }
             Rebalance::Error(e) => {
                 tracing::warn!(error = %e, "Kafka consumer group rebalance failed");
@@ -355,32 +396,39 @@ mod tests {
 
     fn delivered(t: &Tracking, partition: i32, offsets: impl IntoIterator<Item = i64>) {
         for o in offsets {
-            t.delivered(partition, o, Some(0));
+            t.delivered("t", partition, o, Some(0));
         }
+    }
+
+    fn k(partition: i32) -> PartitionKey {
+        ("t".to_string(), partition)
     }
 
     #[test]
     fn messages_below_the_first_high_watermark_are_flagged() {
         let t = Tracking::default();
-        assert!(!t.knows(0));
+        assert!(!t.knows("t", 0));
         // The first message of the assignment: the watermark then was 7.
-        assert!(t.delivered(0, 5, Some(7)));
-        assert!(t.knows(0), "asked once per assignment");
-        assert!(t.delivered(0, 6, None));
-        assert!(!t.delivered(0, 7, None), "published after the assignment");
+        assert!(t.delivered("t", 0, 5, Some(7)));
+        assert!(t.knows("t", 0), "asked once per assignment");
+        assert!(t.delivered("t", 0, 6, None));
         assert!(
-            !t.delivered(0, 8, Some(1)),
+            !t.delivered("t", 0, 7, None),
+            "published after the assignment"
+        );
+        assert!(
+            !t.delivered("t", 0, 8, Some(1)),
             "only the first watermark counts"
         );
         // Unknown watermark: the whole assignment is flagged.
-        assert!(t.delivered(1, 0, None));
-        assert!(t.delivered(1, 100, Some(2)));
+        assert!(t.delivered("t", 1, 0, None));
+        assert!(t.delivered("t", 1, 100, Some(2)));
         // A new assignment notes the watermark again.
-        t.forget([0, 1]);
-        assert!(!t.knows(0));
-        assert!(t.delivered(0, 8, Some(12)));
-        assert!(!t.delivered(0, 12, None));
-        assert!(!t.delivered(1, 3, Some(2)));
+        t.forget([k(0), k(1)]);
+        assert!(!t.knows("t", 0));
+        assert!(t.delivered("t", 0, 8, Some(12)));
+        assert!(!t.delivered("t", 0, 12, None));
+        assert!(!t.delivered("t", 1, 3, Some(2)));
     }
 
     #[test]
@@ -388,10 +436,14 @@ mod tests {
         let t = Tracking::default();
         delivered(&t, 0, [5, 6, 7]);
         let mut map = t.lock();
-        assert_eq!(ack(&mut map, 0, 5), Some(6));
-        assert_eq!(ack(&mut map, 0, 6), Some(7));
-        assert_eq!(ack(&mut map, 0, 7), Some(8));
-        assert_eq!(ack(&mut map, 0, 7), None, "a repeated ack changes nothing");
+        assert_eq!(ack(&mut map, &k(0), 5), Some(6));
+        assert_eq!(ack(&mut map, &k(0), 6), Some(7));
+        assert_eq!(ack(&mut map, &k(0), 7), Some(8));
+        assert_eq!(
+            ack(&mut map, &k(0), 7),
+            None,
+            "a repeated ack changes nothing"
+        );
     }
 
     #[test]
@@ -400,30 +452,52 @@ mod tests {
         delivered(&t, 0, [0, 1, 2]);
         delivered(&t, 1, [10]);
         let mut map = t.lock();
-        assert_eq!(ack(&mut map, 0, 2), None, "0 and 1 are still in flight");
-        assert_eq!(ack(&mut map, 0, 1), None);
-        assert_eq!(ack(&mut map, 0, 0), Some(3), "all done: past the last");
-        assert_eq!(ack(&mut map, 1, 10), Some(11), "partitions are independent");
+        assert_eq!(ack(&mut map, &k(0), 2), None, "0 and 1 are still in flight");
+        assert_eq!(ack(&mut map, &k(0), 1), None);
+        assert_eq!(ack(&mut map, &k(0), 0), Some(3), "all done: past the last");
+        assert_eq!(
+            ack(&mut map, &k(1), 10),
+            Some(11),
+            "partitions are independent"
+        );
         drop(map);
         delivered(&t, 0, [3, 4]);
         let mut map = t.lock();
-        assert_eq!(ack(&mut map, 0, 4), None);
-        assert_eq!(ack(&mut map, 0, 3), Some(5));
+        assert_eq!(ack(&mut map, &k(0), 4), None);
+        assert_eq!(ack(&mut map, &k(0), 3), Some(5));
+    }
+
+    #[test]
+    fn topics_are_tracked_apart() {
+        let t = Tracking::default();
+        assert!(t.delivered("a", 0, 5, Some(6)));
+        assert!(t.knows("a", 0));
+        assert!(
+            !t.knows("b", 0),
+            "another topic's partition 0 is another partition"
+        );
+        assert!(!t.delivered("b", 0, 7, Some(7)));
+        let mut map = t.lock();
+        assert_eq!(ack(&mut map, &("b".to_string(), 0), 7), Some(8));
+        assert_eq!(ack(&mut map, &("a".to_string(), 0), 5), Some(6));
+        drop(map);
+        t.forget([("a".to_string(), 0)]);
+        assert!(!t.knows("a", 0) && t.knows("b", 0));
     }
 
     #[test]
     fn forgotten_partitions_ignore_late_acks() {
         let t = Tracking::default();
         delivered(&t, 0, [0, 1]);
-        t.forget([0]);
-        assert_eq!(ack(&mut t.lock(), 0, 0), None);
+        t.forget([k(0)]);
+        assert_eq!(ack(&mut t.lock(), &k(0), 0), None);
         // Reassigned: starts again from the committed offset, 1 is received again.
         delivered(&t, 0, [1]);
         assert_eq!(
-            ack(&mut t.lock(), 0, 0),
+            ack(&mut t.lock(), &k(0), 0),
             None,
             "not handed out in this assignment"
         );
-        assert_eq!(ack(&mut t.lock(), 0, 1), Some(2));
+        assert_eq!(ack(&mut t.lock(), &k(0), 1), Some(2));
     }
 }

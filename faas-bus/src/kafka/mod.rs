@@ -22,7 +22,9 @@
 //!   [`DefaultMaxMessageBytes`](KafkaConfigKey::DefaultMaxMessageBytes) for topics it
 //!   only found. A topic is looked up once (metadata request) before its first publish or
 //!   subscribe; a missing one is `NotFound`.
-//! * [`subscribe`](MessageBus::subscribe) starts one librdkafka consumer per call: a member of
+//! * [`subscribe`](MessageBus::subscribe) and
+//!   [`subscribe_topics`](MessageBus::subscribe_topics) start one librdkafka consumer per call
+//!   (one fetch loop, however many topics it is subscribed to): a member of
 //!   the group, starting at the group's committed offsets, or at the earliest retained
 //!   message for a new group (so it gets everything published after `subscribe` returned,
 //!   even while it is still joining). Acknowledgements, rebalances and drop are described
@@ -59,11 +61,14 @@
 //!
 //! Measured on a 2-core VM against tansu 0.6 with SQLite storage on loopback
 //! (`cargo bench -p faas-bus --features kafka --bench bus`): an awaited publish takes about
-//! 1 ms; a message from `publish` to `recv` takes about 13 ms (p50) with the default 10 ms
-//! fetch wait, 5 ms with 2 ms and 4 ms with 1 ms, because tansu holds each fetch for the whole
-//! wait even when it has data; eight publishers reach about 2 000 messages/s. An idle
-//! consumer costs tansu about 8 % of a core at 10 ms (18 % at 2 ms). The in-process bus does
-//! the same round trip in under a microsecond.
+//! 1 ms; a message from `publish` to `recv` takes about 13 ms (p50) with a 10 ms fetch wait,
+//! 5 ms with 2 ms and 4 ms with 1 ms, because tansu holds each fetch for the whole wait even
+//! when it has data; eight publishers reach about 2 000 messages/s. An idle consumer costs
+//! tansu about 8 % of a core at 10 ms (18 % at 2 ms). The default wait is 5 ms: a platform
+//! process now runs one consumer (a controller two), so the shorter wait costs the broker less
+//! idle CPU in all than the former 10 ms did with a consumer per topic, and each of an invoke's
+//! two bus hops is about 5 ms shorter (see DESIGN-NOTES, "Kafka defaults"). The in-process bus
+//! does the same round trip in under a microsecond.
 //!
 //! # Settings
 //!
@@ -95,7 +100,7 @@ pub use config::{KafkaBusBuilder, KafkaConfigKey};
 pub use consumer::KafkaConsumer;
 
 use config::Settings;
-use consumer::{MemberContext, Tracking, log_client_error};
+use consumer::{MemberContext, Subscribed, Tracking, log_client_error};
 use error::{BACKEND, is_unknown_topic, transient};
 
 /// Room above a topic's payload limit for the key and the record framing, in the topic's
@@ -384,12 +389,42 @@ impl MessageBus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
+        Ok(Arc::new(self.member(&[topic], group).await?))
+    }
+
+    async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
+        Ok(Arc::new(self.member(topics, group).await?))
+    }
+
+    fn capabilities(&self) -> BusCapabilities {
+        BusCapabilities::new(true, true)
+    }
+}
+
+impl KafkaBus {
+    /// One member of `group` on `topics`: one librdkafka consumer subscribed to all of them.
+    async fn member(&self, topics: &[&str], group: &str) -> Result<KafkaConsumer> {
         if group.is_empty() {
             return Err(Error::bad_request(
                 "a consumer group name must not be empty",
             ));
         }
-        let info = self.topic(topic).await?;
+        if topics.is_empty() {
+            return Err(Error::bad_request(
+                "name at least one topic to subscribe to",
+            ));
+        }
+        let mut subscribed: Vec<Subscribed> = Vec::with_capacity(topics.len());
+        for topic in topics {
+            if subscribed.iter().any(|t| t.logical == *topic) {
+                return Err(Error::bad_request(format!("topic {topic} is named twice")));
+            }
+            subscribed.push(Subscribed {
+                logical: topic.to_string(),
+                physical: self.topic(topic).await?.physical.clone(),
+            });
+        }
+        let names = topics.join(", ");
         let settings = &self.inner.settings;
         let group_id = format!("{}{group}", settings.prefix);
         let tracking = Arc::new(Tracking::default());
@@ -425,26 +460,20 @@ impl MessageBus for KafkaBus {
                 tracking: Arc::clone(&tracking),
             })
             .map_err(|e| client_error("consumer", e))?;
+        let physical: Vec<&str> = subscribed.iter().map(|t| t.physical.as_str()).collect();
         consumer
-            .subscribe(&[&info.physical])
-            .map_err(|e| error::map(e, topic))?;
-        Ok(Arc::new(KafkaConsumer::new(
+            .subscribe(&physical)
+            .map_err(|e| error::map(e, &names))?;
+        Ok(KafkaConsumer::new(
             consumer,
-            topic.to_string(),
-            info.physical.clone(),
+            subscribed,
             group_id,
             tracking,
             commit_each,
             self.inner.producer.clone(),
-        )))
+        ))
     }
 
-    fn capabilities(&self) -> BusCapabilities {
-        BusCapabilities::new(true, true)
-    }
-}
-
-impl KafkaBus {
     /// Sends one CreateTopics request: `None` when created, else the broker's error code.
     async fn create(&self, new: &NewTopic<'_>, topic: &str) -> Result<Option<RDKafkaErrorCode>> {
         let timeout = self.inner.settings.publish_timeout;

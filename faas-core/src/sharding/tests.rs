@@ -10,17 +10,11 @@ fn fqn(s: &str) -> FullyQualifiedName {
 }
 
 fn ping(s: &ShardingScheduler, instance: u32, memory: u64) {
-    s.on_ping(&PingMessage {
-        name: InvokerInstanceId::new(instance, memory),
-        is_enabled: true,
-    });
+    s.on_ping(&PingMessage::new(InvokerInstanceId::new(instance, memory)));
 }
 
 fn disable(s: &ShardingScheduler, instance: u32, memory: u64) {
-    s.on_ping(&PingMessage {
-        name: InvokerInstanceId::new(instance, memory),
-        is_enabled: false,
-    });
+    s.on_ping(&PingMessage::new(InvokerInstanceId::new(instance, memory)).enabled(false));
 }
 
 fn req<'a>(ns: &'a str, action: &'a FullyQualifiedName, memory_mb: u64) -> ScheduleRequest<'a> {
@@ -30,6 +24,7 @@ fn req<'a>(ns: &'a str, action: &'a FullyQualifiedName, memory_mb: u64) -> Sched
         memory_mb,
         max_concurrent: 1,
         blackbox: false,
+        kind: None,
     }
 }
 
@@ -438,6 +433,7 @@ fn randomized_books_match_the_model() {
                 memory_mb: *mem,
                 max_concurrent: *c,
                 blackbox: false,
+                kind: None,
             };
             held.push((s.schedule(&r).unwrap(), a));
         } else {
@@ -665,4 +661,120 @@ mod conformance {
     }
 
     crate::scheduler_conformance!(setup);
+}
+
+// --- kinds -----------------------------------------------------------------------------
+
+fn ping_kinds(s: &ShardingScheduler, instance: u32, kinds: &[&str], blackbox: bool) {
+    let mut m = RuntimeManifest::new().with_blackbox(blackbox);
+    for k in kinds {
+        m.add(crate::runtimes::RuntimeSpec::new(*k, true));
+    }
+    s.on_ping(&PingMessage::new(InvokerInstanceId::new(instance, 1024)).with_runtimes(m));
+}
+
+fn with_kind<'a>(r: ScheduleRequest<'a>, kind: &'a str) -> ScheduleRequest<'a> {
+    ScheduleRequest {
+        kind: Some(kind),
+        ..r
+    }
+}
+
+#[test]
+fn only_invokers_that_run_the_kind_are_chosen() {
+    let s = ShardingScheduler::new();
+    ping_kinds(&s, 0, &["nodejs:18", "python:3.11"], true);
+    ping_kinds(&s, 1, &["nodejs:20"], false);
+    ping_kinds(&s, 2, &["nodejs:20", "python:3.11"], false);
+    let mut seen = HashMap::new();
+    for i in 0..300 {
+        let a = fqn(&format!("/guest/k{i}"));
+        for kind in ["nodejs:18", "nodejs:20", "python:3.11"] {
+            let inv = s.schedule(&with_kind(req("guest", &a, 128), kind)).unwrap();
+            *seen.entry((kind, inv.instance)).or_insert(0) += 1;
+            s.release(&inv, 128, 1, &a);
+        }
+    }
+    let on = |kind, i| seen.get(&(kind, i)).copied().unwrap_or(0);
+    assert_eq!(on("nodejs:18", 0), 300, "{seen:?}");
+    assert_eq!(on("nodejs:20", 0), 0, "{seen:?}");
+    assert!(on("nodejs:20", 1) > 0 && on("nodejs:20", 2) > 0, "{seen:?}");
+    assert_eq!(on("python:3.11", 1), 0, "{seen:?}");
+    // Without a kind, every managed invoker is a candidate.
+    let inv = s.schedule(&req("guest", &fqn("/guest/any"), 128)).unwrap();
+    assert!(inv.instance < 3);
+}
+
+#[test]
+fn overload_forces_only_an_invoker_that_runs_the_kind() {
+    let s = ShardingScheduler::new();
+    ping_kinds(&s, 0, &["nodejs:18"], false);
+    ping_kinds(&s, 1, &["nodejs:20"], false);
+    let a = fqn("/guest/big");
+    // Invoker 1 holds 1024 MB: 4 fit, then the rest are forced, all on invoker 1.
+    for _ in 0..10 {
+        let inv = s
+            .schedule(&with_kind(req("guest", &a, 256), "nodejs:20"))
+            .unwrap();
+        assert_eq!(inv.instance, 1);
+    }
+    assert_eq!(s.free_memory_mb(0), Some(1024));
+    assert_eq!(s.free_memory_mb(1), Some(1024 - 10 * 256));
+}
+
+#[test]
+fn a_kind_nobody_runs_is_unavailable_and_names_the_kind() {
+    let s = ShardingScheduler::new();
+    ping_kinds(&s, 0, &["nodejs:18"], false);
+    let e = s
+        .schedule(&with_kind(req("guest", &fqn("/guest/j"), 128), "java:8"))
+        .unwrap_err();
+    assert_eq!(e.status(), 503);
+    assert!(e.to_string().contains("'java:8'"), "{e}");
+    assert_eq!(s.free_memory_mb(0), Some(1024));
+    // With no usable invoker at all, the usual answer.
+    disable(&s, 0, 1024);
+    let e = s
+        .schedule(&with_kind(req("guest", &fqn("/guest/j"), 128), "nodejs:18"))
+        .unwrap_err();
+    assert_eq!(e.to_string(), no_invokers().to_string());
+}
+
+#[test]
+fn blackbox_falls_back_to_any_invoker_that_runs_images() {
+    // 10 invokers, the blackbox pool is invoker 9, which runs no images; invoker 3 does.
+    let s = ShardingScheduler::new();
+    for i in 0..10 {
+        ping_kinds(&s, i, &["nodejs:20"], i == 3);
+    }
+    for i in 0..50 {
+        let a = fqn(&format!("/guest/bb{i}"));
+        let mut r = with_kind(req("guest", &a, 128), "blackbox");
+        r.blackbox = true;
+        let inv = s.schedule(&r).unwrap();
+        assert_eq!(inv.instance, 3);
+        s.release(&inv, 128, 1, &a);
+    }
+}
+
+#[test]
+fn kinds_follow_the_latest_ping() {
+    let s = ShardingScheduler::new();
+    ping_kinds(&s, 0, &["nodejs:18"], false);
+    let a = fqn("/guest/k");
+    assert!(
+        s.schedule(&with_kind(req("guest", &a, 128), "nodejs:20"))
+            .is_err()
+    );
+    ping_kinds(&s, 0, &["nodejs:20"], false);
+    let inv = s
+        .schedule(&with_kind(req("guest", &a, 128), "nodejs:20"))
+        .unwrap();
+    s.release(&inv, 128, 1, &a);
+    // A ping without kinds (an invoker that does not report them) takes anything.
+    ping(&s, 0, 1024);
+    assert!(
+        s.schedule(&with_kind(req("guest", &a, 128), "java:8"))
+            .is_ok()
+    );
 }

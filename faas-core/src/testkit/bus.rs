@@ -800,8 +800,81 @@ macro_rules! bus_conformance {
             same_key_keeps_publish_order,
             redelivery_keeps_key_order,
             concurrent_publishers_are_all_delivered,
+            one_member_on_many_topics,
         );
     };
+}
+
+/// One member of a group on several topics (`subscribe_topics`): it receives every topic's
+/// messages, each delivery names its topic, commits of any topic hold, and what it left
+/// uncommitted goes to the next member, flagged, while another group on one of the topics
+/// sees that topic alone.
+pub async fn one_member_on_many_topics(bus: Bus) {
+    let case = "one_member_on_many_topics";
+    let a = new_topic(&*bus, "many-a", TopicConfig::default()).await;
+    let b = new_topic(&*bus, "many-b", TopicConfig::default()).await;
+    let group = unique("group");
+    let subscribe_both = || async {
+        match bus.subscribe_topics(&[&a, &b], &group).await {
+            Ok(c) => c,
+            Err(e) => panic!("{case}: subscribe_topics failed: {e}"),
+        }
+    };
+    expect_not_found(
+        "subscribe_topics with a missing topic",
+        bus.subscribe_topics(&[&a, &unique("missing")], &unique("group"))
+            .await,
+    );
+    let first = subscribe_both().await;
+    let only_b = subscribe(&*bus, &b, &unique("group")).await;
+    publish(&*bus, &a, None, "a1").await;
+    publish(&*bus, &b, None, "b1").await;
+    publish(&*bus, &a, None, "a2").await;
+    let mut got = BTreeMap::new();
+    for _ in 0..3 {
+        let d = recv(&*first, case).await;
+        got.insert(text(&d), d);
+    }
+    let topics: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(t, d)| (t.as_str(), d.topic.as_str()))
+        .collect();
+    assert_eq!(
+        topics,
+        [("a1", a.as_str()), ("a2", a.as_str()), ("b1", b.as_str())],
+        "{case}: each delivery names its topic"
+    );
+    let d = recv(&*only_b, case).await;
+    assert_eq!(
+        text(&d),
+        "b1",
+        "{case}: another group on b sees b's messages"
+    );
+    commit(&*only_b, &d).await;
+    // Commit a1 and b1; a2 stays uncommitted and goes to the next member.
+    commit(&*first, &got["a1"]).await;
+    commit(&*first, &got["b1"]).await;
+    drop(first);
+    let second = subscribe_both().await;
+    let again = recv(&*second, case).await;
+    assert_eq!(
+        (text(&again), again.topic.as_str()),
+        ("a2".to_string(), a.as_str()),
+        "{case}: the uncommitted message comes back (and only it)"
+    );
+    assert!(again.redelivered, "{case}: a redelivery must be flagged");
+    commit(&*second, &again).await;
+    publish(&*bus, &b, None, "b2").await;
+    let next = recv(&*second, case).await;
+    assert_eq!(
+        text(&next),
+        "b2",
+        "{case}: committed messages are not redelivered"
+    );
+    commit(&*second, &next).await;
+    if let Ok(Ok(extra)) = timeout(QUIET_PERIOD, second.recv()).await {
+        panic!("{case}: unexpected message {extra:?}");
+    }
 }
 
 /// Implementation detail of [`bus_conformance!`].

@@ -15,7 +15,9 @@
 //!   brings it back;
 //! * of the last 10 outcomes, more than 3 system errors → `unhealthy`, more than 3 time-outs
 //!   → `unresponsive`, and such invokers are not chosen;
-//! * [`invokers`](crate::Scheduler::invokers) lists every invoker by instance number.
+//! * [`invokers`](crate::Scheduler::invokers) lists every invoker by instance number;
+//! * invokers that report their kinds get only those kinds; a kind no usable invoker can run
+//!   is `Unavailable`.
 //!
 //! Use it from a test module of the adapter's crate (with `faas-core`'s `testkit` feature;
 //! no async runtime is needed, the macro brings one):
@@ -31,6 +33,7 @@ use std::future::Future;
 
 use crate::message::{InvokerInstanceId, PingMessage};
 use crate::names::FullyQualifiedName;
+use crate::runtimes::{RuntimeManifest, RuntimeSpec};
 use crate::scheduler::{DynScheduler, InvocationOutcome, InvokerState, ScheduleRequest};
 
 /// How many invokers most cases register.
@@ -63,10 +66,7 @@ fn action(name: &str) -> FullyQualifiedName {
 }
 
 fn ping(s: &DynScheduler, instance: u32, enabled: bool) {
-    s.on_ping(&PingMessage {
-        name: InvokerInstanceId::new(instance, MEMORY_MB),
-        is_enabled: enabled,
-    });
+    s.on_ping(&PingMessage::new(InvokerInstanceId::new(instance, MEMORY_MB)).enabled(enabled));
 }
 
 fn register(s: &DynScheduler, invokers: u32) {
@@ -87,6 +87,7 @@ fn request<'a>(
         memory_mb,
         max_concurrent,
         blackbox: false,
+        kind: None,
     }
 }
 
@@ -391,6 +392,59 @@ pub async fn unknown_invokers_are_ignored(s: &DynScheduler) {
     release_all(s, held);
 }
 
+/// Invokers that report their kinds get only activations of those kinds; one that reports
+/// none gets any kind; a kind no usable invoker can run is `Unavailable`, and reserves nothing.
+pub async fn kinds_are_respected(s: &DynScheduler) {
+    let runtimes = |kinds: &[&str]| {
+        let mut m = RuntimeManifest::new();
+        for k in kinds {
+            m.add(RuntimeSpec::new(*k, true));
+        }
+        m
+    };
+    let ping_kinds = |i: u32, kinds: &[&str]| {
+        s.on_ping(
+            &PingMessage::new(InvokerInstanceId::new(i, MEMORY_MB)).with_runtimes(runtimes(kinds)),
+        )
+    };
+    ping_kinds(0, &["nodejs:18"]);
+    ping_kinds(1, &["nodejs:20", "python:3.11"]);
+    for i in 0..40 {
+        let a = action(&format!("/guest/kinds{i}"));
+        for (kind, want) in [("nodejs:18", 0), ("nodejs:20", 1), ("python:3.11", 1)] {
+            let mut req = request("guest", &a, FILL_MB, 1);
+            req.kind = Some(kind);
+            let inv = schedule_ok(s, &req, 2);
+            assert_eq!(
+                inv.instance, want,
+                "{kind} placed on invoker{}",
+                inv.instance
+            );
+            s.release(&inv, FILL_MB, 1, &a);
+        }
+        let mut req = request("guest", &a, FILL_MB, 1);
+        req.kind = Some("java:8");
+        match s.schedule(&req) {
+            Ok(inv) => panic!("java:8 placed on invoker{}", inv.instance),
+            Err(e) => {
+                assert_eq!(e.status(), 503, "{e}");
+                assert!(e.to_string().contains("java:8"), "the kind is named: {e}");
+            }
+        }
+    }
+    // Full capacity is still there: nothing leaked.
+    let held = fill(s, 2, "kinds-fill");
+    release_all(s, held);
+    // An invoker that reports no kinds takes any kind.
+    ping(s, 2, true);
+    let a = action("/guest/kinds-any");
+    let mut req = request("guest", &a, FILL_MB, 1);
+    req.kind = Some("java:8");
+    let inv = schedule_ok(s, &req, 3);
+    assert_eq!(inv.instance, 2);
+    s.release(&inv, FILL_MB, 1, &a);
+}
+
 /// Expands to one `#[test]` per case of the scheduler conformance suite.
 ///
 /// `$setup` is an `async fn() -> Option<Arc<dyn Scheduler>>` returning a **fresh**
@@ -436,6 +490,7 @@ macro_rules! scheduler_conformance {
             unavailable_when_none_usable,
             invokers_are_listed_by_instance,
             unknown_invokers_are_ignored,
+            kinds_are_respected,
         );
     };
 }

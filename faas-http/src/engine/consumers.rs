@@ -1,5 +1,13 @@
-//! The engine's background work: the acknowledgement consumer (`completed<C>`), the health
-//! consumer (`health`), the sweep of overdue activations and the invoker health tests.
+//! The engine's background work: one bus consumer for every topic the engine reads
+//! (`completed<C>`, `health`, `compositions<C>` and the topics of its listeners, such as
+//! `cacheInvalidation`) with one driver task, the sweep of overdue activations and the invoker
+//! health tests.
+//!
+//! One consumer, not one per topic: a Kafka consumer is a fetch loop against the broker that
+//! costs CPU on both sides even when idle (a fetch every fetch wait), so the idle cost of a
+//! controller does not grow with its topics. Trigger fires (`triggerFires`) keep a consumer of
+//! their own: their group is shared by all controllers (each fire runs once), while these
+//! topics are read by each controller in its own group.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -12,9 +20,8 @@ use faas_core::entity::now_ms;
 use faas_core::message::{Acknowledgement, ActivationOrId, HEALTH_TOPIC, PingMessage};
 use faas_core::scheduler::InvocationOutcome;
 
-use super::Inner;
 use super::books::Entry;
-use super::health;
+use super::{Inner, Listener, health};
 
 impl Inner {
     /// Ends an activation that left the books: frees its scheduler slot, records how it ended
@@ -103,8 +110,10 @@ fn outcome(is_system_error: bool) -> InvocationOutcome {
     }
 }
 
-/// Creates the topics `completed<C>` and `health` if missing, subscribes to them (groups
-/// `completed<C>` and `health<C>`) and spawns the consumers, the sweep and the health tests.
+/// Creates the topics the engine consumes — `completed<C>`, `health`, `compositions<C>` and
+/// those of the [`listeners`](super::Engine::listen) — and subscribes to all of them with
+/// **one** consumer (group `controller<C>`, see [`controller_group`]), driven by one task that
+/// routes each delivery by topic. Then spawns the sweep and the health tests.
 pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     let max = usize::try_from(s.config.limits.max_payload_bytes).unwrap_or(usize::MAX);
     let topic_config = TopicConfig::default().with_max_message_bytes(max.saturating_add(6068));
@@ -115,34 +124,28 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     s.bus
         .create_topic(HEALTH_TOPIC, &TopicConfig::default().transient())
         .await?;
-    let acks = s
+    let journal = super::running::create_topic(s).await?;
+    let listeners = s.listeners();
+    for l in &listeners {
+        s.bus.create_topic(&l.topic, &l.config).await?;
+    }
+    let mut topics: Vec<&str> = vec![&s.completed_topic, HEALTH_TOPIC, &journal];
+    topics.extend(listeners.iter().map(|l| l.topic.as_str()));
+    let consumer = s
         .bus
-        .subscribe(&s.completed_topic, &s.completed_topic)
+        .subscribe_topics(&topics, &controller_group(&s.config.id))
         .await?;
-    let health = s
-        .bus
-        .subscribe(HEALTH_TOPIC, &format!("health{}", s.config.id))
-        .await?;
+    s.running.set_consumer(Arc::clone(&consumer));
+    let routes = Routes {
+        completed: s.completed_topic.clone(),
+        journal,
+        listeners,
+    };
     let weak = Arc::downgrade(s);
-    let mut tasks =
-        vec![
-            tokio::spawn(consume(
-                Weak::clone(&weak),
-                acks,
-                |s, payload| match serde_json::from_slice::<Acknowledgement>(payload) {
-                    Ok(ack) => s.on_ack(ack),
-                    Err(e) => tracing::warn!(error = %e, "skipping an undecodable acknowledgement"),
-                },
-            )),
-            tokio::spawn(consume(Weak::clone(&weak), health, |s, payload| {
-                match serde_json::from_slice::<PingMessage>(payload) {
-                    Ok(ping) => s.scheduler.on_ping(&ping),
-                    Err(e) => tracing::warn!(error = %e, "skipping an undecodable ping"),
-                }
-            })),
-            tokio::spawn(sweep(Weak::clone(&weak), s.config.sweep_interval)),
-            super::running::start(s).await?,
-        ];
+    let mut tasks = vec![
+        tokio::spawn(drive(Weak::clone(&weak), consumer, routes)),
+        tokio::spawn(sweep(Weak::clone(&weak), s.config.sweep_interval)),
+    ];
     if let Some(action) = health::upsert_test_action(s).await? {
         tasks.push(tokio::spawn(health::run(
             weak,
@@ -153,14 +156,23 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     Ok(tasks)
 }
 
-/// Receives from `consumer` until the engine is gone: `handle` each payload, then commit.
-/// Undecodable payloads are the handler's to log; they are committed like the rest, so a bad
-/// message never loops.
-async fn consume(
-    shared: Weak<Inner>,
-    consumer: Arc<dyn Consumer>,
-    handle: impl Fn(&Inner, &[u8]) + Send + 'static,
-) {
+/// The consumer group of controller `id` on the topics only it consumes (`controller<id>`).
+pub fn controller_group(id: &str) -> String {
+    format!("controller{id}")
+}
+
+/// Where the driver sends each topic's deliveries.
+struct Routes {
+    completed: String,
+    journal: String,
+    listeners: Vec<Listener>,
+}
+
+/// Receives from `consumer` until the engine is gone and routes each delivery by topic:
+/// acknowledgements to the books, pings to the scheduler and the runtimes, journal entries to
+/// the running compositions (which commit them when the run ends), the rest to its listener.
+/// Undecodable payloads are logged and committed like the rest, so a bad message never loops.
+async fn drive(shared: Weak<Inner>, consumer: Arc<dyn Consumer>, routes: Routes) {
     let mut backoff = Duration::from_millis(10);
     loop {
         let delivery = match consumer.recv().await {
@@ -173,6 +185,9 @@ async fn consume(
                     return;
                 }
                 tracing::warn!(error = %faas_core::Chain(&e), "bus receive failed; retrying");
+                for l in &routes.listeners {
+                    (l.on_gap)();
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -181,7 +196,30 @@ async fn consume(
         let Some(s) = shared.upgrade() else {
             return;
         };
-        handle(&s, &delivery.payload);
+        let topic = delivery.topic.as_str();
+        if topic == routes.completed {
+            match serde_json::from_slice::<Acknowledgement>(&delivery.payload) {
+                Ok(ack) => s.on_ack(ack),
+                Err(e) => tracing::warn!(error = %e, "skipping an undecodable acknowledgement"),
+            }
+        } else if topic == HEALTH_TOPIC {
+            match serde_json::from_slice::<PingMessage>(&delivery.payload) {
+                Ok(ping) => {
+                    s.scheduler.on_ping(&ping);
+                    s.runtimes.on_ping(&ping);
+                }
+                Err(e) => tracing::warn!(error = %e, "skipping an undecodable ping"),
+            }
+        } else if topic == routes.journal {
+            // Held (or, for a predecessor's run, written) by the running compositions, which
+            // commit it themselves; a store write must not hold up the acknowledgements.
+            tokio::spawn(async move { s.on_journaled(delivery).await });
+            continue;
+        } else if let Some(l) = routes.listeners.iter().find(|l| l.topic == topic) {
+            (l.on_message)(&delivery.payload);
+        } else {
+            tracing::warn!(topic, "a delivery of a topic the engine does not consume");
+        }
         drop(s);
         if let Err(e) = consumer.commit(&delivery).await {
             tracing::warn!(error = %faas_core::Chain(&e), "bus commit failed");

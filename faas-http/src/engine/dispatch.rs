@@ -88,6 +88,8 @@ impl Inner {
         } = inv;
         let activation_id = activation_id.unwrap_or_else(ActivationId::generate);
         let blackbox = matches!(action.exec, Exec::Blackbox { .. });
+        // Only invokers that can run the action's kind are candidates (kinds are stored
+        // resolved: `nodejs:20`, or `blackbox`).
         let limits = action.limits;
         let fqn = action.fqn();
         // The dispatch span, a child of the request's (or a trace of its own for work no
@@ -97,6 +99,7 @@ impl Inner {
             crate::layers::trace_context::current().as_ref(),
         );
         span.set("activation.id", &activation_id);
+        let exec = action.exec;
         let msg = ActivationMessage {
             transid,
             action: ActionRef {
@@ -127,6 +130,7 @@ impl Inner {
             memory_mb: limits.memory,
             max_concurrent: limits.concurrency,
             blackbox,
+            kind: Some(exec.kind()),
         });
         self.metrics.record(faas_core::metrics::Event::Scheduled {
             outcome: match &scheduled {

@@ -82,7 +82,7 @@ pub(crate) fn test_action_fqn(controller_id: &str) -> Result<FullyQualifiedName>
 /// in the default Node.js kind (else the default Python kind), 128 MB.
 pub(crate) async fn upsert_test_action(shared: &Inner) -> Result<Option<Action>> {
     let fqn = test_action_fqn(&shared.config.id)?;
-    let manifest = &shared.config.manifest;
+    let manifest = &*shared.runtimes();
     let (kind, code) = if manifest.default_kind("nodejs").is_some() {
         ("nodejs:default", "function main(params) { return params; }")
     } else if manifest.default_kind("python").is_some() {

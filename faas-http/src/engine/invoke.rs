@@ -119,8 +119,7 @@ pub(crate) fn component_fqn(
 pub(crate) fn check_runnable(engine: &Engine, user: &Identity, action: &Action) -> Result<()> {
     if let Exec::Code { kind, .. } = &action.exec
         && engine
-            .config()
-            .manifest
+            .runtimes()
             .resolve(kind)
             .is_ok_and(|rt| rt.deprecated)
     {

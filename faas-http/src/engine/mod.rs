@@ -86,10 +86,12 @@ pub mod ready;
 mod resolve;
 pub mod rules;
 mod running;
+mod runtimes;
 pub(crate) mod sequence;
 mod shutdown;
 mod throttle;
 
+pub use consumers::controller_group;
 pub use entitlement::{Entitlement, PackageView, Privilege, Resource};
 pub use fire::{FireOutcome, FireRequest};
 pub(crate) use invoke::check_kind;
@@ -236,6 +238,10 @@ pub(crate) struct Inner {
     pub(crate) instance: ControllerInstanceId,
     pub(crate) completed_topic: String,
     pub(crate) health_tests: HealthTests,
+    /// The kinds the live invokers can run.
+    pub(crate) runtimes: runtimes::LiveRuntimes,
+    /// Extra topics the engine's consumer reads (see [`Engine::listen`]).
+    listeners: Mutex<Vec<Listener>>,
     /// Actions the controller answers itself (the alarms provider's feed actions).
     pub(crate) natives: native::Natives,
     /// The trigger fires this controller is processing.
@@ -319,6 +325,41 @@ impl faas_core::metrics::MetricSource for SchedulerSource {
     }
 }
 
+/// What a [`Listener`] does with a payload.
+type OnMessage = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// An extra topic for the engine's consumer, and what to do with its messages.
+#[derive(Clone)]
+pub(crate) struct Listener {
+    pub(crate) topic: String,
+    pub(crate) config: faas_core::TopicConfig,
+    pub(crate) on_message: OnMessage,
+    pub(crate) on_gap: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// The registered listeners.
+    pub(crate) fn listeners(&self) -> Vec<Listener> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// See [`Engine::runtimes`].
+    pub(crate) fn runtimes(&self) -> Arc<faas_core::RuntimeManifest> {
+        self.runtimes.current(self.scheduler.as_ref())
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -341,6 +382,7 @@ impl Engine {
         let completed_topic = completed_topic(&config.id);
         let metrics = config.metrics_handle();
         metrics.add_source(Arc::new(SchedulerSource(Arc::clone(&scheduler))));
+        let runtimes = runtimes::LiveRuntimes::new(config.manifest.clone());
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -352,6 +394,8 @@ impl Engine {
                 instance,
                 completed_topic,
                 health_tests: HealthTests::default(),
+                runtimes,
+                listeners: Mutex::new(Vec::new()),
                 natives: native::Natives::default(),
                 fires: fire::FireState::default(),
                 running: Running::default(),
@@ -367,10 +411,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Creates the topics `completed<C>`, `health`, `triggerFires` and `compositions<C>` if
-    /// missing, subscribes to them, and spawns the acknowledgement consumer, the health
-    /// consumer (feeding [`Scheduler::on_ping`]), the trigger-fire consumer (see [`fire`]), the
-    /// consumer of the composition journal (see [`compositions_topic`]), the sweep of overdue
+    /// Creates the topics `completed<C>`, `health`, `triggerFires` and `compositions<C>` (and
+    /// those given to [`listen`](Self::listen)) if missing, subscribes to them — one consumer,
+    /// group `controller<C>`, for all but `triggerFires`, whose group all controllers share —
+    /// and spawns the driver that routes acknowledgements to the books, pings to
+    /// [`Scheduler::on_ping`] and the composition journal (see [`compositions_topic`]) to the
+    /// running compositions, the trigger-fire consumer (see [`fire`]), the sweep of overdue
     /// activations, the invoker health tests and (unless disabled in
     /// [`ControllerConfig::alarms`]) the alarms scheduler ([`crate::alarms`]).
     ///
@@ -424,6 +470,46 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &ControllerConfig {
         &self.inner.config
+    }
+
+    /// Has the engine's consumer read `topic` too (created with `config` if missing): each
+    /// message's payload goes to `on_message`, and `on_gap` is called when the bus failed and
+    /// messages may have been missed. The process then needs no consumer of its own for the
+    /// topic (a platform gives it the cache invalidations of its `faas_store::CachedStore`,
+    /// see `faas_store::Invalidations`). Messages
+    /// are read in the engine's group `controller<id>` and committed after `on_message`
+    /// returns. Call before [`start`](Self::start): later calls fail.
+    pub fn listen(
+        &self,
+        topic: impl Into<String>,
+        config: faas_core::TopicConfig,
+        on_message: impl Fn(&[u8]) + Send + Sync + 'static,
+        on_gap: impl Fn() + Send + Sync + 'static,
+    ) -> Result<()> {
+        if self.inner.started.load(Ordering::SeqCst) {
+            return Err(faas_core::Error::internal(
+                "Engine::listen must be called before Engine::start",
+            ));
+        }
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Listener {
+                topic: topic.into(),
+                config,
+                on_message: Arc::new(on_message),
+                on_gap: Arc::new(on_gap),
+            });
+        Ok(())
+    }
+
+    /// The kinds the live invokers can run, as they report them in their pings (the
+    /// configured [`manifest`](ControllerConfig::manifest) stands in for invokers that report
+    /// nothing, and when none is live). Kinds are resolved and validated against it; `GET /`
+    /// lists it.
+    pub fn runtimes(&self) -> Arc<faas_core::RuntimeManifest> {
+        self.inner.runtimes()
     }
 
     /// The store.

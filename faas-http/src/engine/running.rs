@@ -7,7 +7,8 @@
 //!   shut down.
 //! * A **topmost** run (the id its caller got) is also **journaled** before it is accepted:
 //!   the draft, saying the run was interrupted, is published on `compositions<C>` (a durable
-//!   topic). This engine consumes the topic itself and holds each delivery while the run goes
+//!   topic). This engine consumes the topic itself (with its one consumer, group
+//!   `controller<C>`) and holds each delivery while the run goes
 //!   on; when the run's record is stored, the delivery is committed. A delivery whose run is
 //!   not here — the engine that accepted it crashed, and this is its successor (same
 //!   controller id) receiving what it left uncommitted — gets its draft written unless the id
@@ -18,11 +19,11 @@
 //!   activations are neither journaled nor recorded.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 
 use faas_core::activation::ActivationResponse;
 use faas_core::entity::now_ms;
@@ -57,7 +58,7 @@ struct Run {
 #[derive(Debug, Default)]
 pub(crate) struct Running {
     runs: Mutex<HashMap<ActivationId, Run>>,
-    /// The consumer of `compositions<C>`, once started (commits go through it).
+    /// The engine's consumer, once started (journal commits go through it).
     consumer: Mutex<Option<Arc<dyn Consumer>>>,
 }
 
@@ -84,6 +85,11 @@ impl Running {
         if let Some(r) = self.lock().get_mut(id) {
             r.task = Some(task);
         }
+    }
+
+    /// The consumer journal deliveries are committed on (the engine's one consumer).
+    pub(crate) fn set_consumer(&self, consumer: Arc<dyn Consumer>) {
+        *self.consumer.lock().unwrap_or_else(PoisonError::into_inner) = Some(consumer);
     }
 
     /// Run `id` stored its record (or gave up): forgets it and commits its journal delivery.
@@ -163,7 +169,7 @@ impl Inner {
 
     /// One delivery of `compositions<C>`: held by its run, or (the run is not here: a crash
     /// ended it) its draft written unless a record exists, then committed.
-    async fn on_journaled(&self, delivery: Delivery) {
+    pub(crate) async fn on_journaled(&self, delivery: Delivery) {
         let draft: Activation = match serde_json::from_slice(&delivery.payload) {
             Ok(a) => a,
             Err(e) => {
@@ -221,8 +227,8 @@ pub(crate) async fn write_once(s: &Inner, record: &Activation) -> bool {
     }
 }
 
-/// Subscribes to `compositions<C>` and spawns its consumer.
-pub(crate) async fn start(s: &Arc<Inner>) -> Result<JoinHandle<()>> {
+/// Creates `compositions<C>` if missing; returns its name (the engine's consumer reads it).
+pub(crate) async fn create_topic(s: &Inner) -> Result<String> {
     let topic = compositions_topic(&s.config.id);
     let max = usize::try_from(s.config.limits.max_payload_bytes).unwrap_or(usize::MAX);
     s.bus
@@ -233,35 +239,5 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<JoinHandle<()>> {
                 .with_retention(Duration::from_secs(48 * 3600)),
         )
         .await?;
-    let consumer = s.bus.subscribe(&topic, &topic).await?;
-    *s.running
-        .consumer
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&consumer));
-    Ok(tokio::spawn(consume(Arc::downgrade(s), consumer)))
-}
-
-async fn consume(shared: Weak<Inner>, consumer: Arc<dyn Consumer>) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let delivery = match consumer.recv().await {
-            Ok(d) => {
-                backoff = Duration::from_millis(10);
-                d
-            }
-            Err(e) => {
-                if shared.strong_count() == 0 {
-                    return;
-                }
-                tracing::warn!(error = %faas_core::Chain(&e), "composition journal receive failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        s.on_journaled(delivery).await;
-    }
+    Ok(topic)
 }

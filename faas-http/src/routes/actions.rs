@@ -189,7 +189,7 @@ pub(crate) async fn put(
         Err(e) => return Err(e.into()),
     };
     let sys = &engine.config().limits;
-    let manifest = &engine.config().manifest;
+    let manifest = &*engine.runtimes();
     let (action, rev) = match existing {
         Some(Versioned {
             value: Entity::Action(old),

@@ -45,7 +45,7 @@ pub(crate) async fn info(AxState(s): State) -> Response {
             },
             "api_paths": ["/api/v1"],
             "limits": limits,
-            "runtimes": s.config().manifest.to_api_json(),
+            "runtimes": s.runtimes().to_api_json(),
         }),
     )
 }
@@ -128,7 +128,7 @@ pub(crate) async fn api_v1(AxState(s): State) -> Response {
             "build": s.config().build,
             "buildno": s.config().buildno,
             "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
-            "runtimes": s.config().manifest.to_api_json(),
+            "runtimes": s.runtimes().to_api_json(),
         }),
     )
 }

@@ -33,10 +33,7 @@ impl FakeInvoker {
             .unwrap();
         let consumer = e.bus.subscribe("invoker0", "invoker0").await.unwrap();
         let instance = InvokerInstanceId::new(0, 2048);
-        let ping = PingMessage {
-            name: instance.clone(),
-            is_enabled: true,
-        };
+        let ping = PingMessage::new(instance.clone());
         e.bus
             .publish(
                 HEALTH_TOPIC,

@@ -1,10 +1,12 @@
 //! The activation batch writer (OpenWhisk's bulk writer, `CouchDbRestStore` with
 //! `batchSize`): concurrent `put_activation` calls are written together in one `_bulk_docs`.
 //!
-//! A background task takes the first queued record at once and, with it, every record that is
-//! already waiting (up to the batch size). While `batch_concurrency` batches are in flight, new
-//! records wait in the queue and so form the next, larger batch: a lone write goes out
-//! immediately (no timer adds latency), and under load the number of requests stays bounded.
+//! A background task takes the first queued record and, with it, every record that arrives
+//! within the **linger** (`batch_linger_ms`, default 2 ms; 0 sends what is already waiting at
+//! once), up to the batch size. While `batch_concurrency` batches are in flight, new records
+//! wait in the queue and so form the next, larger batch; under load the number of requests
+//! stays bounded. The linger delays only the record write: the invoker answers a blocking
+//! caller before it writes the record, so callers never wait for it.
 //!
 //! Each caller's future resolves only with the server's answer for its own document: `true`
 //! when CouchDB created it, `false` when the id existed (`conflict` in the bulk answer), an error
@@ -12,10 +14,12 @@
 //! confirm.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use faas_core::{Error, Result};
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::Inner;
 
@@ -34,9 +38,14 @@ pub(crate) struct BulkWriter {
 
 impl BulkWriter {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn start(inner: Arc<Inner>, batch_size: usize, concurrency: usize) -> Self {
+    pub(crate) fn start(
+        inner: Arc<Inner>,
+        batch_size: usize,
+        concurrency: usize,
+        linger: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(batch_size.saturating_mul(concurrency).max(64));
-        tokio::spawn(run(rx, inner, batch_size, concurrency));
+        tokio::spawn(run(rx, inner, batch_size, concurrency, linger));
         Self { tx }
     }
 
@@ -53,14 +62,28 @@ impl BulkWriter {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, inner: Arc<Inner>, batch_size: usize, slots: usize) {
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    inner: Arc<Inner>,
+    batch_size: usize,
+    slots: usize,
+    linger: Duration,
+) {
     let slots = Arc::new(Semaphore::new(slots));
     while let Some(first) = rx.recv().await {
-        // Wait for a free slot first: whatever queues up meanwhile joins this batch.
+        let until = Instant::now() + linger;
+        let mut batch = vec![first];
+        // Linger: records that come within it join this batch.
+        while batch.len() < batch_size {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(job)) => batch.push(job),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Wait for a free slot: whatever queues up meanwhile joins this batch.
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
-        let mut batch = vec![first];
         while batch.len() < batch_size {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),

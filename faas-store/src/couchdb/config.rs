@@ -39,6 +39,10 @@ pub enum CouchDbConfigKey {
     /// Most `_bulk_docs` requests in flight at once: `batch_concurrency`,
     /// `FAAS_COUCHDB_BATCH_CONCURRENCY` (default 4).
     BatchConcurrency,
+    /// How long the batch writer waits, after a record arrives, for more to join its
+    /// `_bulk_docs` request, in ms: `batch_linger_ms`, `FAAS_COUCHDB_BATCH_LINGER_MS` (default
+    /// 2; 0 sends at once what is waiting). Callers of the platform never wait for it.
+    BatchLinger,
     /// Activation records older than this many seconds (by `start`) are deleted by a sweep
     /// that runs every minute (or every TTL, if shorter): `activation_ttl_s`,
     /// `FAAS_COUCHDB_ACTIVATION_TTL_S` (default: none, records are kept). OpenWhisk's
@@ -47,7 +51,7 @@ pub enum CouchDbConfigKey {
 }
 
 impl CouchDbConfigKey {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Url,
         Self::Username,
         Self::Password,
@@ -56,6 +60,7 @@ impl CouchDbConfigKey {
         Self::RetryTimeout,
         Self::BatchSize,
         Self::BatchConcurrency,
+        Self::BatchLinger,
         Self::ActivationTtl,
     ];
 
@@ -70,6 +75,7 @@ impl CouchDbConfigKey {
             Self::RetryTimeout => "retry_timeout_ms",
             Self::BatchSize => "batch_size",
             Self::BatchConcurrency => "batch_concurrency",
+            Self::BatchLinger => "batch_linger_ms",
             Self::ActivationTtl => "activation_ttl_s",
         }
     }
@@ -85,6 +91,7 @@ impl CouchDbConfigKey {
             Self::RetryTimeout => "FAAS_COUCHDB_RETRY_TIMEOUT_MS",
             Self::BatchSize => "FAAS_COUCHDB_BATCH_SIZE",
             Self::BatchConcurrency => "FAAS_COUCHDB_BATCH_CONCURRENCY",
+            Self::BatchLinger => "FAAS_COUCHDB_BATCH_LINGER_MS",
             Self::ActivationTtl => "FAAS_COUCHDB_ACTIVATION_TTL_S",
         }
     }
@@ -142,6 +149,7 @@ pub struct CouchDbBuilder {
     retry_timeout: Option<String>,
     batch_size: Option<String>,
     batch_concurrency: Option<String>,
+    batch_linger: Option<String>,
     activation_ttl: Option<String>,
 }
 
@@ -156,6 +164,7 @@ impl fmt::Debug for CouchDbBuilder {
             .field("retry_timeout_ms", &self.retry_timeout)
             .field("batch_size", &self.batch_size)
             .field("batch_concurrency", &self.batch_concurrency)
+            .field("batch_linger_ms", &self.batch_linger)
             .field("activation_ttl_s", &self.activation_ttl)
             .finish_non_exhaustive()
     }
@@ -191,6 +200,7 @@ impl CouchDbBuilder {
             CouchDbConfigKey::RetryTimeout => self.retry_timeout = v,
             CouchDbConfigKey::BatchSize => self.batch_size = v,
             CouchDbConfigKey::BatchConcurrency => self.batch_concurrency = v,
+            CouchDbConfigKey::BatchLinger => self.batch_linger = v,
             CouchDbConfigKey::ActivationTtl => self.activation_ttl = v,
         }
         self
@@ -245,6 +255,14 @@ impl CouchDbBuilder {
     /// Most `_bulk_docs` requests in flight at once (at least 1).
     pub fn with_batch_concurrency(self, n: usize) -> Self {
         self.with_config(CouchDbConfigKey::BatchConcurrency, n.to_string())
+    }
+
+    /// How long a record waits for others to share its `_bulk_docs` request (default 2 ms).
+    pub fn with_batch_linger(self, linger: Duration) -> Self {
+        self.with_config(
+            CouchDbConfigKey::BatchLinger,
+            linger.as_millis().to_string(),
+        )
     }
 
     /// Deletes activation records older than `ttl` (OpenWhisk's activation `time-to-live`),
@@ -307,6 +325,7 @@ impl CouchDbBuilder {
                 &self.batch_concurrency,
                 4,
             )?,
+            batch_linger: ms(CouchDbConfigKey::BatchLinger, &self.batch_linger, 2)?,
             activation_ttl: match pick(&self.activation_ttl, CouchDbConfigKey::ActivationTtl) {
                 None => None,
                 Some(s) => match s.trim().parse::<u64>() {
@@ -347,6 +366,7 @@ pub(crate) struct CouchDbConfig {
     pub(crate) retry_timeout: Duration,
     pub(crate) batch_size: usize,
     pub(crate) batch_concurrency: usize,
+    pub(crate) batch_linger: Duration,
     pub(crate) activation_ttl: Option<Duration>,
 }
 
@@ -361,6 +381,7 @@ impl fmt::Debug for CouchDbConfig {
             .field("retry_timeout", &self.retry_timeout)
             .field("batch_size", &self.batch_size)
             .field("batch_concurrency", &self.batch_concurrency)
+            .field("batch_linger", &self.batch_linger)
             .field("activation_ttl", &self.activation_ttl)
             .finish()
     }
@@ -510,6 +531,7 @@ mod tests {
         assert_eq!(c.prefix, "whisk_test_");
         assert_eq!(c.batch_size, 7);
         assert_eq!(c.batch_concurrency, 4);
+        assert_eq!(c.batch_linger, Duration::from_millis(2));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         let dbg = format!("{c:?}");
         assert!(

@@ -48,8 +48,9 @@
 //! # Activation records
 //!
 //! [`put_activation`](Store::put_activation) goes through a batch writer: concurrent records
-//! share one `_bulk_docs` request (up to `batch_size`, with `batch_concurrency` requests in
-//! flight), each caller waiting only for the server's answer about its own record.
+//! share one `_bulk_docs` request (those arriving within `batch_linger_ms`, up to
+//! `batch_size`, with `batch_concurrency` requests in flight), each caller waiting only for
+//! the server's answer about its own record.
 //!
 //! # Example
 //!
@@ -239,6 +240,7 @@ impl CouchDbStore {
             Arc::clone(&inner),
             config.batch_size,
             config.batch_concurrency,
+            config.batch_linger,
         );
         if let Some(ttl) = config.activation_ttl {
             tokio::spawn(expire_loop(Arc::downgrade(&inner), ttl));

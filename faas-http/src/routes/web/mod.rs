@@ -422,7 +422,10 @@ async fn process(engine: &Engine, web: WebAction, call: WebCall) -> Response {
         .with_transid(transid)
         .blocking(wait)
         .without_final_check();
-    match engine.invoke_resolved(web.owner, web.resolved, request).await {
+    match engine
+        .invoke_resolved(web.owner, web.resolved, request)
+        .await
+    {
         Err(e) => ApiError::from(e).into_response(),
         Ok(Outcome::Accepted(id)) => {
             let mut r = ApiError::new(StatusCode::ACCEPTED, RESPONSE_NOT_READY).into_response();
