@@ -367,6 +367,11 @@ async fn detached_processes_die_with_the_sandbox() {
     );
     let c = start(&ex, &ContainerSpec::new("detach", node, 128), &code).await;
     run(&*c, json!({})).await;
+    // `setsid -f` returns before its grandchild has executed `sleep`: wait (bounded) for both.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while with_marker(&marker).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(with_marker(&marker).len(), 2, "both detached children run");
     c.destroy().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
