@@ -27,11 +27,12 @@
 //!   `FAAS_BENCH_STEM_WAIT_MS` between invokes so that a stem cell is ready); the floor is
 //!   create + `/init` + first `/run` directly.
 //!
-//! * **store**: the warm latency (1 client) and throughput (8 clients) of the platform above,
-//!   on the in-memory store, against a second platform on the durable default,
+//! * **store**: the warm latency (1 client) and throughput (8 clients) of a fresh platform on
+//!   the in-memory store against a fresh platform on the durable default,
 //!   `sqlite:<temporary dir>/faas.db` (`synchronous=full`: every commit flushed) with its
-//!   journaled bus `inproc:?journal=<temporary dir>/faas.bus.db`, the two alternating in the
-//!   same run.
+//!   journaled bus `inproc:?journal=<temporary dir>/faas.bus.db`: both started and warmed
+//!   alike (a platform that served earlier phases has runners with a warmer JIT), then
+//!   alternating.
 //! * **web**: the same no-op action (annotated `web-export: true`) called as a web action,
 //!   `POST /api/v1/web/guest/default/noop.json` with body `{}` and the same credentials, against
 //!   its blocking invoke: warm latency (1 client) and throughput (8 clients), alternating on the
@@ -41,10 +42,10 @@
 //!   activation, then the action's record, each read every millisecond until stored), against
 //!   a non-blocking invoke of the same action until its record is stored (read the same way);
 //!   latency at 1 client and throughput at 8, the two alternating.
-//! * **metrics**: the same platform with Prometheus metrics on (the default: every activation,
-//!   request, store operation and bus message recorded) against one started with metrics off
-//!   (`--no-metrics`), warm blocking invokes, latency at 1 client and throughput at 8, the two
-//!   alternating.
+//! * **metrics**: a fresh platform with Prometheus metrics on (the default: every activation,
+//!   request, store operation and bus message recorded) against a fresh one with metrics off
+//!   (`--no-metrics`), started and warmed alike; warm blocking invokes, latency at 1 client and
+//!   throughput at 8, the two alternating.
 //! * **CPU per request**: CPU time (from `/proc`, 10 ms ticks) of the platform's runtime threads,
 //!   the client thread and the runner processes during each measured phase, divided by the
 //!   requests served. On a machine with few cores throughput is CPU-bound, and this table says
@@ -754,7 +755,78 @@ struct WebComparison {
     web_tput: f64,
 }
 
-/// The same platform on the in-memory and on the SQLite store.
+/// One side of [`compare_fresh`]: warm latency at one client and throughput at
+/// [`STORE_CLIENTS`].
+#[derive(Debug)]
+struct Side2 {
+    latency: Percentiles,
+    tput: f64,
+}
+
+/// Starts two platforms (`(store, metrics)` each; `None` is the in-memory store), warms both
+/// alike, then measures them alternately in [`ROUNDS`] rounds (latency, then throughput) and
+/// stops them.
+async fn compare_fresh(
+    rt: &Runtime,
+    s: &Settings,
+    a: (Option<String>, bool),
+    b: (Option<String>, bool),
+    seq: &mut u64,
+) -> Res<(Side2, Side2)> {
+    let chunk = s.chunk();
+    let pa = start_platform(rt, s.containers, 1, a.0, a.1).await?;
+    let pb = start_platform(rt, s.containers, 1, b.0, b.1).await?;
+    let mut sides: [Vec<HttpClient>; 2] = [Vec::new(), Vec::new()];
+    for (clients, addr) in sides.iter_mut().zip([pa.addr, pb.addr]) {
+        for _ in 0..STORE_CLIENTS {
+            clients.push(HttpClient::connect(addr).await?);
+        }
+        clients[0].put_action("noop").await?;
+    }
+    // Warm-up, alike on both: the runners' JIT, the caches, the pools.
+    for clients in &mut sides {
+        let warm_end = Instant::now() + Duration::from_secs(5);
+        drive(
+            vec![Side::Platform(&mut clients[0])],
+            warm_end,
+            WARMUP_LATENCY,
+            seq,
+        )
+        .await?;
+        let far = Instant::now() + REQUEST_TIMEOUT;
+        let all = clients.iter_mut().map(Side::Platform).collect();
+        drive(all, far, WARMUP_THROUGHPUT * 50, seq).await?;
+    }
+    let mut lat: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut tput = [(0u64, Duration::ZERO); 2];
+    for round in 0..ROUNDS as usize {
+        for turn in 0..2 {
+            let i = (turn + round) % 2;
+            let end = Instant::now() + chunk;
+            let mut one = Side::Platform(&mut sides[i][0]);
+            sample(&mut one, end, &mut lat[i], seq).await?;
+        }
+        for turn in 0..2 {
+            let i = (turn + round) % 2;
+            let end = Instant::now() + chunk;
+            let all = sides[i].iter_mut().map(Side::Platform).collect();
+            let (n, t) = drive(all, end, MAX_REQUESTS, seq).await?;
+            tput[i].0 += n;
+            tput[i].1 += t;
+        }
+    }
+    drop(sides);
+    stop_platform(rt, pa).await;
+    stop_platform(rt, pb).await;
+    let [la, lb] = lat;
+    let side = |l: Vec<Duration>, (n, t): (u64, Duration)| Side2 {
+        latency: percentiles(l),
+        tput: n as f64 / t.as_secs_f64().max(1e-9),
+    };
+    Ok((side(la, tput[0]), side(lb, tput[1])))
+}
+
+/// A fresh platform on the in-memory store against one on the SQLite store.
 #[derive(Debug)]
 struct StoreComparison {
     memory: Percentiles,
@@ -763,7 +835,7 @@ struct StoreComparison {
     sqlite_tput: f64,
 }
 
-/// The platform with metrics on against the same with metrics off.
+/// A fresh platform with metrics on against one with metrics off.
 #[derive(Debug)]
 struct MetricsComparison {
     on: Percentiles,
@@ -922,124 +994,33 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
             cpu_floor: cpu_f,
         });
     }
-    // The same platform on the durable default store, alternating with the one above.
+    // The durable default store against the in-memory one, and metrics off against on: each
+    // on two fresh platforms started and warmed alike (a platform that served the phases
+    // above has runners whose JIT is warmer than a new one's, which biased these ratios).
     eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
     let data = tempfile::tempdir()?;
     let sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
-    let durable = start_platform(platform_rt, s.containers, 1, Some(sqlite_url), true).await?;
-    let mut dclients = Vec::with_capacity(STORE_CLIENTS);
-    for _ in 0..STORE_CLIENTS {
-        dclients.push(HttpClient::connect(durable.addr).await?);
-    }
-    dclients[0].put_action("noop").await?;
-    let warm_end = Instant::now() + Duration::from_secs(5);
-    drive(
-        vec![Side::Platform(&mut dclients[0])],
-        warm_end,
-        WARMUP_LATENCY,
+    let (memory, sqlite) = compare_fresh(
+        platform_rt,
+        s,
+        (None, true),
+        (Some(sqlite_url), true),
         &mut seq,
     )
     .await?;
-    let far = Instant::now() + REQUEST_TIMEOUT;
-    let sides = dclients.iter_mut().map(Side::Platform).collect();
-    drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
-    let (mut sm, mut sd) = (Vec::new(), Vec::new());
-    let (mut tm, mut td) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
-    for round in 0..ROUNDS {
-        for side in 0..2 {
-            let memory_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            if memory_turn {
-                let mut one = Side::Platform(&mut clients[0]);
-                sample(&mut one, end, &mut sm, &mut seq).await?;
-            } else {
-                let mut one = Side::Platform(&mut dclients[0]);
-                sample(&mut one, end, &mut sd, &mut seq).await?;
-            }
-        }
-        for side in 0..2 {
-            let memory_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            let sides = if memory_turn {
-                clients[..STORE_CLIENTS]
-                    .iter_mut()
-                    .map(Side::Platform)
-                    .collect()
-            } else {
-                dclients.iter_mut().map(Side::Platform).collect()
-            };
-            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
-            let acc = if memory_turn { &mut tm } else { &mut td };
-            acc.0 += n;
-            acc.1 += t;
-        }
-    }
-    drop(dclients);
-    stop_platform(platform_rt, durable).await;
     let stores = StoreComparison {
-        memory: percentiles(sm),
-        sqlite: percentiles(sd),
-        memory_tput: tm.0 as f64 / tm.1.as_secs_f64().max(1e-9),
-        sqlite_tput: td.0 as f64 / td.1.as_secs_f64().max(1e-9),
+        memory: memory.latency,
+        sqlite: sqlite.latency,
+        memory_tput: memory.tput,
+        sqlite_tput: sqlite.tput,
     };
-
-    // Metrics on (the main platform) against a platform with metrics off.
     eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
-    let bare = start_platform(platform_rt, s.containers, 1, None, false).await?;
-    let mut oclients = Vec::with_capacity(STORE_CLIENTS);
-    for _ in 0..STORE_CLIENTS {
-        oclients.push(HttpClient::connect(bare.addr).await?);
-    }
-    oclients[0].put_action("noop").await?;
-    let warm_end = Instant::now() + Duration::from_secs(5);
-    drive(
-        vec![Side::Platform(&mut oclients[0])],
-        warm_end,
-        WARMUP_LATENCY,
-        &mut seq,
-    )
-    .await?;
-    let far = Instant::now() + REQUEST_TIMEOUT;
-    let sides = oclients.iter_mut().map(Side::Platform).collect();
-    drive(sides, far, WARMUP_THROUGHPUT, &mut seq).await?;
-    let (mut mon, mut moff) = (Vec::new(), Vec::new());
-    let (mut ton, mut toff) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
-    for round in 0..ROUNDS {
-        for side in 0..2 {
-            let on_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            if on_turn {
-                let mut one = Side::Platform(&mut clients[0]);
-                sample(&mut one, end, &mut mon, &mut seq).await?;
-            } else {
-                let mut one = Side::Platform(&mut oclients[0]);
-                sample(&mut one, end, &mut moff, &mut seq).await?;
-            }
-        }
-        for side in 0..2 {
-            let on_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            let sides = if on_turn {
-                clients[..STORE_CLIENTS]
-                    .iter_mut()
-                    .map(Side::Platform)
-                    .collect()
-            } else {
-                oclients.iter_mut().map(Side::Platform).collect()
-            };
-            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
-            let acc = if on_turn { &mut ton } else { &mut toff };
-            acc.0 += n;
-            acc.1 += t;
-        }
-    }
-    drop(oclients);
-    stop_platform(platform_rt, bare).await;
+    let (on, off) = compare_fresh(platform_rt, s, (None, true), (None, false), &mut seq).await?;
     let metrics = MetricsComparison {
-        on: percentiles(mon),
-        off: percentiles(moff),
-        on_tput: ton.0 as f64 / ton.1.as_secs_f64().max(1e-9),
-        off_tput: toff.0 as f64 / toff.1.as_secs_f64().max(1e-9),
+        on: on.latency,
+        off: off.latency,
+        on_tput: on.tput,
+        off_tput: off.tput,
     };
 
     // Triggers: fire -> rule -> action against a direct invoke of the same action, both
@@ -1339,7 +1320,7 @@ impl Report {
         let st = &self.stores;
         println!(
             "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "store (same platform)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+            "store (fresh platforms)", "p50 µs", "p99 µs", "8 clients/s", "samples"
         );
         println!(
             "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
