@@ -10,54 +10,10 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
 const path = require('node:path')
-const crypto = require('node:crypto')
 
-const { AUTH, startNode, stop } = require('./support')
+const { stop, cluster, api, eventually, invokers } = require('./support')
 const ROOT = path.join(__dirname, '..', '..')
-const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
-const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
-const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
-const skip = (!KAFKA || !COUCH) && !REQUIRED ? 'FAAS_TEST_KAFKA_BROKERS / FAAS_TEST_COUCHDB_URL not set' : false
-
-const run = crypto.randomBytes(4).toString('hex')
-const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=e2e_dist_${run}_`
-const BUS = `kafka://${KAFKA}?prefix=e2e${run}.`
-const procs = new Set()
-
-async function node (mode, args) {
-  const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...args])
-  procs.add(proc)
-  proc.on('exit', () => procs.delete(proc))
-  return { p: proc, host }
-}
-
-const headers = {
-  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
-  'content-type': 'application/json'
-}
-
-async function api (host, method, p, body) {
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  let json
-  try { json = JSON.parse(text) } catch { json = undefined }
-  return { status: res.status, json, text }
-}
-
-async function eventually (what, fn, ms) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try { return await fn() } catch (e) { last = e }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
-
-async function invokers (host) {
-  const r = await fetch(`${host}/invokers`)
-  return r.json()
-}
+const { skip, node, stopAll, KAFKA, COUCH } = cluster({ storePrefix: 'e2e_dist_', busPrefix: 'e2e' })
 
 async function pool (n, limit, fn) {
   const out = new Array(n)
@@ -72,7 +28,7 @@ test('1 controller + 2 invokers over Kafka and CouchDB', { skip, timeout: 600000
   assert.ok(KAFKA && COUCH, 'FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL must be set when FAAS_REQUIRE_SERVICES=1')
   // SIGTERM, not SIGKILL: invokers then remove their containers (a SIGKILLed one leaves them
   // running until it is started again with the same id).
-  t.after(() => Promise.all([...procs].map(p => stop(p))))
+  t.after(stopAll)
 
   const inv0 = await node('invoker', ['--id', '0', '--user-memory-mb', '1024'])
   let inv1 = await node('invoker', ['--id', '1', '--user-memory-mb', '1024'])

@@ -9,53 +9,9 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const crypto = require('node:crypto')
 
-const { AUTH, startNode, stop } = require('./support')
-const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
-const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
-const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
-const skip = (!KAFKA || !COUCH) && !REQUIRED ? 'FAAS_TEST_KAFKA_BROKERS / FAAS_TEST_COUCHDB_URL not set' : false
-
-const run = crypto.randomBytes(4).toString('hex')
-const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=e2e_kinds_${run}_`
-const BUS = `kafka://${KAFKA}?prefix=e2ek${run}.`
-const procs = new Set()
-
-async function node (mode, args) {
-  const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...args])
-  procs.add(proc)
-  proc.on('exit', () => procs.delete(proc))
-  return { p: proc, host }
-}
-
-const headers = {
-  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
-  'content-type': 'application/json'
-}
-
-async function api (host, method, p, body) {
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  let json
-  try { json = JSON.parse(text) } catch { json = undefined }
-  return { status: res.status, json, text }
-}
-
-async function eventually (what, fn, ms) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try { return await fn() } catch (e) { last = e }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
-
-async function invokers (host) {
-  const r = await fetch(`${host}/invokers`)
-  return r.json()
-}
+const { stop, cluster, api, eventually, invokers } = require('./support')
+const { skip, node, stopAll, KAFKA, COUCH, run } = cluster({ storePrefix: 'e2e_kinds_', busPrefix: 'e2ek' })
 
 async function runtimes (host) {
   const r = await fetch(`${host}/`)
@@ -72,7 +28,7 @@ const JS = 'function main(p) { return { v: process.version, n: p.n } }'
 
 test('kinds from the invokers: mixed executors, a kind no invoker runs', { skip, timeout: 300000 }, async (t) => {
   assert.ok(KAFKA && COUCH, 'FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL must be set when FAAS_REQUIRE_SERVICES=1')
-  t.after(() => Promise.all([...procs].map(p => stop(p))))
+  t.after(stopAll)
 
   // The controller's own kinds are Docker's (its default executor); the one invoker runs
   // local processes.

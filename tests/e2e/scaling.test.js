@@ -9,61 +9,17 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const crypto = require('node:crypto')
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { AUTH, startNode, stop, tempDataDir } = require('./support')
-const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
-const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
-const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
-const skip = (!KAFKA || !COUCH) && !REQUIRED ? 'FAAS_TEST_KAFKA_BROKERS / FAAS_TEST_COUCHDB_URL not set' : false
-
-const run = crypto.randomBytes(4).toString('hex')
-const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=e2e_scale_${run}_`
-const BUS = `kafka://${KAFKA}?prefix=e2es${run}.`
-const procs = new Set()
-
-async function node (mode, args) {
-  const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, '--executor', 'process:', ...args])
-  procs.add(proc)
-  proc.on('exit', () => procs.delete(proc))
-  return { p: proc, host }
-}
-
-const headers = {
-  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
-  'content-type': 'application/json'
-}
-
-async function api (host, method, p, body) {
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  let json
-  try { json = JSON.parse(text) } catch { json = undefined }
-  return { status: res.status, json, text }
-}
-
-async function eventually (what, fn, ms) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try { return await fn() } catch (e) { last = e }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
-
-async function invokers (host) {
-  const r = await fetch(`${host}/invokers`)
-  return r.json()
-}
+const { stop, tempDataDir, cluster, api, eventually, invokers } = require('./support')
+const { skip, node, stopAll, KAFKA, COUCH } = cluster({ storePrefix: 'e2e_scale_', busPrefix: 'e2es', nodeArgs: ['--executor', 'process:'] })
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 test('invokers join and leave under load: nothing lost, nothing twice', { skip, timeout: 300000 }, async (t) => {
   assert.ok(KAFKA && COUCH, 'FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL must be set when FAAS_REQUIRE_SERVICES=1')
-  t.after(() => Promise.all([...procs].map(p => stop(p))))
+  t.after(stopAll)
 
   // More than the guest's default 60 invokes a minute.
   const config = path.join(tempDataDir(), 'controller.toml')

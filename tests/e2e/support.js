@@ -3,6 +3,7 @@
 'use strict'
 
 const { spawn } = require('node:child_process')
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -106,4 +107,58 @@ function stopPlatform (p, signal = 'SIGKILL') {
   })
 }
 
-module.exports = { BIN, AUTH, startNode, startPlatform, stopPlatform, processTree, tempDataDir, stop }
+// The distributed tests' cluster over the Kafka-API broker and CouchDB-API store named by
+// FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL, with fresh database and topic prefixes:
+// `skip` (a reason, or false; never when FAAS_REQUIRE_SERVICES=1), the store and bus URLs,
+// `node(mode, args)` starting a node on them (stopped by `stopAll`), and the API helpers.
+function cluster ({ storePrefix, busPrefix, nodeArgs = [] }) {
+  const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
+  const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
+  const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
+  const skip = (!KAFKA || !COUCH) && !REQUIRED ? 'FAAS_TEST_KAFKA_BROKERS / FAAS_TEST_COUCHDB_URL not set' : false
+  const run = crypto.randomBytes(4).toString('hex')
+  const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=${storePrefix}${run}_`
+  const BUS = `kafka://${KAFKA}?prefix=${busPrefix}${run}.`
+  const procs = new Set()
+  async function node (mode, args) {
+    const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...nodeArgs, ...args])
+    procs.add(proc)
+    proc.on('exit', () => procs.delete(proc))
+    return { p: proc, host }
+  }
+  const stopAll = () => Promise.all([...procs].map(p => stop(p)))
+  return { KAFKA, COUCH, skip, run, STORE, BUS, procs, node, stopAll }
+}
+
+const headers = {
+  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
+  'content-type': 'application/json'
+}
+
+// A call of the REST API as the guest: status, parsed JSON (if any) and text.
+async function api (host, method, p, body) {
+  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  const text = await res.text()
+  let json
+  try { json = JSON.parse(text) } catch { json = undefined }
+  return { status: res.status, json, text }
+}
+
+// `fn` until it does not throw, every 200 ms, at most `ms`.
+async function eventually (what, fn, ms) {
+  const deadline = Date.now() + ms
+  let last
+  for (;;) {
+    try { return await fn() } catch (e) { last = e }
+    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+// The controller's `/invokers` map.
+async function invokers (host) {
+  const r = await fetch(`${host}/invokers`)
+  return r.json()
+}
+
+module.exports = { BIN, AUTH, startNode, startPlatform, stopPlatform, processTree, tempDataDir, stop, cluster, headers, api, eventually, invokers }

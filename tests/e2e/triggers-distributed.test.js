@@ -14,48 +14,9 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const crypto = require('node:crypto')
 
-const { AUTH, startNode, stop } = require('./support')
-const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
-const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
-const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
-const skip = (!KAFKA || !COUCH) && !REQUIRED ? 'FAAS_TEST_KAFKA_BROKERS / FAAS_TEST_COUCHDB_URL not set' : false
-
-const run = crypto.randomBytes(4).toString('hex')
-const STORE = `${COUCH.replace(/\/?$/, '/')}?prefix=e2e_trig_${run}_`
-const BUS = `kafka://${KAFKA}?prefix=e2etrig${run}.`
-const procs = new Set()
-
-async function node (mode, args) {
-  const { proc, host } = await startNode(mode, ['--store', STORE, '--bus', BUS, '--guest-auth', AUTH, ...args])
-  procs.add(proc)
-  proc.on('exit', () => procs.delete(proc))
-  return { p: proc, host }
-}
-
-const headers = {
-  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
-  'content-type': 'application/json'
-}
-
-async function api (host, method, p, body) {
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  let json
-  try { json = JSON.parse(text) } catch { json = undefined }
-  return { status: res.status, json, text }
-}
-
-async function eventually (what, fn, ms) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try { return await fn() } catch (e) { last = e }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
+const { AUTH, cluster, api, eventually } = require('./support')
+const { skip, node, stopAll, KAFKA, COUCH, run } = cluster({ storePrefix: 'e2e_trig_', busPrefix: 'e2etrig' })
 
 // The action activation a fire's trigger record names, once the action's record is stored.
 async function ruleActivation (host, fireId) {
@@ -77,7 +38,7 @@ async function ruleActivation (host, fireId) {
 
 test('fires survive a controller killed after the 202', { skip, timeout: 600000 }, async (t) => {
   assert.ok(KAFKA && COUCH, 'FAAS_TEST_KAFKA_BROKERS and FAAS_TEST_COUCHDB_URL must be set when FAAS_REQUIRE_SERVICES=1')
-  t.after(() => Promise.all([...procs].map(p => stop(p))))
+  t.after(stopAll)
 
   await node('invoker', ['--id', '0', '--user-memory-mb', '1024'])
   const ctl0 = await node('controller', ['--id', '0', '--cluster-size', '2', '--listen', '127.0.0.1:0'])
