@@ -26,11 +26,7 @@ pub(crate) const CONDUCTOR: &str = "conductor";
 
 /// The top-level invoke (see [`Engine::invoke`]).
 pub(super) async fn invoke(engine: &Engine, user: Identity, req: InvokeRequest) -> Result<Outcome> {
-    let ticket = if req.throttle {
-        Some(engine.admit(&user)?)
-    } else {
-        None
-    };
+    let ticket = admit(engine, &user, &req)?;
     let fqn = super::qualify(&user, req.action.clone())?;
     let resolved = engine
         .resolve_action(&user, &fqn, Privilege::Activate)
@@ -46,12 +42,17 @@ pub(super) async fn invoke_resolved(
     resolved: ResolvedAction,
     req: InvokeRequest,
 ) -> Result<Outcome> {
-    let ticket = if req.throttle {
-        Some(engine.admit(&user)?)
-    } else {
-        None
-    };
+    let ticket = admit(engine, &user, &req)?;
     run_resolved(engine, user, req, ticket, resolved).await
+}
+
+/// The throttle's ticket for a top-level invoke (none when the request is not throttled).
+fn admit(engine: &Engine, user: &Identity, req: &InvokeRequest) -> Result<Option<Ticket>> {
+    if req.throttle {
+        engine.admit(user).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Runs a resolved and entitled action: runtime and `final` checks, then by kind.

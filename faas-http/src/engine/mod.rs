@@ -548,9 +548,7 @@ impl Engine {
     /// `Unavailable` (no invoker, or the engine is shutting down), `TooLarge` (the message
     /// does not fit the bus).
     pub async fn invoke(&self, user: Identity, request: InvokeRequest) -> Result<Outcome> {
-        if self.inner.draining.load(Ordering::Relaxed) {
-            return Err(faas_core::Error::unavailable(SHUTTING_DOWN));
-        }
+        self.refuse_when_draining()?;
         invoke::invoke(self, user, request).await
     }
 
@@ -564,10 +562,16 @@ impl Engine {
         resolved: ResolvedAction,
         request: InvokeRequest,
     ) -> Result<Outcome> {
+        self.refuse_when_draining()?;
+        invoke::invoke_resolved(self, user, resolved, request).await
+    }
+
+    /// `Unavailable` once [`Engine::drain`] began: no new invokes.
+    fn refuse_when_draining(&self) -> Result<()> {
         if self.inner.draining.load(Ordering::Relaxed) {
             return Err(faas_core::Error::unavailable(SHUTTING_DOWN));
         }
-        invoke::invoke_resolved(self, user, resolved, request).await
+        Ok(())
     }
 
     /// Resolves `action` (`_` = the caller's namespace) through its package and binding,
