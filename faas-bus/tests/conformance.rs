@@ -24,7 +24,12 @@ mod instrumented {
     impl MetricsRecorder for Counting {
         fn record(&self, event: &Event<'_>) {
             assert!(
-                matches!(event, Event::BusPublish { .. } | Event::BusConsume { .. }),
+                matches!(
+                    event,
+                    Event::BusPublish { .. }
+                        | Event::BusConsume { .. }
+                        | Event::BusDelivered { .. }
+                ),
                 "{event:?}"
             );
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

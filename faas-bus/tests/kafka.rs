@@ -255,6 +255,69 @@ async fn committed_offset_stops_at_the_lowest_unacknowledged() {
     assert_eq!((text(&d), d.redelivered), ("m5".into(), false), "{what}");
 }
 
+/// Deliveries carry the record's publish time, and the consumer reports its group's lag from
+/// librdkafka's statistics: what is published and not committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_reports_lag_and_deliveries_their_publish_time() {
+    let what = "consumer_reports_lag_and_deliveries_their_publish_time";
+    let Some(brokers) = brokers() else {
+        testkit::skip(what);
+        return;
+    };
+    let bus = KafkaBus::builder()
+        .with_brokers(brokers)
+        .with_client_id("faas-bus-test")
+        .with_commit_interval(Duration::ZERO)
+        // Statistics (and so the lag) every 100 ms instead of every 5 s.
+        .with_rdkafka("statistics.interval.ms", "100")
+        .build()
+        .expect("a valid bus config");
+    let topic = unique("lag");
+    let group = unique("group");
+    bus.create_topic(&topic, &TopicConfig::default())
+        .await
+        .unwrap();
+    let consumer = bus.subscribe(&topic, &group).await.unwrap();
+    let before = SystemTime::now() - Duration::from_secs(1);
+    for i in 0..4 {
+        bus.publish(&topic, None, Bytes::from(format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let first = recv(&*consumer, what).await;
+    let published = first.published.expect("a Kafka record has a timestamp");
+    assert!(
+        published >= before && published <= SystemTime::now() + Duration::from_secs(1),
+        "{what}: {published:?}"
+    );
+    let second = recv(&*consumer, what).await;
+    consumer.commit(&first).await.unwrap();
+    consumer.commit(&second).await.unwrap();
+    // Two of four committed: the lag settles at 2 once librdkafka has the committed offset
+    // and the high watermark (statistics keep being served while `recv` polls).
+    let lag_of = |c: &dyn Consumer| {
+        c.lag()
+            .and_then(|v| v.into_iter().find(|(t, _)| *t == topic))
+            .map(|(_, n)| n)
+    };
+    let settled = timeout(WAIT, async {
+        loop {
+            if lag_of(&*consumer) == Some(2) {
+                return;
+            }
+            // Poll the consumer (statistics arrive through it); nothing more is published, so
+            // this only returns on the two remaining messages, which are not committed.
+            let _ = timeout(Duration::from_millis(50), consumer.recv()).await;
+        }
+    })
+    .await;
+    assert!(
+        settled.is_ok(),
+        "{what}: lag stayed {:?}, expected Some(2)",
+        lag_of(&*consumer)
+    );
+}
+
 /// Late acknowledgements and foreign deliveries are handled without harm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_deliveries_are_rejected() {
@@ -274,6 +337,7 @@ async fn foreign_deliveries_are_rejected() {
         key: None,
         payload: Bytes::new(),
         redelivered: false,
+        published: None,
     };
     let e = consumer.commit(&foreign).await.unwrap_err();
     assert_eq!(e.status(), 400, "{what}");

@@ -81,6 +81,10 @@ pub struct Delivery {
     /// `true` when unsure (Kafka does for what was in a partition before this member got
     /// it), never `false` for a redelivery.
     pub redelivered: bool,
+    /// When the message was published, as the adapter knows it (Kafka: the record's
+    /// `CreateTime`, set by the producer's clock, to the millisecond; the in-process bus: its
+    /// publish call); `None` when unknown. Metrics derive publish-to-receipt latency from it.
+    pub published: Option<std::time::SystemTime>,
 }
 
 /// What a bus adapter guarantees beyond the contract; suites pick cases by these.
@@ -115,6 +119,13 @@ pub trait Consumer: fmt::Debug + Send + Sync + 'static {
     /// every unacknowledged message deliverable again (Kafka adapters commit only up to the
     /// lowest unacknowledged offset).
     async fn commit(&self, delivery: &Delivery) -> Result<()>;
+    /// Consumer lag: per topic, how many messages on the partitions this member can see its
+    /// group has not committed yet (waiting or in flight), as `(topic, messages)`; `None`
+    /// when the adapter cannot tell (the default). Read when metrics are scraped: cheap, no
+    /// I/O (an adapter reports what it last learned).
+    fn lag(&self) -> Option<Vec<(String, u64)>> {
+        None
+    }
 }
 
 /// A publish/subscribe bus with consumer groups and at-least-once delivery.

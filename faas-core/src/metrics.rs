@@ -90,6 +90,14 @@ pub enum Event<'a> {
         /// Whether it failed.
         failed: bool,
     },
+    /// A message was received `after_publish` its publication (by the publisher's clock,
+    /// when the bus says when it was published).
+    BusDelivered {
+        /// The topic family ([`topic_family`]).
+        topic: &'a str,
+        /// From its publication to its receipt.
+        after_publish: Duration,
+    },
     /// A message was received, or committed `elapsed` after it was received.
     BusConsume {
         /// The topic family ([`topic_family`]).
@@ -502,12 +510,81 @@ impl<S: Store + ?Sized> Store for InstrumentedStore<S> {
 pub struct InstrumentedBus<B: ?Sized> {
     metrics: Metrics,
     inner: Arc<B>,
+    /// The consumers handed out, read for their lag at scrape time.
+    lag: Arc<ConsumerLag>,
 }
 
 impl<B: MessageBus + ?Sized> InstrumentedBus<B> {
     /// Wraps `inner`.
     pub fn new(inner: Arc<B>, metrics: Metrics) -> Self {
-        Self { metrics, inner }
+        let lag = Arc::new(ConsumerLag::default());
+        metrics.add_source(Arc::clone(&lag) as Arc<dyn MetricSource>);
+        Self {
+            metrics,
+            inner,
+            lag,
+        }
+    }
+
+    /// Wraps `consumer` (of `group`) when metrics are on.
+    fn instrument(&self, consumer: Arc<dyn Consumer>, group: &str) -> Arc<dyn Consumer> {
+        if !self.metrics.is_enabled() {
+            return consumer;
+        }
+        self.lag.add(group, &consumer);
+        Arc::new(InstrumentedConsumer::new(consumer, self.metrics.clone()))
+    }
+}
+
+/// `faas_bus_consumer_lag{group,topic}`: what each live consumer's group has not committed
+/// ([`Consumer::lag`]), by group and topic family. Two members of one group in one process
+/// report the largest figure (the in-process bus reports the whole group's lag to each).
+#[derive(Debug, Default)]
+struct ConsumerLag(std::sync::Mutex<Vec<(String, std::sync::Weak<dyn Consumer>)>>);
+
+impl ConsumerLag {
+    fn add(&self, group: &str, consumer: &Arc<dyn Consumer>) {
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget the dropped ones, so the list stays as long as the live consumers.
+        all.retain(|(_, c)| c.strong_count() > 0);
+        all.push((group.to_string(), Arc::downgrade(consumer)));
+    }
+}
+
+impl MetricSource for ConsumerLag {
+    fn collect(&self, out: &mut Vec<Sample>) {
+        let consumers: Vec<(String, Arc<dyn Consumer>)> = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|(g, c)| Some((g.clone(), c.upgrade()?)))
+            .collect();
+        let mut lag: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        for (group, consumer) in consumers {
+            for (topic, n) in consumer.lag().unwrap_or_default() {
+                let key = (
+                    topic_family(&group).to_string(),
+                    topic_family(&topic).to_string(),
+                );
+                let v = lag.entry(key).or_default();
+                *v = (*v).max(n);
+            }
+        }
+        for ((group, topic), n) in lag {
+            out.push(
+                Sample::gauge(
+                    "faas_bus_consumer_lag",
+                    "Messages the consumer group has not committed yet (waiting or in flight), by group and topic family",
+                    n as f64,
+                )
+                .with_label("group", group)
+                .with_label("topic", topic),
+            );
+        }
     }
 }
 
@@ -531,25 +608,11 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
     }
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
         let inner = self.inner.subscribe(topic, group).await?;
-        if !self.metrics.is_enabled() {
-            return Ok(inner);
-        }
-        Ok(Arc::new(InstrumentedConsumer {
-            metrics: self.metrics.clone(),
-            inner,
-            received: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }))
+        Ok(self.instrument(inner, group))
     }
     async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
         let inner = self.inner.subscribe_topics(topics, group).await?;
-        if !self.metrics.is_enabled() {
-            return Ok(inner);
-        }
-        Ok(Arc::new(InstrumentedConsumer {
-            metrics: self.metrics.clone(),
-            inner,
-            received: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }))
+        Ok(self.instrument(inner, group))
     }
     fn capabilities(&self) -> BusCapabilities {
         self.inner.capabilities()
@@ -562,31 +625,88 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
 struct InstrumentedConsumer {
     metrics: Metrics,
     inner: Arc<dyn Consumer>,
-    /// When each uncommitted delivery was received, by (topic, partition, offset).
-    received: std::sync::Mutex<std::collections::HashMap<(String, u32, u64), Instant>>,
+    /// When each uncommitted delivery was received: (topic hash, partition, offset, time).
+    /// A short list scanned from the newest (deliveries in flight are few: the consumer's
+    /// concurrency), so a receipt allocates nothing; past [`Self::MAX_RECEIPTS`] the oldest
+    /// (never committed) are forgotten.
+    received: std::sync::Mutex<std::collections::VecDeque<(u64, u32, u64, Instant)>>,
+}
+
+impl InstrumentedConsumer {
+    const MAX_RECEIPTS: usize = 4096;
+
+    fn new(inner: Arc<dyn Consumer>, metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            inner,
+            received: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// The topic's hash (`std`'s fixed-key SipHash: a collision only misattributes one
+    /// commit delay sample).
+    fn topic_hash(topic: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        topic.hash(&mut h);
+        h.finish()
+    }
 }
 
 #[async_trait]
 impl Consumer for InstrumentedConsumer {
     async fn recv(&self) -> Result<Delivery> {
         let d = self.inner.recv().await?;
-        self.received
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((d.topic.clone(), d.partition, d.offset), Instant::now());
+        {
+            let mut received = self
+                .received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if received.len() >= Self::MAX_RECEIPTS {
+                received.pop_front();
+            }
+            received.push_back((
+                Self::topic_hash(&d.topic),
+                d.partition,
+                d.offset,
+                Instant::now(),
+            ));
+        }
+        let topic = topic_family(&d.topic);
         self.metrics.record(Event::BusConsume {
-            topic: topic_family(&d.topic),
+            topic,
             committed_after: None,
         });
+        // A publisher's clock ahead of ours gives no sample (`duration_since` fails).
+        if let Some(after) = d
+            .published
+            .and_then(|p| std::time::SystemTime::now().duration_since(p).ok())
+        {
+            self.metrics.record(Event::BusDelivered {
+                topic,
+                after_publish: after,
+            });
+        }
         Ok(d)
     }
     async fn commit(&self, delivery: &Delivery) -> Result<()> {
         let r = self.inner.commit(delivery).await;
-        let at = self
-            .received
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(delivery.topic.clone(), delivery.partition, delivery.offset));
+        let key = (
+            Self::topic_hash(&delivery.topic),
+            delivery.partition,
+            delivery.offset,
+        );
+        let at = {
+            let mut received = self
+                .received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            received
+                .iter()
+                .rposition(|&(t, p, o, _)| (t, p, o) == key)
+                .and_then(|i| received.remove(i))
+                .map(|(.., at)| at)
+        };
         if let Some(at) = at {
             self.metrics.record(Event::BusConsume {
                 topic: topic_family(&delivery.topic),
@@ -594,6 +714,10 @@ impl Consumer for InstrumentedConsumer {
             });
         }
         r
+    }
+
+    fn lag(&self) -> Option<Vec<(String, u64)>> {
+        self.inner.lag()
     }
 }
 

@@ -27,8 +27,9 @@
 //! (`unmatched` for paths no route has), topics with their family (`invoker`, not
 //! `invoker3`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use faas_core::metrics::{Event, MetricSource, MetricsRecorder, SampleKind};
@@ -39,6 +40,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use hashbrown::{Equivalent, HashMap};
 
 /// The value that stands for every label value past the cap.
 pub const OTHER: &str = "other";
@@ -82,6 +85,93 @@ type Histograms<const N: usize> = Family<Labels<N>, Histogram, fn() -> Histogram
 
 fn histograms<const N: usize>() -> Histograms<N> {
     Family::new_with_constructor(seconds_histogram as fn() -> Histogram)
+}
+
+/// The series of a family resolved once per label set: an event looks its series up by
+/// borrowed label values (`Q`, hashed like the owned key `K` with foldhash) under a read
+/// lock. `prometheus-client`'s `Family::get_or_create` wants owned label `String`s and hashes
+/// them with SipHash on every call, which the `invoke` benchmark measured at several percent
+/// of a warm invoke's CPU.
+#[derive(Debug)]
+struct Resolved<K, M>(RwLock<HashMap<K, M>>);
+
+impl<K, M> Default for Resolved<K, M> {
+    fn default() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: Hash + Eq, M> Resolved<K, M> {
+    /// Runs `f` on the series of `q`, resolving it with `make` (owned key and series) the
+    /// first time.
+    fn with<Q>(&self, q: &Q, make: impl FnOnce() -> (K, M), f: impl FnOnce(&M))
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        if let Some(m) = self.0.read().unwrap_or_else(PoisonError::into_inner).get(q) {
+            return f(m);
+        }
+        let (k, m) = make();
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        f(map.entry(k).or_insert(m));
+    }
+}
+
+/// The HTTP key: route template, method, status.
+type HttpKey = (Box<str>, Box<str>, u16);
+
+/// An [`HttpKey`] borrowed from an event; hashes as the tuple does.
+#[derive(Debug)]
+struct HttpQuery<'a>(&'a str, &'a str, u16);
+
+impl Hash for HttpQuery<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+        self.1.hash(h);
+        self.2.hash(h);
+    }
+}
+
+impl Equivalent<HttpKey> for HttpQuery<'_> {
+    fn equivalent(&self, k: &HttpKey) -> bool {
+        *k.0 == *self.0 && *k.1 == *self.1 && k.2 == self.2
+    }
+}
+
+/// The activation key: namespace, initiator, action, kind, memory.
+type ActionKey = (Box<str>, Box<str>, Box<str>, Box<str>, u64);
+
+/// An [`ActionKey`] borrowed from an event; hashes as the tuple does.
+#[derive(Debug)]
+struct ActionQuery<'a>(&'a str, &'a str, &'a str, &'a str, u64);
+
+impl Hash for ActionQuery<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+        self.1.hash(h);
+        self.2.hash(h);
+        self.3.hash(h);
+        self.4.hash(h);
+    }
+}
+
+impl Equivalent<ActionKey> for ActionQuery<'_> {
+    fn equivalent(&self, k: &ActionKey) -> bool {
+        *k.0 == *self.0 && *k.1 == *self.1 && *k.2 == *self.2 && *k.3 == *self.3 && k.4 == self.4
+    }
+}
+
+/// The resolved series of the families labelled with one value or a fixed set.
+#[derive(Debug, Default)]
+struct Hot {
+    completed: Resolved<&'static str, Histogram>,
+    scheduled: Resolved<&'static str, Counter>,
+    http: Resolved<HttpKey, (Counter, Histogram)>,
+    store_ops: Resolved<&'static str, Histogram>,
+    bus_publish: Resolved<Box<str>, Histogram>,
+    bus_received: Resolved<Box<str>, Counter>,
+    bus_commit: Resolved<Box<str>, Histogram>,
+    bus_delivery: Resolved<Box<str>, Histogram>,
 }
 
 /// The series of one activation label set, resolved once.
@@ -128,6 +218,7 @@ struct Families {
     bus_publish_errors: Family<Labels<1>, Counter>,
     bus_received: Family<Labels<1>, Counter>,
     bus_commit: Histograms<1>,
+    bus_delivery: Histograms<1>,
 }
 
 impl Families {
@@ -154,6 +245,7 @@ impl Families {
             bus_publish_errors: Family::default(),
             bus_received: Family::default(),
             bus_commit: histograms(),
+            bus_delivery: histograms(),
         }
     }
 }
@@ -165,7 +257,13 @@ pub struct PrometheusMetrics {
     config: MetricsConfig,
     registry: Registry,
     f: Arc<Families>,
-    series: Mutex<HashMap<String, Arc<ActionSeries>>>,
+    hot: Hot,
+    /// Activation series by label set; past the cap, new sets share the `other` series.
+    series: Resolved<ActionKey, Arc<ActionSeries>>,
+    /// How many activation label sets have their own series.
+    series_count: std::sync::atomic::AtomicUsize,
+    /// The `other` series, once the cap is reached.
+    other_series: std::sync::OnceLock<Arc<ActionSeries>>,
     namespaces: Mutex<HashSet<String>>,
     sources: Arc<Mutex<Vec<Arc<dyn MetricSource>>>>,
 }
@@ -287,13 +385,21 @@ impl PrometheusMetrics {
             "Time from receiving a bus message to committing it, by topic family",
             f.bus_commit.clone(),
         );
+        r.register(
+            "faas_bus_delivery_seconds",
+            "Time from publishing a bus message to receiving it, by topic family (the publisher's clock; Kafka's timestamps have millisecond precision)",
+            f.bus_delivery.clone(),
+        );
         let sources: Arc<Mutex<Vec<Arc<dyn MetricSource>>>> = Arc::default();
         r.register_collector(Box::new(Sources(Arc::clone(&sources))));
         Self {
             config,
             registry: r,
             f: Arc::new(f),
-            series: Mutex::new(HashMap::new()),
+            hot: Hot::default(),
+            series: Resolved::default(),
+            series_count: std::sync::atomic::AtomicUsize::new(0),
+            other_series: std::sync::OnceLock::new(),
             namespaces: Mutex::new(HashSet::new()),
             sources,
         }
@@ -334,58 +440,88 @@ impl PrometheusMetrics {
         OTHER.to_string()
     }
 
-    fn action_series(&self, a: &faas_core::metrics::ActivationSample<'_>) -> Arc<ActionSeries> {
-        let key = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            a.namespace, a.initiator, a.action, a.kind, a.memory_mb
+    /// Runs `f` on the series of `a`'s label set (the `other` series past the cap).
+    fn with_action_series(
+        &self,
+        a: &faas_core::metrics::ActivationSample<'_>,
+        f: impl FnOnce(&ActionSeries),
+    ) {
+        let q = ActionQuery(a.namespace, a.initiator, a.action, a.kind, a.memory_mb);
+        let mut capped = None;
+        self.series.with(
+            &q,
+            || {
+                use std::sync::atomic::Ordering::Relaxed;
+                // A racing thread may resolve the same set; it counts twice, which only
+                // makes the cap a little tighter.
+                let series = if self.series_count.fetch_add(1, Relaxed) < self.config.max_actions {
+                    self.new_series(
+                        a.namespace,
+                        a.initiator,
+                        a.action,
+                        a.kind,
+                        &a.memory_mb.to_string(),
+                    )
+                } else {
+                    let other = self
+                        .other_series
+                        .get_or_init(|| self.new_series(OTHER, OTHER, OTHER, OTHER, OTHER));
+                    capped = Some(Arc::clone(other));
+                    Arc::clone(other)
+                };
+                let key = (
+                    a.namespace.into(),
+                    a.initiator.into(),
+                    a.action.into(),
+                    a.kind.into(),
+                    a.memory_mb,
+                );
+                (key, series)
+            },
+            |s| f(s),
         );
-        let mut map = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = map.get(&key) {
-            return Arc::clone(s);
+        // Past the cap the label set is not remembered: it counted under `other` above.
+        if capped.is_some() {
+            let mut map = self
+                .series
+                .0
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            map.remove(&q);
         }
-        let capped = map.len() >= self.config.max_actions;
-        let (key, ns, init, action, kind, mem) = if capped {
-            let other = || OTHER.to_string();
-            let key = "\u{1f}other".to_string();
-            if let Some(s) = map.get(&key) {
-                return Arc::clone(s);
-            }
-            (key, other(), other(), other(), other(), other())
-        } else {
-            (
-                key,
-                a.namespace.to_string(),
-                a.initiator.to_string(),
-                a.action.to_string(),
-                a.kind.to_string(),
-                a.memory_mb.to_string(),
-            )
-        };
+    }
+
+    /// Creates (or finds) the series of one activation label set.
+    fn new_series(
+        &self,
+        ns: &str,
+        init: &str,
+        action: &str,
+        kind: &str,
+        mem: &str,
+    ) -> Arc<ActionSeries> {
         let f = &self.f;
         let three: Labels<3> = [
-            ("namespace", ns.clone()),
-            ("initiator", init.clone()),
-            ("action", action.clone()),
+            ("namespace", ns.to_string()),
+            ("initiator", init.to_string()),
+            ("action", action.to_string()),
         ];
         let status = STATUSES.map(|s| {
+            let [a, b, c] = three.clone();
             f.status
-                .get_or_create(&[
-                    ("namespace", ns.clone()),
-                    ("initiator", init.clone()),
-                    ("action", action.clone()),
-                    ("status", s.to_string()),
-                ])
+                .get_or_create(&[a, b, c, ("status", s.to_string())])
                 .clone()
         });
-        let series = Arc::new(ActionSeries {
+        let [a, b, c] = three.clone();
+        Arc::new(ActionSeries {
             activations: f
                 .activations
                 .get_or_create(&[
-                    ("namespace", ns.clone()),
-                    ("initiator", init.clone()),
-                    ("action", action.clone()),
-                    ("kind", kind),
-                    ("memory", mem),
+                    a,
+                    b,
+                    c,
+                    ("kind", kind.to_string()),
+                    ("memory", mem.to_string()),
                 ])
                 .clone(),
             cold_starts: f.cold_starts.get_or_create(&three).clone(),
@@ -395,9 +531,7 @@ impl PrometheusMetrics {
             duration: f.duration.get_or_create(&three).clone(),
             end_to_end: f.end_to_end.get_or_create(&three).clone(),
             memory: f.memory.get_or_create(&three).clone(),
-        });
-        map.insert(key, Arc::clone(&series));
-        series
+        })
     }
 }
 
@@ -411,10 +545,9 @@ fn one(key: &'static str, v: &str) -> Labels<1> {
 
 impl MetricsRecorder for PrometheusMetrics {
     fn record(&self, event: &Event<'_>) {
-        let f = &self.f;
+        let (f, hot) = (&self.f, &self.hot);
         match *event {
-            Event::Activation(a) => {
-                let s = self.action_series(a);
+            Event::Activation(a) => self.with_action_series(a, |s| {
                 s.activations.inc();
                 if a.cold {
                     s.cold_starts.inc();
@@ -430,29 +563,47 @@ impl MetricsRecorder for PrometheusMetrics {
                 s.end_to_end.observe(secs(a.end_to_end));
                 // MB, as OpenWhisk's gauge (`gauge.set(a.memory)`).
                 s.memory.set(i64::try_from(a.memory_mb).unwrap_or(i64::MAX));
-            }
-            Event::Completed { outcome, elapsed } => {
-                f.completed
-                    .get_or_create(&one("outcome", outcome))
-                    .observe(secs(elapsed));
-            }
+            }),
+            Event::Completed { outcome, elapsed } => hot.completed.with(
+                outcome,
+                || {
+                    (
+                        outcome,
+                        f.completed.get_or_create(&one("outcome", outcome)).clone(),
+                    )
+                },
+                |h| h.observe(secs(elapsed)),
+            ),
             Event::Http {
                 route,
                 method,
                 status,
                 elapsed,
-            } => {
-                f.http_requests
-                    .get_or_create(&[
-                        ("route", route.to_string()),
-                        ("method", method.to_string()),
-                        ("status", status.to_string()),
-                    ])
-                    .inc();
-                f.http_duration
-                    .get_or_create(&[("route", route.to_string()), ("method", method.to_string())])
-                    .observe(secs(elapsed));
-            }
+            } => hot.http.with(
+                &HttpQuery(route, method, status),
+                || {
+                    let counter = f
+                        .http_requests
+                        .get_or_create(&[
+                            ("route", route.to_string()),
+                            ("method", method.to_string()),
+                            ("status", status.to_string()),
+                        ])
+                        .clone();
+                    let histogram = f
+                        .http_duration
+                        .get_or_create(&[
+                            ("route", route.to_string()),
+                            ("method", method.to_string()),
+                        ])
+                        .clone();
+                    ((route.into(), method.into(), status), (counter, histogram))
+                },
+                |(c, h)| {
+                    c.inc();
+                    h.observe(secs(elapsed));
+                },
+            ),
             Event::Throttled { namespace, limit } => {
                 let family = match limit {
                     "ConcurrentRateLimit" => &f.limit_concurrent,
@@ -463,13 +614,24 @@ impl MetricsRecorder for PrometheusMetrics {
                     .get_or_create(&[("namespace", self.namespace_label(namespace))])
                     .inc();
             }
-            Event::Scheduled { outcome } => {
-                f.scheduled.get_or_create(&one("outcome", outcome)).inc();
-            }
+            Event::Scheduled { outcome } => hot.scheduled.with(
+                outcome,
+                || {
+                    (
+                        outcome,
+                        f.scheduled.get_or_create(&one("outcome", outcome)).clone(),
+                    )
+                },
+                |c| {
+                    c.inc();
+                },
+            ),
             Event::StoreOp { op, elapsed, error } => {
-                f.store_ops
-                    .get_or_create(&one("op", op))
-                    .observe(secs(elapsed));
+                hot.store_ops.with(
+                    op,
+                    || (op, f.store_ops.get_or_create(&one("op", op)).clone()),
+                    |h| h.observe(secs(elapsed)),
+                );
                 if let Some(e) = error {
                     f.store_errors
                         .get_or_create(&[("op", op.to_string()), ("error", e.to_string())])
@@ -481,26 +643,61 @@ impl MetricsRecorder for PrometheusMetrics {
                 elapsed,
                 failed,
             } => {
-                f.bus_publish
-                    .get_or_create(&one("topic", topic))
-                    .observe(secs(elapsed));
+                hot.bus_publish.with(
+                    topic,
+                    || {
+                        (
+                            topic.into(),
+                            f.bus_publish.get_or_create(&one("topic", topic)).clone(),
+                        )
+                    },
+                    |h| h.observe(secs(elapsed)),
+                );
                 if failed {
                     f.bus_publish_errors
                         .get_or_create(&one("topic", topic))
                         .inc();
                 }
             }
+            Event::BusDelivered {
+                topic,
+                after_publish,
+            } => hot.bus_delivery.with(
+                topic,
+                || {
+                    (
+                        topic.into(),
+                        f.bus_delivery.get_or_create(&one("topic", topic)).clone(),
+                    )
+                },
+                |h| h.observe(secs(after_publish)),
+            ),
             Event::BusConsume {
                 topic,
                 committed_after,
             } => match committed_after {
-                None => {
-                    f.bus_received.get_or_create(&one("topic", topic)).inc();
-                }
-                Some(d) => f
-                    .bus_commit
-                    .get_or_create(&one("topic", topic))
-                    .observe(secs(d)),
+                None => hot.bus_received.with(
+                    topic,
+                    || {
+                        (
+                            topic.into(),
+                            f.bus_received.get_or_create(&one("topic", topic)).clone(),
+                        )
+                    },
+                    |c| {
+                        c.inc();
+                    },
+                ),
+                Some(d) => hot.bus_commit.with(
+                    topic,
+                    || {
+                        (
+                            topic.into(),
+                            f.bus_commit.get_or_create(&one("topic", topic)).clone(),
+                        )
+                    },
+                    |h| h.observe(secs(d)),
+                ),
             },
             _ => {}
         }
@@ -525,9 +722,21 @@ impl Collector for Sources {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let mut samples = Vec::new();
+        let mut collected = Vec::new();
         for s in &sources {
-            s.collect(&mut samples);
+            s.collect(&mut collected);
+        }
+        // Series reported by several sources (two pools in one process) are summed: the
+        // text format allows each name and label set once.
+        let mut samples: Vec<faas_core::metrics::Sample> = Vec::with_capacity(collected.len());
+        for c in collected {
+            match samples
+                .iter_mut()
+                .find(|s| s.name == c.name && s.labels == c.labels)
+            {
+                Some(s) => s.value += c.value,
+                None => samples.push(c),
+            }
         }
         // One descriptor per name, its samples together (the text format requires it).
         let mut names: Vec<&'static str> = Vec::new();

@@ -242,3 +242,54 @@ async fn an_engine_not_started_is_not_ready() {
     assert!(!r.ready);
     assert_eq!(r.bus, "not started");
 }
+
+/// A consumer task that ends (here: a listener that panics on its message) makes the
+/// controller not ready, `bus: "stopped"`, while it stays live.
+#[tokio::test]
+async fn a_stopped_consumer_makes_the_controller_not_ready() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus = Arc::new(InProcessBus::new());
+    let controller = faas_http::Controller::new(
+        ControllerConfig::default(),
+        Arc::clone(&store),
+        Arc::clone(&bus) as Arc<dyn faas_core::MessageBus>,
+        Arc::new(faas_core::sharding::ShardingScheduler::new()),
+        Arc::new(faas_core::StoreAuthenticator::new(Arc::clone(&store))),
+    )
+    .unwrap();
+    controller
+        .engine()
+        .listen(
+            "boom",
+            faas_core::TopicConfig::default(),
+            |_| panic!("a listener that fails on its message (expected in this test)"),
+            || {},
+        )
+        .unwrap();
+    within("start", controller.start()).await.unwrap();
+    let router = controller.router();
+    // Not ready only for want of an invoker: the consumers run.
+    let r = unauthenticated_get(&router, "/ready").await;
+    assert_eq!(r.json()["bus"], "ok", "{}", r.json());
+
+    faas_core::MessageBus::publish(&*bus, "boom", None, bytes::Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    within("the consumer task to end", async {
+        loop {
+            if controller.engine().readiness().await.bus == "stopped" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let r = unauthenticated_get(&router, "/ready").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["bus"], "stopped");
+    assert_eq!(r.json()["ready"], false);
+    assert_eq!(
+        unauthenticated_get(&router, "/health").await.status,
+        StatusCode::OK
+    );
+}

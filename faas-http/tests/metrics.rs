@@ -356,6 +356,25 @@ async fn scrape_after_known_invocations() {
         ),
         5.0
     );
+    // Publish to receipt, from the in-process bus's publish time.
+    assert_eq!(
+        value(
+            &text,
+            "faas_bus_delivery_seconds_count",
+            &[("topic", "invoker")]
+        ),
+        5.0
+    );
+    // Everything the invoker received is committed.
+    assert_eq!(
+        value(
+            &text,
+            "faas_bus_consumer_lag",
+            &[("group", "invoker"), ("topic", "invoker")]
+        ),
+        0.0,
+        "{text}"
+    );
     assert!(
         value(
             &text,
@@ -407,6 +426,55 @@ async fn scrape_after_known_invocations() {
     );
 
     within("invoker shutdown", invoker.shutdown()).await;
+}
+
+/// `faas_bus_consumer_lag` counts what a group has not committed: waiting and in flight.
+#[tokio::test]
+async fn consumer_lag_is_what_the_group_has_not_committed() {
+    let metrics = Arc::new(PrometheusMetrics::default());
+    let bus = InstrumentedBus::new(Arc::new(InProcessBus::new()), metrics.handle());
+    bus.create_topic("work7", &faas_core::TopicConfig::default())
+        .await
+        .unwrap();
+    let consumer = bus.subscribe("work7", "workers3").await.unwrap();
+    let lag = |m: &PrometheusMetrics| {
+        value(
+            &m.render(),
+            "faas_bus_consumer_lag",
+            &[("group", "workers"), ("topic", "work")],
+        )
+    };
+    assert_eq!(lag(&metrics), 0.0);
+    for i in 0..3u8 {
+        bus.publish("work7", None, bytes::Bytes::from(vec![i]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(lag(&metrics), 3.0);
+    let d = within("a delivery", consumer.recv()).await.unwrap();
+    assert_eq!(lag(&metrics), 3.0, "in flight still counts");
+    consumer.commit(&d).await.unwrap();
+    assert_eq!(lag(&metrics), 2.0);
+    let text = metrics.render();
+    assert_eq!(
+        value(
+            &text,
+            "faas_bus_delivery_seconds_count",
+            &[("topic", "work")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "faas_bus_commit_delay_seconds_count",
+            &[("topic", "work")]
+        ),
+        1.0
+    );
+    // A dropped consumer is no longer read.
+    drop(consumer);
+    assert!(!metrics.render().contains("faas_bus_consumer_lag{"));
 }
 
 #[tokio::test]

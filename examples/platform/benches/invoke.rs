@@ -46,6 +46,9 @@
 //!   request, store operation and bus message recorded) against a fresh one with metrics off
 //!   (`--no-metrics`), started and warmed alike; warm blocking invokes, latency at 1 client and
 //!   throughput at 8, the two alternating.
+//! * **tracing**: the same with tracing on (every span exported over OTLP/HTTP to a sink on
+//!   loopback that reads and discards the requests) against tracing off, both with metrics on;
+//!   reported, not a target.
 //! * **CPU per request**: CPU time (from `/proc`, 10 ms ticks) of the platform's runtime threads,
 //!   the client thread and the runner processes during each measured phase, divided by the
 //!   requests served. On a machine with few cores throughput is CPU-bound, and this table says
@@ -668,15 +671,58 @@ impl CpuUse {
 
 // ------------------------------------------------------------------------------------ platform
 
+/// What a platform of a comparison runs with.
+#[derive(Debug, Clone, Default)]
+struct Variant {
+    /// The store URL; `None` is the in-memory store.
+    store: Option<String>,
+    /// Prometheus metrics on.
+    metrics: bool,
+    /// The OTLP/HTTP endpoint spans are exported to (tracing on); `None`: tracing off.
+    otlp: Option<String>,
+}
+
+impl Variant {
+    /// The default platform with the in-memory store: metrics on, tracing off.
+    fn memory() -> Self {
+        Self {
+            metrics: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// An OTLP/HTTP sink on loopback: answers every request `200` with an empty body after reading
+/// it, so that the platform's exporter does all its work (batching, encoding, sending). Runs
+/// until the runtime ends; returns its endpoint.
+async fn otlp_sink() -> Res<String> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(|body: Bytes| async move {
+        drop(body);
+        StatusCode::OK
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("warning: the OTLP sink stopped: {e}");
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
 /// Starts a platform on the platform runtime with room for `containers` action containers plus
 /// `prewarm` stem cells, and throttles far above what the bench can reach.
 async fn start_platform(
     rt: &Runtime,
     containers: usize,
     prewarm: usize,
-    store: Option<String>,
-    metrics: bool,
+    variant: Variant,
 ) -> Res<Running> {
+    let Variant {
+        store,
+        metrics,
+        otlp,
+    } = variant;
     // As `standalone` resolves it: a SQLite store gets its journaled bus beside it.
     let bus = store.as_deref().and_then(bus_journal_for).map_or_else(
         || "inproc:".into(),
@@ -695,6 +741,7 @@ async fn start_platform(
     config.limits.concurrent_invocations = 1_000_000;
     config.limits.fires_per_minute = 1_000_000_000;
     config.metrics.enabled = metrics;
+    config.otlp_endpoint = otlp;
     let started = rt
         .spawn(async move { standalone::start(&config, &Adapters::default()).await })
         .await??;
@@ -763,19 +810,18 @@ struct Side2 {
     tput: f64,
 }
 
-/// Starts two platforms (`(store, metrics)` each; `None` is the in-memory store), warms both
-/// alike, then measures them alternately in [`ROUNDS`] rounds (latency, then throughput) and
-/// stops them.
+/// Starts two platforms, warms both alike, then measures them alternately in [`ROUNDS`]
+/// rounds (latency, then throughput) and stops them.
 async fn compare_fresh(
     rt: &Runtime,
     s: &Settings,
-    a: (Option<String>, bool),
-    b: (Option<String>, bool),
+    a: Variant,
+    b: Variant,
     seq: &mut u64,
 ) -> Res<(Side2, Side2)> {
     let chunk = s.chunk();
-    let pa = start_platform(rt, s.containers, 1, a.0, a.1).await?;
-    let pb = start_platform(rt, s.containers, 1, b.0, b.1).await?;
+    let pa = start_platform(rt, s.containers, 1, a).await?;
+    let pb = start_platform(rt, s.containers, 1, b).await?;
     let mut sides: [Vec<HttpClient>; 2] = [Vec::new(), Vec::new()];
     for (clients, addr) in sides.iter_mut().zip([pa.addr, pb.addr]) {
         for _ in 0..STORE_CLIENTS {
@@ -835,9 +881,9 @@ struct StoreComparison {
     sqlite_tput: f64,
 }
 
-/// A fresh platform with metrics on against one with metrics off.
+/// A fresh platform with a feature (metrics, tracing) on against one with it off.
 #[derive(Debug)]
-struct MetricsComparison {
+struct OnOff {
     on: Percentiles,
     off: Percentiles,
     on_tput: f64,
@@ -869,7 +915,8 @@ struct Report {
     cold_prewarm: Percentiles,
     cold_floor: Percentiles,
     stores: StoreComparison,
-    metrics: MetricsComparison,
+    metrics: OnOff,
+    tracing: OnOff,
     triggers: TriggerComparison,
     web: WebComparison,
 }
@@ -895,7 +942,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         "starting the platform and {} floor runners ({kind})",
         s.containers
     );
-    let main = start_platform(platform_rt, s.containers, 1, None, true).await?;
+    let main = start_platform(platform_rt, s.containers, 1, Variant::memory()).await?;
     let mut clients = Vec::with_capacity(32);
     for _ in 0..CLIENTS[CLIENTS.len() - 1] {
         clients.push(HttpClient::connect(main.addr).await?);
@@ -1000,14 +1047,12 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
     eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
     let data = tempfile::tempdir()?;
     let sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
-    let (memory, sqlite) = compare_fresh(
-        platform_rt,
-        s,
-        (None, true),
-        (Some(sqlite_url), true),
-        &mut seq,
-    )
-    .await?;
+    let sqlite = Variant {
+        store: Some(sqlite_url),
+        ..Variant::memory()
+    };
+    let (memory, sqlite) =
+        compare_fresh(platform_rt, s, Variant::memory(), sqlite, &mut seq).await?;
     let stores = StoreComparison {
         memory: memory.latency,
         sqlite: sqlite.latency,
@@ -1015,8 +1060,28 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         sqlite_tput: sqlite.tput,
     };
     eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
-    let (on, off) = compare_fresh(platform_rt, s, (None, true), (None, false), &mut seq).await?;
-    let metrics = MetricsComparison {
+    let off = Variant {
+        metrics: false,
+        ..Variant::memory()
+    };
+    let (on, off) = compare_fresh(platform_rt, s, Variant::memory(), off, &mut seq).await?;
+    let metrics = OnOff {
+        on: on.latency,
+        off: off.latency,
+        on_tput: on.tput,
+        off_tput: off.tput,
+    };
+    eprintln!(
+        "tracing: on (OTLP export to a loopback sink) vs off, {:.1} s per side",
+        s.secs
+    );
+    let sink = platform_rt.spawn(otlp_sink()).await??;
+    let traced = Variant {
+        otlp: Some(sink),
+        ..Variant::memory()
+    };
+    let (on, off) = compare_fresh(platform_rt, s, traced, Variant::memory(), &mut seq).await?;
+    let tracing = OnOff {
         on: on.latency,
         off: off.latency,
         on_tput: on.tput,
@@ -1136,8 +1201,9 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
 
     // Cold starts: floor, platform without prewarming, platform taking a stem cell.
     eprintln!("cold start: {} per variant", s.cold);
-    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0, None, true).await?;
-    let prewarmed = start_platform(platform_rt, s.containers.max(s.cold), 1, None, true).await?;
+    let bare = start_platform(platform_rt, s.containers.max(s.cold), 0, Variant::memory()).await?;
+    let prewarmed =
+        start_platform(platform_rt, s.containers.max(s.cold), 1, Variant::memory()).await?;
     let mut bare_client = HttpClient::connect(bare.addr).await?;
     let mut pre_client = HttpClient::connect(prewarmed.addr).await?;
     tokio::time::sleep(s.stem_wait).await;
@@ -1192,6 +1258,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         cold_floor: percentiles(cf),
         stores,
         metrics,
+        tracing,
         triggers,
         web,
     })
@@ -1377,6 +1444,36 @@ impl Report {
             ratio(us(m.on.p50), us(m.off.p50)),
             ratio(us(m.on.p99), us(m.off.p99)),
             metrics_tput
+        );
+        println!();
+
+        let t = &self.tracing;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "tracing (same action, metrics on)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "tracing off (default)",
+            us(t.off.p50),
+            us(t.off.p99),
+            t.off_tput,
+            t.off.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "tracing on (OTLP to loopback sink)",
+            us(t.on.p50),
+            us(t.on.p99),
+            t.on_tput,
+            t.on.n
+        );
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "on / off",
+            ratio(us(t.on.p50), us(t.off.p50)),
+            ratio(us(t.on.p99), us(t.off.p99)),
+            ratio(t.on_tput, t.off_tput)
         );
         println!();
 

@@ -720,6 +720,9 @@ impl InProcessConsumer {
                     key: message.key.clone(),
                     payload: message.payload.clone(),
                     redelivered: message.offset < queue.redeliver_below,
+                    // Its wall-clock time, from the monotonic one kept for retention.
+                    published: std::time::SystemTime::now()
+                        .checked_sub(message.published.elapsed()),
                 };
                 queue.in_flight.push_back(q);
                 group.cursor = (p + 1) % n;
@@ -794,6 +797,23 @@ impl Consumer for InProcessConsumer {
             self.notify.notify_waiters();
         }
         Ok(())
+    }
+
+    fn lag(&self) -> Option<Vec<(String, u64)>> {
+        Some(vec![(self.topic.name.clone(), self.uncommitted())])
+    }
+}
+
+impl InProcessConsumer {
+    /// What the group has not committed on this topic: waiting and in flight, all partitions
+    /// (a member may take from any partition nobody else holds).
+    fn uncommitted(&self) -> u64 {
+        let state = self.topic.lock();
+        state.groups[self.index]
+            .partitions
+            .iter()
+            .map(|q| (q.queued.len() + q.in_flight.len()) as u64)
+            .sum()
     }
 }
 
@@ -874,6 +894,15 @@ impl Consumer for InProcessMultiConsumer {
                 self.topics()
             ))),
         }
+    }
+
+    fn lag(&self) -> Option<Vec<(String, u64)>> {
+        Some(
+            self.members
+                .iter()
+                .map(|m| (m.topic.name.clone(), m.uncommitted()))
+                .collect(),
+        )
     }
 }
 

@@ -166,6 +166,11 @@ impl Consumer for KafkaConsumer {
                         tracing::warn!(topic = m.topic(), "a message of a topic not subscribed to");
                         continue;
                     };
+                    let published = m
+                        .timestamp()
+                        .to_millis()
+                        .and_then(|ms| u64::try_from(ms).ok())
+                        .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms));
                     let key = m.key().map(Bytes::copy_from_slice);
                     let payload = m.payload().map(Bytes::copy_from_slice).unwrap_or_default();
                     drop(m);
@@ -184,6 +189,7 @@ impl Consumer for KafkaConsumer {
                         key,
                         payload,
                         redelivered,
+                        published,
                     });
                 }
                 Err(e) => match error::code(&e) {
@@ -248,6 +254,26 @@ impl Consumer for KafkaConsumer {
                 .map_err(|e| error::map(e, &topic.logical))?;
         }
         Ok(())
+    }
+
+    fn lag(&self) -> Option<Vec<(String, u64)>> {
+        let consumer = self.inner.as_ref()?;
+        let lag = consumer
+            .context()
+            .lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Some(
+            self.topics
+                .iter()
+                .map(|t| {
+                    (
+                        t.logical.clone(),
+                        lag.get(&t.physical).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 
@@ -349,14 +375,41 @@ fn ack(
     })
 }
 
-/// Callbacks of a member's librdkafka client: forget revoked partitions, log faults.
+/// Callbacks of a member's librdkafka client: forget revoked partitions, log faults, note
+/// the consumer lag of its statistics.
 pub(crate) struct MemberContext {
     pub(crate) tracking: Arc<Tracking>,
+    /// Per topic on the broker, the lag librdkafka last reported (its statistics every
+    /// [`STATISTICS_INTERVAL`]): the sum over the partitions assigned to this member of the
+    /// high watermark minus the committed offset.
+    pub(crate) lag: Mutex<HashMap<String, u64>>,
 }
+
+/// How often librdkafka reports statistics (the consumer lag among them).
+pub(crate) const STATISTICS_INTERVAL: Duration = Duration::from_secs(5);
 
 impl ClientContext for MemberContext {
     fn error(&self, error: KafkaError, reason: &str) {
         log_client_error(&error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        // `consumer_lag` is -1 for partitions not assigned here (and librdkafka's internal
+        // partition -1).
+        let lag = statistics
+            .topics
+            .into_iter()
+            .map(|(topic, t)| {
+                let sum = t
+                    .partitions
+                    .values()
+                    .filter(|p| p.partition >= 0)
+                    .filter_map(|p| u64::try_from(p.consumer_lag).ok())
+                    .sum();
+                (topic, sum)
+            })
+            .collect();
+        *self.lag.lock().unwrap_or_else(PoisonError::into_inner) = lag;
     }
 }
 

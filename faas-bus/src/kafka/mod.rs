@@ -455,9 +455,14 @@ impl KafkaBus {
                 settings.fetch_wait.as_millis().to_string(),
             )
             .set("fetch.error.backoff.ms", "100")
+            .set(
+                "statistics.interval.ms",
+                consumer::STATISTICS_INTERVAL.as_millis().to_string(),
+            )
             .with_overrides(&settings.rdkafka)
             .create_with_context(MemberContext {
                 tracking: Arc::clone(&tracking),
+                lag: std::sync::Mutex::default(),
             })
             .map_err(|e| client_error("consumer", e))?;
         let physical: Vec<&str> = subscribed.iter().map(|t| t.physical.as_str()).collect();

@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -91,10 +90,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let probe = self.metrics.start().map(|t0| Probe {
             t0,
-            route: req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(|m| Arc::from(m.as_str())),
+            route: req.extensions().get::<MatchedPath>().cloned(),
             method: method_label(req.method()),
             metrics: self.metrics.clone(),
         });
@@ -108,7 +104,8 @@ where
 #[derive(Debug)]
 struct Probe {
     t0: Instant,
-    route: Option<Arc<str>>,
+    /// The route template (a shared string: cloning it does not allocate).
+    route: Option<MatchedPath>,
     method: &'static str,
     metrics: Metrics,
 }
@@ -139,7 +136,7 @@ where
         let out = ready!(this.inner.poll(cx));
         if let (Some(p), Ok(res)) = (this.probe.take(), &out) {
             p.metrics.record(Event::Http {
-                route: p.route.as_deref().unwrap_or("unmatched"),
+                route: p.route.as_ref().map_or("unmatched", MatchedPath::as_str),
                 method: p.method,
                 status: res.status().as_u16(),
                 elapsed: p.t0.elapsed(),
