@@ -333,3 +333,50 @@ async fn non_blocking_and_expired_waits_answer_with_the_id() {
     assert_eq!(rec.response.result, Some(json!({"trail": ["a", "b"]})));
     assert_eq!(rec.logs.len(), 2);
 }
+
+/// With user events on, the controller publishes the `Activation` event of each sequence and
+/// composition record it writes (OpenWhisk's `SequenceActions`/`PrimitiveActions`), source
+/// `controller<C>`; the components' events come from the invoker that ran them.
+#[tokio::test]
+async fn sequences_and_compositions_publish_their_activation_events() {
+    let e = started(ControllerConfig::default().with_user_events(true)).await;
+    let events = e
+        .bus
+        .subscribe(faas_core::events::EVENTS_TOPIC, "user-events")
+        .await
+        .unwrap();
+    for n in ["a", "b", "inc"] {
+        action(&e, n, json!([])).await;
+    }
+    action(&e, "cond", json!([{"key": "conductor", "value": true}])).await;
+    seq(&e, "s", &["/_/a", "/_/b"]).await;
+    let s = blocking(&e, "s", json!({})).await;
+    let c = blocking(&e, "cond", json!({})).await;
+
+    let mut got: Vec<Value> = Vec::new();
+    within("the two events", async {
+        while got.len() < 2 {
+            let d = events.recv().await.unwrap();
+            got.push(serde_json::from_slice(&d.payload).unwrap());
+            events.commit(&d).await.unwrap();
+        }
+    })
+    .await;
+    let of = |id: &faas_core::ActivationId| {
+        got.iter()
+            .find(|v| v["body"]["activationId"] == json!(id.as_str()))
+            .unwrap_or_else(|| panic!("no event for {id}: {got:?}"))
+            .clone()
+    };
+    let seq_event = of(&s.activation_id);
+    assert_eq!(seq_event["eventType"], "Activation");
+    assert_eq!(seq_event["source"], "controller0");
+    assert_eq!(seq_event["namespace"], "guest");
+    assert_eq!(seq_event["body"]["name"], "guest/s");
+    assert_eq!(seq_event["body"]["kind"], "sequence");
+    assert_eq!(seq_event["body"]["statusCode"], 0);
+    let cond_event = of(&c.activation_id);
+    assert_eq!(cond_event["source"], "controller0");
+    assert_eq!(cond_event["body"]["name"], "guest/cond");
+    assert_eq!(cond_event["body"]["conductor"], true);
+}

@@ -172,8 +172,10 @@ pub(crate) async fn accept(
     engine.inner.accept_composition(&d, stores(user)).await
 }
 
-/// Stores a record the engine wrote, unless the namespace keeps no activations.
+/// Publishes the user event of a record the engine wrote (when enabled) and stores the
+/// record, unless the namespace keeps no activations.
 pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Activation) {
+    engine.inner.publish_activation_event(user, record);
     if user.limits.store_activations == Some(false) {
         return;
     }

@@ -262,20 +262,47 @@ impl Inner {
     /// Publishes OpenWhisk's user event for a refused request (`Entitlement.scala`: a
     /// `Metric` named after the limit, value 1), without making the caller wait.
     pub(crate) fn publish_limit_event(&self, user: &Identity, limit: &str) {
-        use faas_core::events::{EVENTS_TOPIC, EventBody, EventMessage, MetricEvent};
-        if !self.config.user_events {
-            return;
-        }
-        let event = EventMessage {
-            source: format!("controller{}", self.config.id),
-            body: EventBody::Metric(MetricEvent {
+        use faas_core::events::{EventBody, MetricEvent};
+        self.publish_event(
+            user,
+            EventBody::Metric(MetricEvent {
                 metric_name: limit.to_string(),
                 metric_value: 1,
             }),
+        );
+    }
+
+    /// Publishes the `Activation` user event of a record the controller wrote — a sequence's
+    /// or a conductor's, as OpenWhisk's `SequenceActions` and `PrimitiveActions` do, source
+    /// `controller<C>` (the invoker publishes those of the activations it runs).
+    pub(crate) fn publish_activation_event(&self, user: &Identity, record: &Activation) {
+        use faas_core::events::{ActivationEvent, EventBody};
+        if !self.config.user_events {
+            return;
+        }
+        if let Some(body) = ActivationEvent::from_record(record) {
+            self.publish_event(user, EventBody::Activation(body));
+        }
+    }
+
+    /// Publishes a user event of `user`'s on `events` when they are enabled, without making
+    /// the caller wait.
+    fn publish_event(&self, user: &Identity, body: faas_core::events::EventBody) {
+        use faas_core::events::{EVENTS_TOPIC, EventBody, EventMessage};
+        if !self.config.user_events {
+            return;
+        }
+        let event_type = match body {
+            EventBody::Metric(_) => "Metric",
+            EventBody::Activation(_) => "Activation",
+        };
+        let event = EventMessage {
+            source: format!("controller{}", self.config.id),
+            body,
             subject: user.subject.clone(),
             namespace: user.namespace.name.to_string(),
             user_id: user.namespace.uuid.clone(),
-            event_type: "Metric".into(),
+            event_type: event_type.into(),
             timestamp: now_ms(),
         };
         let Ok(payload) = serde_json::to_vec(&event) else {
