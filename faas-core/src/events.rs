@@ -4,8 +4,12 @@
 //!
 //! * An [`ActivationEvent`] per activation, from the invoker (OpenWhisk's
 //!   `MessagingActiveAck`), `source` `invoker<N>`.
-//! * A [`MetricEvent`] per throttled request (`ConcurrentRateLimit`, `TimedRateLimit`), from
-//!   the controller (OpenWhisk's `Entitlement`), `source` `controller<C>`.
+//! * A [`MetricEvent`] per throttled request (`ConcurrentRateLimit`, `TimedRateLimit`, with
+//!   the value one) and per admitted invoke (`ConcurrentInvocations`, the namespace's
+//!   invocations in flight, itself included), from the controller (OpenWhisk's
+//!   `Entitlement`), `source` `controller<C>`; and an [`ActivationEvent`] per sequence or
+//!   composition record the controller writes (OpenWhisk's `SequenceActions`,
+//!   `PrimitiveActions`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,9 +53,9 @@ pub enum EventBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricEvent {
-    /// `ConcurrentRateLimit`, `TimedRateLimit`.
+    /// `ConcurrentRateLimit`, `TimedRateLimit`, `ConcurrentInvocations`.
     pub metric_name: String,
-    /// 1 per refusal.
+    /// 1 per refusal; the count in flight for `ConcurrentInvocations`.
     pub metric_value: i64,
 }
 

@@ -1,6 +1,6 @@
 //! OpenWhisk's user events on the bus: with them enabled, an `Activation` event per
-//! activation from the invoker and a `Metric` event per throttled request from the
-//! controller, in OpenWhisk's `EventMessage` JSON shape, read from the `events` topic.
+//! activation from the invoker and a `Metric` event per throttled or admitted request from
+//! the controller, in OpenWhisk's `EventMessage` JSON shape, read from the `events` topic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -70,9 +70,10 @@ async fn activation_and_metric_events_are_published_in_openwhisks_shape() {
     let r = post(&env.router, &format!("{ACTIONS}/hello"), None).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 
+    // Two activations, two admissions (`ConcurrentInvocations`) and one refusal.
     let mut got: Vec<Value> = Vec::new();
-    within("three events", async {
-        while got.len() < 3 {
+    within("five events", async {
+        while got.len() < 5 {
             let d = events.recv().await.unwrap();
             got.push(serde_json::from_slice(&d.payload).unwrap());
             events.commit(&d).await.unwrap();
@@ -124,7 +125,7 @@ async fn activation_and_metric_events_are_published_in_openwhisks_shape() {
 
     let metric = got
         .iter()
-        .find(|e| e["eventType"] == "Metric")
+        .find(|e| e["eventType"] == "Metric" && e["body"]["metricName"] == "TimedRateLimit")
         .unwrap_or_else(|| panic!("{got:?}"));
     assert_eq!(metric["source"], "controller0");
     assert_eq!(metric["namespace"], "guest");
@@ -139,6 +140,16 @@ async fn activation_and_metric_events_are_published_in_openwhisks_shape() {
             .count(),
         2
     );
+    // Each admitted (blocking, one after the other) invoke: one in flight, itself.
+    let admitted: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["body"]["metricName"] == "ConcurrentInvocations")
+        .collect();
+    assert_eq!(admitted.len(), 2, "{got:?}");
+    for m in admitted {
+        assert_eq!(m["source"], "controller0");
+        assert_eq!(m["body"]["metricValue"], 1, "{m}");
+    }
     within("invoker shutdown", invoker.shutdown()).await;
 }
 

@@ -262,12 +262,21 @@ impl Inner {
     /// Publishes OpenWhisk's user event for a refused request (`Entitlement.scala`: a
     /// `Metric` named after the limit, value 1), without making the caller wait.
     pub(crate) fn publish_limit_event(&self, user: &Identity, limit: &str) {
+        self.publish_metric_event(user, limit, 1);
+    }
+
+    /// Publishes a `Metric` user event of `user`'s (when enabled), without making the caller
+    /// wait.
+    pub(crate) fn publish_metric_event(&self, user: &Identity, name: &str, value: i64) {
         use faas_core::events::{EventBody, MetricEvent};
+        if !self.config.user_events {
+            return;
+        }
         self.publish_event(
             user,
             EventBody::Metric(MetricEvent {
-                metric_name: limit.to_string(),
-                metric_value: 1,
+                metric_name: name.to_string(),
+                metric_value: value,
             }),
         );
     }
@@ -663,6 +672,11 @@ impl Engine {
                 limit,
             });
             s.publish_limit_event(user, limit);
+        }
+        if let Ok(ticket) = &admitted {
+            // OpenWhisk's `Entitlement` reports every admitted invoke with the namespace's
+            // concurrent count, itself included (`Metric("ConcurrentInvocations", count + 1)`).
+            s.publish_metric_event(user, "ConcurrentInvocations", i64::from(ticket.in_flight()));
         }
         admitted
     }

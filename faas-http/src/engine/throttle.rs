@@ -44,6 +44,15 @@ pub(crate) fn share(limit: u32, cluster: u32) -> u32 {
 pub(crate) struct Ticket {
     throttles: Arc<Throttles>,
     namespace: Arc<str>,
+    /// The namespace's invocations in flight when this one was admitted, itself included.
+    in_flight: u32,
+}
+
+impl Ticket {
+    /// The namespace's invocations in flight at admission, this one included.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
 }
 
 impl Drop for Ticket {
@@ -110,6 +119,7 @@ impl Throttles {
         Ok(Ticket {
             throttles: Arc::clone(self),
             namespace: Arc::clone(&c.key),
+            in_flight: c.in_flight,
         })
     }
 
