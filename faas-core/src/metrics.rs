@@ -509,6 +509,18 @@ impl<B: MessageBus + ?Sized> InstrumentedBus<B> {
     pub fn new(inner: Arc<B>, metrics: Metrics) -> Self {
         Self { metrics, inner }
     }
+
+    /// `inner` counted, when metrics are on.
+    fn instrument(&self, inner: Arc<dyn Consumer>) -> Arc<dyn Consumer> {
+        if !self.metrics.is_enabled() {
+            return inner;
+        }
+        Arc::new(InstrumentedConsumer {
+            metrics: self.metrics.clone(),
+            inner,
+            received: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
 }
 
 #[async_trait]
@@ -542,14 +554,15 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
     }
     async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
         let inner = self.inner.subscribe_topics(topics, group).await?;
-        if !self.metrics.is_enabled() {
-            return Ok(inner);
-        }
-        Ok(Arc::new(InstrumentedConsumer {
-            metrics: self.metrics.clone(),
-            inner,
-            received: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }))
+        Ok(self.instrument(inner))
+    }
+    async fn subscribe_background(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Arc<dyn Consumer>> {
+        let inner = self.inner.subscribe_background(topics, group).await?;
+        Ok(self.instrument(inner))
     }
     fn capabilities(&self) -> BusCapabilities {
         self.inner.capabilities()
