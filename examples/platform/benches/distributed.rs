@@ -24,7 +24,17 @@
 //! * **idle CPU**: CPU per second of the controller and invoker, and of the local tansu
 //!   broker, while nothing is invoked (their fetch loops, pings and sweeps).
 //! * **scaling**, 32 clients: throughput with the one invoker, then with a second invoker
-//!   (same settings) joined, on the same machine.
+//!   (same settings) joined, on the same machine; for each phase the CPU per invoke of the
+//!   nodes, the runners and the broker, and how busy the whole machine was (`/proc/stat`), so
+//!   that a CPU-bound machine shows as one.
+//! * At 8 clients it also prints the broker's CPU per invoke (its idle fetch service included)
+//!   and the context switches per invoke of the controller and invoker threads (each a thread
+//!   woken; threads that exit during the phase drop out of the count).
+//!
+//! Release figures on the project's 2-core VM, loaded by other builds (load 10–23), are in
+//! DESIGN-NOTES ("Where a distributed invoke's CPU goes"): CPU per invoke 728–1 193 µs (FAIL),
+//! p50 17–48 ms, scaling 0.50–1.16 (median 0.84, FAIL) with the machine 100 % busy in both
+//! scaling phases and tansu at 1.2–4.4 ms of CPU per invoke.
 //!
 //! Targets (issue 18): platform CPU per warm invoke ≤ 300 µs at 8 clients; warm p50 at one
 //! client ≤ 18 ms on the stand-in broker; two invokers at 32 clients at least the throughput of
