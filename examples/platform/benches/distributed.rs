@@ -31,10 +31,11 @@
 //!   and the context switches per invoke of the controller and invoker threads (each a thread
 //!   woken; threads that exit during the phase drop out of the count).
 //!
-//! Release figures on the project's 2-core VM, loaded by other builds (load 10–23), are in
-//! DESIGN-NOTES ("Where a distributed invoke's CPU goes"): CPU per invoke 728–1 193 µs (FAIL),
-//! p50 17–48 ms, scaling 0.50–1.16 (median 0.84, FAIL) with the machine 100 % busy in both
-//! scaling phases and tansu at 1.2–4.4 ms of CPU per invoke.
+//! Release figures on the project's 2-core VM are in DESIGN-NOTES ("Where a distributed
+//! invoke's CPU goes"). With other work running (load 4–11): CPU per invoke 484 µs (FAIL,
+//! 0.97 × main's in the same session), p50 15.4 ms (PASS), scaling 0.93 (FAIL, main 0.86),
+//! tansu at 1.7 ms of CPU per invoke; at load 10–23 the machine is 100 % busy in both scaling
+//! phases and the figures spread by ±20 % from run to run.
 //!
 //! Targets (issue 18): platform CPU per warm invoke ≤ 300 µs at 8 clients; warm p50 at one
 //! client ≤ 18 ms on the stand-in broker; two invokers at 32 clients at least the throughput of
