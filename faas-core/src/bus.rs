@@ -160,6 +160,18 @@ pub trait MessageBus: fmt::Debug + Send + Sync + 'static {
     /// Joins `group` on every topic of `topics` (at least one, no repeats) as one member:
     /// one consumer receives the messages of all of them. A missing topic is `NotFound`.
     async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>>;
+    /// As [`subscribe_topics`](MessageBus::subscribe_topics), for topics whose messages may
+    /// wait a little (health pings, cache invalidations): an adapter whose idle consumers cost
+    /// something per poll may serve them with a slower, cheaper consumer (Kafka: a longer fetch
+    /// wait, `background_fetch_wait_ms`). The guarantees are those of `subscribe_topics`; only
+    /// the delay may differ. By default the same call.
+    async fn subscribe_background(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Arc<dyn Consumer>> {
+        self.subscribe_topics(topics, group).await
+    }
     /// What this adapter guarantees.
     fn capabilities(&self) -> BusCapabilities;
 }

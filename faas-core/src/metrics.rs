@@ -614,6 +614,14 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
         let inner = self.inner.subscribe_topics(topics, group).await?;
         Ok(self.instrument(inner, group))
     }
+    async fn subscribe_background(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Arc<dyn Consumer>> {
+        let inner = self.inner.subscribe_background(topics, group).await?;
+        Ok(self.instrument(inner, group))
+    }
     fn capabilities(&self) -> BusCapabilities {
         self.inner.capabilities()
     }

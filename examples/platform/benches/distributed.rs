@@ -24,7 +24,18 @@
 //! * **idle CPU**: CPU per second of the controller and invoker, and of the local tansu
 //!   broker, while nothing is invoked (their fetch loops, pings and sweeps).
 //! * **scaling**, 32 clients: throughput with the one invoker, then with a second invoker
-//!   (same settings) joined, on the same machine.
+//!   (same settings) joined, on the same machine; for each phase the CPU per invoke of the
+//!   nodes, the runners and the broker, and how busy the whole machine was (`/proc/stat`), so
+//!   that a CPU-bound machine shows as one.
+//! * At 8 clients it also prints the broker's CPU per invoke (its idle fetch service included)
+//!   and the context switches per invoke of the controller and invoker threads (each a thread
+//!   woken; threads that exit during the phase drop out of the count).
+//!
+//! Release figures on the project's 2-core VM are in DESIGN-NOTES ("Where a distributed
+//! invoke's CPU goes"). With other work running (load 4–11): CPU per invoke 484 µs (FAIL,
+//! 0.97 × main's in the same session), p50 15.4 ms (PASS), scaling 0.93 (FAIL, main 0.86),
+//! tansu at 1.7 ms of CPU per invoke; at load 10–23 the machine is 100 % busy in both scaling
+//! phases and the figures spread by ±20 % from run to run.
 //!
 //! Targets (issue 18): platform CPU per warm invoke ≤ 300 µs at 8 clients; warm p50 at one
 //! client ≤ 18 ms on the stand-in broker; two invokers at 32 clients at least the throughput of
@@ -37,7 +48,9 @@
 //! | `FAAS_BENCH_SECS` | `--secs` | 5 | measured seconds per phase |
 //! | `FAAS_BENCH_CONTAINERS` | `--containers` | 32 | `N`, see above |
 //! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
-//! | `FAAS_BENCH_BUS_PARAMS` | | none | Kafka settings added to the nodes' bus URL (for example `fetch_wait_ms=2&commit_interval_ms=100`) |
+//! | `FAAS_BENCH_BUS_PARAMS` | | none | Kafka settings added to the nodes' bus URL (for example `fetch_wait_ms=2&commit_interval_ms=100`, or a raw librdkafka property `rdkafka.<name>=<value>`) |
+//! | `FAAS_BENCH_PLATFORM_BIN` | | the one built with the bench | the `faas-platform` binary the nodes run (to compare two builds in one session) |
+//! | `FAAS_BENCH_STORE_PARAMS` | | none | CouchDB settings added to the nodes' store URL (for example `batch_linger_ms=10`) |
 //!
 //! Without the services (`FAAS_TEST_KAFKA_BROKERS`, `FAAS_TEST_COUCHDB_URL`) it says so and
 //! exits 0; without `--bench` (`cargo test --benches`) it runs 0.5 s phases. Every wait is
@@ -125,7 +138,9 @@ struct Node {
 
 impl Node {
     fn start(mode: &str, args: &[String]) -> Res<Self> {
-        let bin = env!("CARGO_BIN_EXE_faas-platform");
+        let bin = std::env::var("FAAS_BENCH_PLATFORM_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_faas-platform").to_string());
+        let bin = bin.as_str();
         let data =
             std::env::temp_dir().join(format!("faas-bench-{}-{}", std::process::id(), rand_hex()));
         let mut child = Command::new(bin)
@@ -346,6 +361,26 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// Context switches (voluntary and not) of all the threads of process `pid` so far: each
+/// is a thread that slept and was woken (or was preempted), the cost of every hand-over
+/// between threads (tokio workers, librdkafka's threads) that CPU time alone hides.
+fn context_switches(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// The pid of the local tansu broker (the project's stand-in), if one runs.
 fn broker_pid() -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -391,6 +426,69 @@ fn children_cpu_secs(pid: u32) -> f64 {
     total
 }
 
+/// CPU counters of the nodes, their runners, the broker and the whole machine at one moment.
+struct Sample {
+    nodes: f64,
+    runners: f64,
+    broker: Option<f64>,
+    /// Busy and total jiffies of all CPUs (`/proc/stat`).
+    machine: (f64, f64),
+}
+
+/// What a phase cost: CPU per invoke (µs) and the machine's busy share.
+struct Cost {
+    nodes_us: f64,
+    runners_us: f64,
+    broker_us: Option<f64>,
+    busy: f64,
+    cores: usize,
+}
+
+impl Sample {
+    fn take(ctl: &Node, invokers: &[&Node], broker: Option<u32>) -> Self {
+        Sample {
+            nodes: cpu_secs(ctl.pid()) + invokers.iter().map(|n| cpu_secs(n.pid())).sum::<f64>(),
+            runners: invokers.iter().map(|n| children_cpu_secs(n.pid())).sum(),
+            broker: broker.map(cpu_secs),
+            machine: machine_jiffies(),
+        }
+    }
+
+    fn since(&self, before: &Sample, invokes: usize) -> Cost {
+        let n = invokes.max(1) as f64 / 1e6;
+        let (busy, total) = (
+            self.machine.0 - before.machine.0,
+            self.machine.1 - before.machine.1,
+        );
+        Cost {
+            nodes_us: (self.nodes - before.nodes) / n,
+            runners_us: (self.runners - before.runners) / n,
+            broker_us: self.broker.zip(before.broker).map(|(a, b)| (a - b) / n),
+            busy: if total > 0.0 { busy / total } else { 0.0 },
+            cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
+        }
+    }
+}
+
+/// Busy and total jiffies over all CPUs, from the first line of `/proc/stat`.
+fn machine_jiffies() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (0.0, 0.0);
+    };
+    let Some(line) = stat.lines().next() else {
+        return (0.0, 0.0);
+    };
+    // user nice system idle iowait irq softirq steal ...
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -430,10 +528,15 @@ fn invokers_up(addr: SocketAddr, n: usize) -> bool {
 
 fn run(s: &Settings) -> Res<bool> {
     let tag = rand_hex();
-    let store = format!(
+    let mut store = format!(
         "{}?prefix=bench_dist_{tag}_",
         s.couch.trim_end_matches('/').to_string() + "/"
     );
+    if let Ok(extra) = std::env::var("FAAS_BENCH_STORE_PARAMS")
+        && !extra.trim().is_empty()
+    {
+        store = format!("{store}&{}", extra.trim());
+    }
     let mut bus = format!("kafka://{}?prefix=bench{tag}.", s.brokers);
     if let Ok(extra) = std::env::var("FAAS_BENCH_BUS_PARAMS")
         && !extra.trim().is_empty()
@@ -514,17 +617,24 @@ fn run(s: &Settings) -> Res<bool> {
         cpu_secs(inv0.pid()),
         children_cpu_secs(inv0.pid()),
     );
+    let switches = context_switches(ctl.pid()) + context_switches(inv0.pid());
+    let broker8 = broker.map(cpu_secs);
     let t8 = Instant::now();
     let (lat8, f8) = load(addr, 8, s.secs)?;
     let secs8 = t8.elapsed().as_secs_f64();
+    let switches = context_switches(ctl.pid()) + context_switches(inv0.pid()) - switches;
+    let broker8 = broker8.zip(broker.map(cpu_secs)).map(|(b, a)| a - b);
     let ctl_used = cpu_secs(ctl.pid()) - ctl_cpu;
     let inv_used = cpu_secs(inv0.pid()) - inv_cpu;
     let run_used = children_cpu_secs(inv0.pid()) - run_cpu;
     let n8 = lat8.len().max(1) as f64;
     let cpu_per = (ctl_used + inv_used) / n8 * 1e6;
 
-    // 32 clients: one invoker, then two.
+    // 32 clients: one invoker, then two; what each phase costs per invoke, and how busy the
+    // machine is (is it CPU-bound?).
+    let before = Sample::take(&ctl, &[&inv0], broker);
     let (lat32a, f32a) = load(addr, 32, s.secs)?;
+    let cost1 = Sample::take(&ctl, &[&inv0], broker).since(&before, lat32a.len());
     let tp1 = lat32a.len() as f64 / s.secs;
     let mut inv1 = Node::start(
         "invoker",
@@ -532,7 +642,9 @@ fn run(s: &Settings) -> Res<bool> {
     )?;
     wait_for("invoker1 up", 30_000, || invokers_up(addr, 2))?;
     load(addr, 32, s.secs.min(2.0))?; // warm the second invoker's containers
+    let before = Sample::take(&ctl, &[&inv0, &inv1], broker);
     let (lat32b, f32b) = load(addr, 32, s.secs)?;
+    let cost2 = Sample::take(&ctl, &[&inv0, &inv1], broker).since(&before, lat32b.len());
     let tp2 = lat32b.len() as f64 / s.secs;
     let scale = if tp1 > 0.0 { tp2 / tp1 } else { 0.0 };
 
@@ -564,8 +676,13 @@ fn run(s: &Settings) -> Res<bool> {
         verdict(cpu_ok)
     );
     println!(
-        "| throughput, 8 clients (runners' CPU per invoke {:.0} µs) | {:.0}/s | | | |",
+        "| throughput, 8 clients (runners' CPU per invoke {:.0} µs, broker {}, controller + invoker context switches {:.1}) | {:.0}/s | | | |",
         run_used / n8 * 1e6,
+        broker8.map_or("(no tansu process found)".to_string(), |b| format!(
+            "{:.0} µs",
+            b / n8 * 1e6
+        )),
+        switches / n8,
         n8 / secs8
     );
     println!(
@@ -580,6 +697,19 @@ fn run(s: &Settings) -> Res<bool> {
             b * 1000.0
         ))
     );
+    for (name, c) in [("1 invoker", &cost1), ("2 invokers", &cost2)] {
+        println!(
+            "| 32 clients, {name}: CPU per invoke: controller + invokers {:.0} µs, runners {:.0} µs, broker {} | machine busy {:.0} % of {} cores | | | |",
+            c.nodes_us,
+            c.runners_us,
+            c.broker_us
+                .map_or("(no tansu process found)".to_string(), |b| format!(
+                    "{b:.0} µs"
+                )),
+            c.busy * 100.0,
+            c.cores,
+        );
+    }
     let failed = f1 + f8 + f32a + f32b;
     if failed > 0 {
         println!("({failed} invokes failed during the measured phases)");

@@ -9,6 +9,9 @@ use faas_core::{Error, Result};
 
 use super::KafkaBus;
 
+/// The URL query prefix of a raw librdkafka property (`rdkafka.fetch.min.bytes=1`).
+const RDKAFKA_PREFIX: &str = "rdkafka.";
+
 /// A setting of [`KafkaBusBuilder`], by name, for [`KafkaBusBuilder::with_config`].
 ///
 /// Each key has a name for URLs (`kafka://host:9092/?prefix=…`) and an environment variable
@@ -40,6 +43,14 @@ pub enum KafkaConfigKey {
     /// tansu 0.6 holds every fetch for the whole wait, so there it is latency (see the
     /// [module documentation](super#latency-and-cost)).
     FetchWait,
+    /// The fetch wait of background consumers
+    /// ([`subscribe_background`](faas_core::MessageBus::subscribe_background): health pings,
+    /// cache invalidations), ms (`background_fetch_wait_ms`,
+    /// `FAAS_KAFKA_BACKGROUND_FETCH_WAIT_MS`; default 100). Their messages may wait this long,
+    /// and on tansu, which holds every fetch for the whole wait, an idle background consumer
+    /// costs the broker a twentieth of what one at the 5 ms [`FetchWait`](Self::FetchWait)
+    /// does.
+    BackgroundFetchWait,
     /// How often acknowledged offsets are committed to the broker, ms; 0 commits on every
     /// acknowledgement (`commit_interval_ms`, `FAAS_KAFKA_COMMIT_INTERVAL_MS`; default 100).
     CommitInterval,
@@ -59,7 +70,7 @@ pub enum KafkaConfigKey {
 }
 
 impl KafkaConfigKey {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::Brokers,
         Self::Prefix,
         Self::ClientId,
@@ -67,6 +78,7 @@ impl KafkaConfigKey {
         Self::SessionTimeout,
         Self::MaxPollInterval,
         Self::FetchWait,
+        Self::BackgroundFetchWait,
         Self::CommitInterval,
         Self::Linger,
         Self::Acks,
@@ -84,6 +96,7 @@ impl KafkaConfigKey {
             Self::SessionTimeout => "session_timeout_ms",
             Self::MaxPollInterval => "max_poll_interval_ms",
             Self::FetchWait => "fetch_wait_ms",
+            Self::BackgroundFetchWait => "background_fetch_wait_ms",
             Self::CommitInterval => "commit_interval_ms",
             Self::Linger => "linger_ms",
             Self::Acks => "acks",
@@ -102,6 +115,7 @@ impl KafkaConfigKey {
             Self::SessionTimeout => "FAAS_KAFKA_SESSION_TIMEOUT_MS",
             Self::MaxPollInterval => "FAAS_KAFKA_MAX_POLL_INTERVAL_MS",
             Self::FetchWait => "FAAS_KAFKA_FETCH_WAIT_MS",
+            Self::BackgroundFetchWait => "FAAS_KAFKA_BACKGROUND_FETCH_WAIT_MS",
             Self::CommitInterval => "FAAS_KAFKA_COMMIT_INTERVAL_MS",
             Self::Linger => "FAAS_KAFKA_LINGER_MS",
             Self::Acks => "FAAS_KAFKA_ACKS",
@@ -184,7 +198,9 @@ impl KafkaBusBuilder {
     }
 
     /// Settings from a URL `kafka://host:port[,host:port…][/][?key=value&…]`: the authority
-    /// gives the brokers, query parameters are settings by their [`KafkaConfigKey`] names.
+    /// gives the brokers, query parameters are settings by their [`KafkaConfigKey`] names, and
+    /// `rdkafka.<property>=<value>` passes a raw librdkafka property as
+    /// [`with_rdkafka`](Self::with_rdkafka) does (checked by [`build`](Self::build)).
     /// Settings made before are kept unless the URL sets them.
     pub fn with_url(mut self, url: &str) -> Result<Self> {
         let rest = url
@@ -202,7 +218,15 @@ impl KafkaBusBuilder {
         }
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            self = self.with_config(k.parse()?, v);
+            match k.strip_prefix(RDKAFKA_PREFIX) {
+                Some("") => {
+                    return Err(Error::bad_request(format!(
+                        "'{k}' names no librdkafka property (use {RDKAFKA_PREFIX}<property>=<value>)"
+                    )));
+                }
+                Some(property) => self = self.with_rdkafka(property, v),
+                None => self = self.with_config(k.parse()?, v),
+            }
         }
         Ok(self)
     }
@@ -311,6 +335,7 @@ impl KafkaBusBuilder {
             session_timeout: ms(KafkaConfigKey::SessionTimeout, 6_000)?,
             max_poll_interval: ms(KafkaConfigKey::MaxPollInterval, 600_000)?,
             fetch_wait: ms(KafkaConfigKey::FetchWait, 5)?,
+            background_fetch_wait: ms(KafkaConfigKey::BackgroundFetchWait, 100)?,
             commit_interval: ms(KafkaConfigKey::CommitInterval, 100)?,
             linger: ms(KafkaConfigKey::Linger, 0)?,
             acks,
@@ -345,6 +370,7 @@ pub(crate) struct Settings {
     pub(crate) session_timeout: Duration,
     pub(crate) max_poll_interval: Duration,
     pub(crate) fetch_wait: Duration,
+    pub(crate) background_fetch_wait: Duration,
     pub(crate) commit_interval: Duration,
     pub(crate) linger: Duration,
     pub(crate) acks: &'static str,
@@ -384,6 +410,7 @@ mod tests {
         assert_eq!(s.acks, "all");
         assert_eq!(s.commit_interval, Duration::from_millis(100));
         assert_eq!(s.fetch_wait, Duration::from_millis(5));
+        assert_eq!(s.background_fetch_wait, Duration::from_millis(100));
     }
 
     #[test]
@@ -412,6 +439,22 @@ mod tests {
         for url in ["http://h:1", "kafka://h:1/path", "kafka://h:1?unknown=1"] {
             assert!(KafkaBusBuilder::new().with_url(url).is_err(), "{url}");
         }
+    }
+
+    #[test]
+    fn url_passes_raw_librdkafka_properties() {
+        let b = KafkaBusBuilder::new()
+            .with_url("kafka://h:1?rdkafka.queue.buffering.max.ms=1&fetch_wait_ms=7")
+            .unwrap();
+        assert_eq!(
+            b.rdkafka,
+            vec![("queue.buffering.max.ms".to_string(), "1".to_string())]
+        );
+        assert_eq!(b.settings().unwrap().fetch_wait, Duration::from_millis(7));
+        let e = KafkaBusBuilder::new()
+            .with_url("kafka://h:1?rdkafka.=1")
+            .unwrap_err();
+        assert_eq!(e.status(), 400, "{e}");
     }
 
     #[test]

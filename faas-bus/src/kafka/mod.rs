@@ -22,8 +22,10 @@
 //!   [`DefaultMaxMessageBytes`](KafkaConfigKey::DefaultMaxMessageBytes) for topics it
 //!   only found. A topic is looked up once (metadata request) before its first publish or
 //!   subscribe; a missing one is `NotFound`.
-//! * [`subscribe`](MessageBus::subscribe) and
-//!   [`subscribe_topics`](MessageBus::subscribe_topics) start one librdkafka consumer per call
+//! * [`subscribe`](MessageBus::subscribe),
+//!   [`subscribe_topics`](MessageBus::subscribe_topics) and
+//!   [`subscribe_background`](MessageBus::subscribe_background) (the same with the
+//!   [`BackgroundFetchWait`](KafkaConfigKey::BackgroundFetchWait)) start one librdkafka consumer per call
 //!   (one fetch loop, however many topics it is subscribed to): a member of
 //!   the group, starting at the group's committed offsets, or at the earliest retained
 //!   message for a new group (so it gets everything published after `subscribe` returned,
@@ -73,7 +75,8 @@
 //! # Settings
 //!
 //! See [`KafkaConfigKey`] for every setting with its URL name and environment variable, and
-//! [`KafkaBusBuilder::with_rdkafka`] for raw librdkafka properties.
+//! [`KafkaBusBuilder::with_rdkafka`] (in a URL: `rdkafka.<property>=<value>`) for raw
+//! librdkafka properties.
 
 mod config;
 mod consumer;
@@ -389,11 +392,22 @@ impl MessageBus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
-        Ok(Arc::new(self.member(&[topic], group).await?))
+        let wait = self.inner.settings.fetch_wait;
+        Ok(Arc::new(self.member(&[topic], group, wait).await?))
     }
 
     async fn subscribe_topics(&self, topics: &[&str], group: &str) -> Result<Arc<dyn Consumer>> {
-        Ok(Arc::new(self.member(topics, group).await?))
+        let wait = self.inner.settings.fetch_wait;
+        Ok(Arc::new(self.member(topics, group, wait).await?))
+    }
+
+    async fn subscribe_background(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Arc<dyn Consumer>> {
+        let wait = self.inner.settings.background_fetch_wait;
+        Ok(Arc::new(self.member(topics, group, wait).await?))
     }
 
     fn capabilities(&self) -> BusCapabilities {
@@ -402,8 +416,14 @@ impl MessageBus for KafkaBus {
 }
 
 impl KafkaBus {
-    /// One member of `group` on `topics`: one librdkafka consumer subscribed to all of them.
-    async fn member(&self, topics: &[&str], group: &str) -> Result<KafkaConsumer> {
+    /// One member of `group` on `topics`: one librdkafka consumer subscribed to all of them,
+    /// whose fetches the broker may hold for `fetch_wait`.
+    async fn member(
+        &self,
+        topics: &[&str],
+        group: &str,
+        fetch_wait: Duration,
+    ) -> Result<KafkaConsumer> {
         if group.is_empty() {
             return Err(Error::bad_request(
                 "a consumer group name must not be empty",
@@ -450,10 +470,7 @@ impl KafkaBus {
                 "max.poll.interval.ms",
                 settings.max_poll_interval.as_millis().to_string(),
             )
-            .set(
-                "fetch.wait.max.ms",
-                settings.fetch_wait.as_millis().to_string(),
-            )
+            .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
             .set("fetch.error.backoff.ms", "100")
             .set(
                 "statistics.interval.ms",

@@ -801,6 +801,7 @@ macro_rules! bus_conformance {
             redelivery_keeps_key_order,
             concurrent_publishers_are_all_delivered,
             one_member_on_many_topics,
+            background_member_on_many_topics,
         );
     };
 }
@@ -810,20 +811,39 @@ macro_rules! bus_conformance {
 /// uncommitted goes to the next member, flagged, while another group on one of the topics
 /// sees that topic alone.
 pub async fn one_member_on_many_topics(bus: Bus) {
-    let case = "one_member_on_many_topics";
+    many_topics(bus, "one_member_on_many_topics", false).await;
+}
+
+/// The same as [`one_member_on_many_topics`] for a background member (`subscribe_background`):
+/// its messages may come later, never fewer.
+pub async fn background_member_on_many_topics(bus: Bus) {
+    many_topics(bus, "background_member_on_many_topics", true).await;
+}
+
+async fn many_topics(bus: Bus, case: &str, background: bool) {
     let a = new_topic(&*bus, "many-a", TopicConfig::default()).await;
     let b = new_topic(&*bus, "many-b", TopicConfig::default()).await;
     let group = unique("group");
+    let member = |topics: [String; 2], group: String| {
+        let bus = Arc::clone(&bus);
+        async move {
+            let topics = [topics[0].as_str(), topics[1].as_str()];
+            if background {
+                bus.subscribe_background(&topics, &group).await
+            } else {
+                bus.subscribe_topics(&topics, &group).await
+            }
+        }
+    };
     let subscribe_both = || async {
-        match bus.subscribe_topics(&[&a, &b], &group).await {
+        match member([a.clone(), b.clone()], group.clone()).await {
             Ok(c) => c,
-            Err(e) => panic!("{case}: subscribe_topics failed: {e}"),
+            Err(e) => panic!("{case}: subscribing failed: {e}"),
         }
     };
     expect_not_found(
-        "subscribe_topics with a missing topic",
-        bus.subscribe_topics(&[&a, &unique("missing")], &unique("group"))
-            .await,
+        "subscribing with a missing topic",
+        member([a.clone(), unique("missing")], unique("group")).await,
     );
     let first = subscribe_both().await;
     let only_b = subscribe(&*bus, &b, &unique("group")).await;

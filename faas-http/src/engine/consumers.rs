@@ -1,13 +1,15 @@
-//! The engine's background work: one bus consumer for every topic the engine reads
-//! (`completed<C>`, `health`, `compositions<C>` and the topics of its listeners, such as
-//! `cacheInvalidation`) with one driver task, the sweep of overdue activations and the invoker
-//! health tests.
+//! The engine's background work: two bus consumers for the topics the engine reads, each
+//! with a driver task — one for what must arrive at once (`completed<C>`, `compositions<C>`),
+//! one background consumer ([`MessageBus::subscribe_background`](faas_core::MessageBus)) for
+//! what may wait a little (`health` and the topics of its listeners, such as
+//! `cacheInvalidation`) — the sweep of overdue activations and the invoker health tests.
 //!
-//! One consumer, not one per topic: a Kafka consumer is a fetch loop against the broker that
-//! costs CPU on both sides even when idle (a fetch every fetch wait), so the idle cost of a
-//! controller does not grow with its topics. Trigger fires (`triggerFires`) keep a consumer of
-//! their own: their group is shared by all controllers (each fire runs once), while these
-//! topics are read by each controller in its own group.
+//! Two consumers, not one per topic: a Kafka consumer is a fetch loop against the broker that
+//! costs CPU on both sides even when idle (a fetch every fetch wait, and on tansu work per
+//! topic of each fetch), so the idle cost of a controller does not grow with its topics, and
+//! the topics that can wait are fetched at the background consumer's longer wait. Trigger fires
+//! (`triggerFires`) keep a consumer of their own: their group is shared by all controllers
+//! (each fire runs once), while these topics are read by each controller in its own groups.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -111,9 +113,11 @@ fn outcome(is_system_error: bool) -> InvocationOutcome {
 }
 
 /// Creates the topics the engine consumes — `completed<C>`, `health`, `compositions<C>` and
-/// those of the [`listeners`](super::Engine::listen) — and subscribes to all of them with
-/// **one** consumer (group `controller<C>`, see [`controller_group`]), driven by one task that
-/// routes each delivery by topic. Then spawns the sweep and the health tests.
+/// those of the [`listeners`](super::Engine::listen) — and subscribes to them with two
+/// consumers: `completed<C>` and `compositions<C>` (group `controller<C>`, see
+/// [`controller_group`]), the rest in the background (group `controller<C>-background`), each
+/// driven by a task that routes each delivery by topic. Then spawns the sweep and the health
+/// tests.
 pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     let max = usize::try_from(s.config.limits.max_payload_bytes).unwrap_or(usize::MAX);
     let topic_config = TopicConfig::default().with_max_message_bytes(max.saturating_add(6068));
@@ -129,21 +133,33 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     for l in &listeners {
         s.bus.create_topic(&l.topic, &l.config).await?;
     }
-    let mut topics: Vec<&str> = vec![&s.completed_topic, HEALTH_TOPIC, &journal];
-    topics.extend(listeners.iter().map(|l| l.topic.as_str()));
+    // Acknowledgements answer callers and journal entries are held by running compositions:
+    // both want the bus's short fetch wait. Pings (every few seconds, judged over ten) and
+    // the listeners' topics (cache invalidations) can wait a little, so a background consumer
+    // serves them, which costs a Kafka broker far less per idle second.
     let consumer = s
         .bus
-        .subscribe_topics(&topics, &controller_group(&s.config.id))
+        .subscribe_topics(
+            &[&s.completed_topic, &journal],
+            &controller_group(&s.config.id),
+        )
+        .await?;
+    let mut background_topics: Vec<&str> = vec![HEALTH_TOPIC];
+    background_topics.extend(listeners.iter().map(|l| l.topic.as_str()));
+    let background = s
+        .bus
+        .subscribe_background(&background_topics, &background_group(&s.config.id))
         .await?;
     s.running.set_consumer(Arc::clone(&consumer));
-    let routes = Routes {
+    let routes = Arc::new(Routes {
         completed: s.completed_topic.clone(),
         journal,
         listeners,
-    };
+    });
     let weak = Arc::downgrade(s);
     let mut tasks = vec![
-        tokio::spawn(drive(Weak::clone(&weak), consumer, routes)),
+        tokio::spawn(drive(Weak::clone(&weak), consumer, Arc::clone(&routes))),
+        tokio::spawn(drive(Weak::clone(&weak), background, routes)),
         tokio::spawn(sweep(Weak::clone(&weak), s.config.sweep_interval)),
     ];
     if let Some(action) = health::upsert_test_action(s).await? {
@@ -156,9 +172,16 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
     Ok(tasks)
 }
 
-/// The consumer group of controller `id` on the topics only it consumes (`controller<id>`).
+/// The consumer group of controller `id` on the topics only it consumes and reads at once
+/// (acknowledgements, the composition journal): `controller<id>`.
 pub fn controller_group(id: &str) -> String {
     format!("controller{id}")
+}
+
+/// The consumer group of controller `id`'s background consumer (pings, the listeners' topics):
+/// `controller<id>-background`.
+pub(crate) fn background_group(id: &str) -> String {
+    format!("controller{id}-background")
 }
 
 /// Where the driver sends each topic's deliveries.
@@ -172,7 +195,7 @@ struct Routes {
 /// acknowledgements to the books, pings to the scheduler and the runtimes, journal entries to
 /// the running compositions (which commit them when the run ends), the rest to its listener.
 /// Undecodable payloads are logged and committed like the rest, so a bad message never loops.
-async fn drive(shared: Weak<Inner>, consumer: Arc<dyn Consumer>, routes: Routes) {
+async fn drive(shared: Weak<Inner>, consumer: Arc<dyn Consumer>, routes: Arc<Routes>) {
     let mut backoff = Duration::from_millis(10);
     loop {
         let delivery = match consumer.recv().await {
