@@ -65,6 +65,8 @@
 //! | `FAAS_BENCH_STEM_WAIT_MS` | `--stem-wait-ms` | 1000 | pause before each cold invoke with prewarming |
 //! | `FAAS_BENCH_PLATFORM_THREADS` | `--platform-threads` | one per CPU | worker threads of the platform's runtime |
 //! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
+//! | `FAAS_BENCH_ONLY=store` | `--only store` | all phases | run only the store comparison (its table and target line) |
+//! | `FAAS_BENCH_SQLITE_OPTIONS` | `--sqlite-options` | none | options appended to the SQLite side's store URL, e.g. `activation_flush=0` |
 //!
 //! Without `--bench` (that is, run by `cargo test --benches` rather than `cargo bench`) and
 //! without settings, the binary runs as a quick smoke test: 0.3 s phases, one cold start,
@@ -159,8 +161,21 @@ fn run() -> Res<bool> {
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = client_rt.block_on(bench(&s, &platform_rt))?;
-    let pass = report.print(&s);
+    let pass = if s.only_store {
+        let load_before = loadavg();
+        let stores = client_rt.block_on(store_bench(&s, &platform_rt))?;
+        println!();
+        println!(
+            "faas-platform invoke benchmark, store comparison only: {:.1} s per phase and side; load average before {load_before} / after {}",
+            s.secs,
+            loadavg()
+        );
+        println!();
+        stores.print(&s)
+    } else {
+        let report = client_rt.block_on(bench(&s, &platform_rt))?;
+        report.print(&s)
+    };
     // Runner processes of the cold-start platforms are gone; let the runtimes end quickly.
     platform_rt.shutdown_timeout(Duration::from_secs(5));
     client_rt.shutdown_timeout(Duration::from_secs(5));
@@ -185,6 +200,10 @@ struct Settings {
     strict: bool,
     /// A quick smoke run (not under `cargo bench`).
     smoke: bool,
+    /// Only the store comparison.
+    only_store: bool,
+    /// `k=v&…` appended to the SQLite side's store URL.
+    sqlite_options: String,
 }
 
 impl Settings {
@@ -207,6 +226,14 @@ impl Settings {
             platform_threads: env("FAAS_BENCH_PLATFORM_THREADS")?,
             strict: env::<String>("FAAS_BENCH_STRICT")?.is_some_and(|v| v == "1" || v == "true"),
             smoke: false,
+            sqlite_options: env("FAAS_BENCH_SQLITE_OPTIONS")?.unwrap_or_default(),
+            only_store: match env::<String>("FAAS_BENCH_ONLY")?.as_deref() {
+                None | Some("") => false,
+                Some("store") => true,
+                Some(other) => {
+                    return Err(format!("FAAS_BENCH_ONLY={other}: only 'store' is known").into());
+                }
+            },
         };
         // `cargo bench` passes `--bench`; without it (`cargo test --benches`, `--all-targets`)
         // the binary runs as a quick smoke test unless settings were given.
@@ -237,6 +264,11 @@ impl Settings {
                     s.platform_threads = Some(value("--platform-threads")?.parse()?)
                 }
                 "--strict" => s.strict = true,
+                "--sqlite-options" => s.sqlite_options = value("--sqlite-options")?,
+                "--only" => match value("--only")?.as_str() {
+                    "store" => s.only_store = true,
+                    other => return Err(format!("--only {other}: only 'store' is known").into()),
+                },
                 // `cargo bench` passes `--bench`; filters and other harness flags mean nothing here.
                 _ => {}
             }
@@ -826,6 +858,36 @@ async fn compare_fresh(
     Ok((side(la, tput[0]), side(lb, tput[1])))
 }
 
+/// The durable default store against the in-memory one, on two fresh platforms.
+async fn compare_stores(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<StoreComparison> {
+    eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
+    let data = tempfile::tempdir()?;
+    let mut sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
+    if !s.sqlite_options.is_empty() {
+        sqlite_url = format!("{sqlite_url}?{}", s.sqlite_options);
+        eprintln!("store: the SQLite side is {sqlite_url}");
+    }
+    let (memory, sqlite) =
+        compare_fresh(rt, s, (None, true), (Some(sqlite_url), true), seq).await?;
+    Ok(StoreComparison {
+        memory: memory.latency,
+        sqlite: sqlite.latency,
+        memory_tput: memory.tput,
+        sqlite_tput: sqlite.tput,
+    })
+}
+
+/// `--only store`: the store comparison alone.
+async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison> {
+    // As `bench` checks it: the action's runtime must be there.
+    ProcessExecutor::detect()?
+        .runtimes()
+        .default_kind("nodejs")
+        .ok_or("no Node.js runtime on this machine (node not on PATH)")?;
+    let mut seq = 1u64;
+    compare_stores(platform_rt, s, &mut seq).await
+}
+
 /// A fresh platform on the in-memory store against one on the SQLite store.
 #[derive(Debug)]
 struct StoreComparison {
@@ -997,23 +1059,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
     // The durable default store against the in-memory one, and metrics off against on: each
     // on two fresh platforms started and warmed alike (a platform that served the phases
     // above has runners whose JIT is warmer than a new one's, which biased these ratios).
-    eprintln!("store: memory vs sqlite, {:.1} s per side", s.secs);
-    let data = tempfile::tempdir()?;
-    let sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
-    let (memory, sqlite) = compare_fresh(
-        platform_rt,
-        s,
-        (None, true),
-        (Some(sqlite_url), true),
-        &mut seq,
-    )
-    .await?;
-    let stores = StoreComparison {
-        memory: memory.latency,
-        sqlite: sqlite.latency,
-        memory_tput: memory.tput,
-        sqlite_tput: sqlite.tput,
-    };
+    let stores = compare_stores(platform_rt, s, &mut seq).await?;
     eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
     let (on, off) = compare_fresh(platform_rt, s, (None, true), (None, false), &mut seq).await?;
     let metrics = MetricsComparison {
@@ -1211,6 +1257,65 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
+impl StoreComparison {
+    /// Prints the store table; the p50 and throughput ratios (SQLite / memory).
+    fn table(&self) -> (f64, f64) {
+        let st = self;
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            "store (fresh platforms)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "memory:",
+            us(st.memory.p50),
+            us(st.memory.p99),
+            st.memory_tput,
+            st.memory.n
+        );
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "sqlite: (synchronous=full)",
+            us(st.sqlite.p50),
+            us(st.sqlite.p99),
+            st.sqlite_tput,
+            st.sqlite.n
+        );
+        let lat_ratio = ratio(us(st.sqlite.p50), us(st.memory.p50));
+        let tput_ratio = ratio(st.sqlite_tput, st.memory_tput);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "sqlite / memory",
+            lat_ratio,
+            ratio(us(st.sqlite.p99), us(st.memory.p99)),
+            tput_ratio
+        );
+        println!();
+        (lat_ratio, tput_ratio)
+    }
+
+    /// Prints the target line; whether it was met.
+    fn verdict(lat_ratio: f64, tput_ratio: f64) -> bool {
+        let pass = lat_ratio <= 1.10 && tput_ratio >= 0.90;
+        println!(
+            "{} store: on SQLite the warm p50 is {:+.0} % and 8-client throughput {:+.0} % of the in-memory store's (target within 10 %)",
+            if pass { "PASS" } else { "FAIL" },
+            (lat_ratio - 1.0) * 100.0,
+            (tput_ratio - 1.0) * 100.0
+        );
+        pass
+    }
+
+    /// `--only store`: the table and the target line; whether the target was met.
+    fn print(&self, s: &Settings) -> bool {
+        let (lat_ratio, tput_ratio) = self.table();
+        if s.smoke {
+            println!("smoke run: the figures below mean nothing; use `cargo bench`");
+        }
+        Self::verdict(lat_ratio, tput_ratio)
+    }
+}
+
 impl Report {
     /// Prints the table; whether both targets were met.
     fn print(&self, s: &Settings) -> bool {
@@ -1317,37 +1422,7 @@ impl Report {
         cold("floor (create + /init + /run)", &self.cold_floor);
         println!();
 
-        let st = &self.stores;
-        println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "store (fresh platforms)", "p50 µs", "p99 µs", "8 clients/s", "samples"
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "memory:",
-            us(st.memory.p50),
-            us(st.memory.p99),
-            st.memory_tput,
-            st.memory.n
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "sqlite: (synchronous=full)",
-            us(st.sqlite.p50),
-            us(st.sqlite.p99),
-            st.sqlite_tput,
-            st.sqlite.n
-        );
-        let lat_ratio = ratio(us(st.sqlite.p50), us(st.memory.p50));
-        let tput_ratio = ratio(st.sqlite_tput, st.memory_tput);
-        println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
-            "sqlite / memory",
-            lat_ratio,
-            ratio(us(st.sqlite.p99), us(st.memory.p99)),
-            tput_ratio
-        );
-        println!();
+        let (lat_ratio, tput_ratio) = self.stores.table();
 
         let m = &self.metrics;
         println!(
@@ -1463,13 +1538,7 @@ impl Report {
             if t2 { "PASS" } else { "FAIL" },
             share * 100.0
         );
-        let t3 = lat_ratio <= 1.10 && tput_ratio >= 0.90;
-        println!(
-            "{} store: on SQLite the warm p50 is {:+.0} % and 8-client throughput {:+.0} % of the in-memory store's (target within 10 %)",
-            if t3 { "PASS" } else { "FAIL" },
-            (lat_ratio - 1.0) * 100.0,
-            (tput_ratio - 1.0) * 100.0
-        );
+        let t3 = StoreComparison::verdict(lat_ratio, tput_ratio);
         let t4 = web_lat <= 1.10 && web_tput >= 0.90;
         println!(
             "{} web: a web action's warm p50 is {:+.0} % and 8-client throughput {:+.0} % of the blocking invoke's (target within 10 %)",
