@@ -42,6 +42,13 @@
 //! above the restored ones. Topics created with [`TopicConfig::transient`] stay in memory.
 //! See the `journal` module for the file, its flush policy and its size.
 //!
+//! [`publish_deferred`](MessageBus::publish_deferred) queues a message like `publish` but
+//! writes nothing to the journal; [`persist`](MessageBus::persist) later journals it for the
+//! groups that still hold it (queued or in flight, not committed), so that from then on it is
+//! as durable as a published one. The controller publishes a blocking invoke this way and
+//! persists it only if the caller is answered `202`: an invoke answered with its result costs
+//! no journal write.
+//!
 //! # Cost
 //!
 //! `publish` takes one short critical section on the topic and is O(groups); `recv` takes one
@@ -49,9 +56,9 @@
 //! dropped member wakes, with no polling. Like tokio's channels, `recv` takes part in tokio's
 //! cooperative scheduling budget, so a consumer loop that always finds a message still yields
 //! now and then. `recv` is cancel-safe: a message is taken only when the call returns it.
-//! A journaled publish adds one SQLite transaction (an append to the write-ahead log, no disk
-//! flush with the default [`JournalSync::Normal`]) on the caller's thread; commits cost nothing
-//! more (their rows are deleted lazily).
+//! A journaled publish (or `persist`) adds one SQLite transaction (an append to the write-ahead
+//! log, no disk flush with the default [`JournalSync::Normal`]) on the caller's thread; a
+//! deferred publish adds none; commits cost nothing more (their rows are deleted lazily).
 //!
 //! Topic names follow Kafka's rules (1 to 249 characters from `[a-zA-Z0-9._-]`), so a
 //! configuration that works here works on Kafka; group names must not be empty.
