@@ -109,8 +109,8 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use config::{
-    DEFAULT_ACTIVATION_FLUSH, DEFAULT_ACTIVATION_TTL, DEFAULT_MAX_ACTIVATIONS, DEFAULT_READERS,
-    DEFAULT_SWEEP_INTERVAL, SqliteBuilder, Synchronous,
+    DEFAULT_ACTIVATION_FLUSH, DEFAULT_ACTIVATION_LINGER, DEFAULT_ACTIVATION_TTL,
+    DEFAULT_MAX_ACTIVATIONS, DEFAULT_READERS, DEFAULT_SWEEP_INTERVAL, SqliteBuilder, Synchronous,
 };
 pub use error::StoreFileError;
 use error::sqlite_error;
@@ -503,6 +503,7 @@ fn open_blocking(b: &SqliteBuilder) -> Result<Opened> {
         total,
         synchronous: b.synchronous,
         activation_flush: b.activation_flush,
+        activation_linger: b.activation_linger,
         conn_sync: b.synchronous,
         unflushed_since: None,
         wal: PathBuf::from(wal),

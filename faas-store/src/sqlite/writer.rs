@@ -22,6 +22,12 @@
 //! writes them after the activation ends), so this changes no acknowledgement; it saves the
 //! `fsync` per invoke, which is most of the store's cost on the invoke path.
 //!
+//! **Activation records linger** (`activation_linger`, 2 ms by default): a group that holds
+//! only records waits that long for more records before its commit, so that records written
+//! close together share one transaction — one set of log frames for the pages they share (the
+//! table's and the time-ordered indexes' last pages) and fewer checkpoints. Any other write
+//! ends the wait at once. CouchDB's adapter lingers the same way (`batch_linger_ms`).
+//!
 //! The thread also keeps the activation-record bounds: after each group it drops the records
 //! written earliest beyond `max_activations` (in the same transaction), and a [`Job::Sweep`]
 //! removes records older than the TTL, in chunks of [`RETENTION_CHUNK`] so that writes are
@@ -200,6 +206,8 @@ pub(crate) struct Writer {
     pub(crate) conn_sync: Synchronous,
     /// When the earliest group not yet flushed was committed.
     pub(crate) unflushed_since: Option<Instant>,
+    /// How long a group of records only waits for more records before its commit.
+    pub(crate) activation_linger: Option<Duration>,
     /// The write-ahead log, `PATH-wal`.
     pub(crate) wal: PathBuf,
     pub(crate) stats: Arc<Stats>,
@@ -209,13 +217,20 @@ impl Writer {
     /// Runs until every sender is gone or a [`Job::Close`] arrives.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut closing = Vec::new();
+        // Only for the linger's timed wait; built once, used on this thread alone.
+        let timer = match self.activation_linger {
+            Some(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| tracing::warn!(file = %self.file, error = %e, "no linger for activation records"))
+                .ok(),
+            None => None,
+        };
         while let Some(first) = rx.blocking_recv() {
             let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
+            drain(&mut rx, &mut jobs);
+            if let (Some(linger), Some(timer)) = (self.activation_linger, &timer) {
+                linger_for_records(&mut rx, &mut jobs, linger, timer);
             }
             let mut writes = Vec::with_capacity(jobs.len());
             let mut sweeps = Vec::new();
@@ -420,6 +435,42 @@ impl Writer {
         self.total = self.total.saturating_sub(swept.expired + swept.over_count);
         swept.more = swept.expired == RETENTION_CHUNK || swept.over_count == RETENTION_CHUNK;
         Ok(swept)
+    }
+}
+
+/// Moves every job already queued into `jobs`, up to [`MAX_BATCH`].
+fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// While `jobs` holds activation records only, waits up to `linger` (from now) for more
+/// jobs, so that records written close together share one commit: fewer log frames and
+/// checkpoints per record. Any other job ends the wait (it is committed at once, with the
+/// records); so does a full batch or a closed channel.
+fn linger_for_records(
+    rx: &mut mpsc::Receiver<Job>,
+    jobs: &mut Vec<Job>,
+    linger: Duration,
+    timer: &tokio::runtime::Runtime,
+) {
+    let records_only = |jobs: &[Job]| jobs.iter().all(|j| matches!(j, Job::PutActivation { .. }));
+    let until = tokio::time::Instant::now() + linger;
+    while jobs.len() < MAX_BATCH && records_only(jobs) {
+        // The timeout is made inside the timer's runtime (it needs its clock).
+        let next = timer.block_on(async { tokio::time::timeout_at(until, rx.recv()).await });
+        match next {
+            Ok(Some(job)) => {
+                jobs.push(job);
+                drain(rx, jobs);
+            }
+            // Time is up, or every sender is gone (the outer loop ends then).
+            Ok(None) | Err(_) => break,
+        }
     }
 }
 
@@ -833,4 +884,106 @@ pub(crate) fn count_all(conn: &Connection) -> rusqlite::Result<u64> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job::PutActivation {
+            row: ActivationRow {
+                ns: "ns".into(),
+                activation_id: id.into(),
+                start: 0,
+                name: "a".into(),
+                path: None,
+                bare_name: None,
+                doc: "{}".into(),
+            },
+            reply,
+        }
+    }
+
+    fn limits() -> Job {
+        let (reply, _) = oneshot::channel();
+        Job::PutLimits {
+            ns: "ns".into(),
+            doc: "{}".into(),
+            reply,
+        }
+    }
+
+    fn timer() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// Records wait for more records; the first other write ends the wait at once and joins
+    /// the group with everything queued behind it.
+    #[test]
+    fn other_writes_end_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for job in [record("b"), limits(), record("c")] {
+            tx.try_send(job).unwrap();
+        }
+        let mut jobs = vec![record("a")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for the linger"
+        );
+        assert_eq!(jobs.len(), 4, "everything queued joins the group");
+
+        // A write that arrives during the wait ends it too.
+        let late = tx.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            late.blocking_send(record("e")).unwrap();
+            late.blocking_send(limits()).unwrap();
+        });
+        let mut jobs = vec![record("d")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        sender.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for the linger"
+        );
+        assert!(
+            jobs.iter().any(|j| matches!(j, Job::PutLimits { .. })),
+            "ended by the limits write"
+        );
+    }
+
+    /// Records alone are committed once the linger is over; a group that is not records only
+    /// does not wait at all.
+    #[test]
+    fn records_alone_wait_out_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut jobs = vec![record("a")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_millis(30), &timer());
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(jobs.len(), 1);
+
+        let mut jobs = vec![limits()];
+        tx.try_send(record("b")).unwrap();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert_eq!(jobs.len(), 1, "an acknowledged write does not wait");
+
+        // Every sender gone: no wait either.
+        drop(tx);
+        let mut jobs = vec![record("c")];
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert_eq!(
+            jobs.len(),
+            2,
+            "the queued record joined; the closed channel ended the wait"
+        );
+    }
 }
