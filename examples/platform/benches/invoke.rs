@@ -69,6 +69,7 @@
 //! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
 //! | `FAAS_BENCH_ONLY=store` | `--only store` | all phases | run only the store comparison (its table and target line) |
 //! | `FAAS_BENCH_SQLITE_OPTIONS` | `--sqlite-options` | none | options appended to the SQLite side's store URL, e.g. `activation_flush=0` |
+//! | `FAAS_BENCH_STORE_URL` | `--store-url` | `sqlite:<temporary dir>/faas.db` | the store compared with memory instead; `memory:` measures the comparison's own noise (two identical platforms) |
 //!
 //! Without `--bench` (that is, run by `cargo test --benches` rather than `cargo bench`) and
 //! without settings, the binary runs as a quick smoke test: 0.3 s phases, one cold start,
@@ -206,6 +207,8 @@ struct Settings {
     only_store: bool,
     /// `k=v&…` appended to the SQLite side's store URL.
     sqlite_options: String,
+    /// The store compared with memory instead of the SQLite default.
+    store_url: Option<String>,
 }
 
 impl Settings {
@@ -229,6 +232,7 @@ impl Settings {
             strict: env::<String>("FAAS_BENCH_STRICT")?.is_some_and(|v| v == "1" || v == "true"),
             smoke: false,
             sqlite_options: env("FAAS_BENCH_SQLITE_OPTIONS")?.unwrap_or_default(),
+            store_url: env::<String>("FAAS_BENCH_STORE_URL")?.filter(|u| !u.is_empty()),
             only_store: match env::<String>("FAAS_BENCH_ONLY")?.as_deref() {
                 None | Some("") => false,
                 Some("store") => true,
@@ -267,6 +271,7 @@ impl Settings {
                 }
                 "--strict" => s.strict = true,
                 "--sqlite-options" => s.sqlite_options = value("--sqlite-options")?,
+                "--store-url" => s.store_url = Some(value("--store-url")?),
                 "--only" => match value("--only")?.as_str() {
                     "store" => s.only_store = true,
                     other => return Err(format!("--only {other}: only 'store' is known").into()),
@@ -867,15 +872,20 @@ async fn compare_stores(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<StoreC
     let mut sqlite_url = format!("sqlite:{}", data.path().join("faas.db").display());
     if !s.sqlite_options.is_empty() {
         sqlite_url = format!("{sqlite_url}?{}", s.sqlite_options);
-        eprintln!("store: the SQLite side is {sqlite_url}");
+    }
+    if let Some(url) = &s.store_url {
+        sqlite_url = url.clone();
+    }
+    if sqlite_url.contains('?') || s.store_url.is_some() {
+        eprintln!("store: the compared side is {sqlite_url}");
     }
     let (memory, sqlite) =
         compare_fresh(rt, s, (None, true), (Some(sqlite_url), true), seq).await?;
     Ok(StoreComparison {
-        options: if s.sqlite_options.is_empty() {
-            " (default)".into()
-        } else {
-            format!("?{}", s.sqlite_options)
+        label: match (&s.store_url, s.sqlite_options.as_str()) {
+            (Some(url), _) => format!("{url} (control)"),
+            (None, "") => "sqlite: (default)".into(),
+            (None, o) => format!("sqlite:?{o}"),
         },
         memory: memory.latency,
         sqlite: sqlite.latency,
@@ -898,8 +908,8 @@ async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison
 /// A fresh platform on the in-memory store against one on the SQLite store.
 #[derive(Debug)]
 struct StoreComparison {
-    /// The SQLite side's URL options, as printed (`?k=v&…`, or empty for the default).
-    options: String,
+    /// The compared side, as printed.
+    label: String,
     memory: Percentiles,
     sqlite: Percentiles,
     memory_tput: f64,
@@ -1284,7 +1294,7 @@ impl StoreComparison {
         );
         println!(
             "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            format!("sqlite:{}", st.options),
+            st.label.as_str(),
             us(st.sqlite.p50),
             us(st.sqlite.p99),
             st.sqlite_tput,
