@@ -643,7 +643,9 @@ impl Cpu {
             for t in tasks.flatten() {
                 let tid = t.file_name().to_string_lossy().parse::<u64>().unwrap_or(0);
                 if let Some((name, _, ticks)) = stat_ticks(&t.path().join("stat")) {
-                    if name == "platform" {
+                    // The runtime's threads and the platform's own (`faas-sqlite-writer`,
+                    // `faas-bus-journal`, ...).
+                    if name == "platform" || name.starts_with("faas-") {
                         c.platform += ticks;
                     } else if tid == me {
                         c.client += ticks;
@@ -651,23 +653,34 @@ impl Cpu {
                 }
             }
         }
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let is_pid = p
-                    .file_name()
-                    .to_string_lossy()
-                    .bytes()
-                    .all(|b| b.is_ascii_digit());
-                if !is_pid {
+        // Every process below this one: runners sit under their sandbox's launcher
+        // (`bwrap`, `setpriv`), not directly under the benchmark.
+        let mut procs: Vec<(u64, u64, u64)> = Vec::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for p in entries.flatten() {
+                let Ok(pid) = p.file_name().to_string_lossy().parse::<u64>() else {
                     continue;
-                }
-                if let Some((_, ppid, ticks)) = stat_ticks(&p.path().join("stat"))
-                    && ppid == me
-                {
-                    c.runners += ticks;
+                };
+                if let Some((_, ppid, ticks)) = stat_ticks(&p.path().join("stat")) {
+                    procs.push((pid, ppid, ticks));
                 }
             }
         }
+        let mut below = std::collections::HashSet::from([me]);
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for &(pid, ppid, _) in &procs {
+                if below.contains(&ppid) && below.insert(pid) {
+                    grew = true;
+                }
+            }
+        }
+        c.runners = procs
+            .iter()
+            .filter(|(pid, _, _)| *pid != me && below.contains(pid))
+            .map(|(_, _, ticks)| ticks)
+            .sum();
         c
     }
 
@@ -800,6 +813,8 @@ struct WebComparison {
 struct Side2 {
     latency: Percentiles,
     tput: f64,
+    /// CPU of the throughput phase.
+    cpu: CpuUse,
 }
 
 /// Starts two platforms (`(store, metrics)` each; `None` is the in-memory store), warms both
@@ -838,6 +853,7 @@ async fn compare_fresh(
     }
     let mut lat: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     let mut tput = [(0u64, Duration::ZERO); 2];
+    let mut cpu = [CpuUse::default(); 2];
     for round in 0..ROUNDS as usize {
         for turn in 0..2 {
             let i = (turn + round) % 2;
@@ -849,7 +865,9 @@ async fn compare_fresh(
             let i = (turn + round) % 2;
             let end = Instant::now() + chunk;
             let all = sides[i].iter_mut().map(Side::Platform).collect();
+            let before = Cpu::now();
             let (n, t) = drive(all, end, MAX_REQUESTS, seq).await?;
+            cpu[i].add(before, n);
             tput[i].0 += n;
             tput[i].1 += t;
         }
@@ -858,11 +876,12 @@ async fn compare_fresh(
     stop_platform(rt, pa).await;
     stop_platform(rt, pb).await;
     let [la, lb] = lat;
-    let side = |l: Vec<Duration>, (n, t): (u64, Duration)| Side2 {
+    let side = |l: Vec<Duration>, (n, t): (u64, Duration), cpu: CpuUse| Side2 {
         latency: percentiles(l),
         tput: n as f64 / t.as_secs_f64().max(1e-9),
+        cpu,
     };
-    Ok((side(la, tput[0]), side(lb, tput[1])))
+    Ok((side(la, tput[0], cpu[0]), side(lb, tput[1], cpu[1])))
 }
 
 /// The durable default store against the in-memory one, on two fresh platforms.
@@ -887,6 +906,8 @@ async fn compare_stores(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<StoreC
             (None, "") => "sqlite: (default)".into(),
             (None, o) => format!("sqlite:?{o}"),
         },
+        memory_cpu: memory.cpu,
+        sqlite_cpu: sqlite.cpu,
         memory: memory.latency,
         sqlite: sqlite.latency,
         memory_tput: memory.tput,
@@ -910,6 +931,9 @@ async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison
 struct StoreComparison {
     /// The compared side, as printed.
     label: String,
+    /// CPU of the 8-client phases, per side.
+    memory_cpu: CpuUse,
+    sqlite_cpu: CpuUse,
     memory: Percentiles,
     sqlite: Percentiles,
     memory_tput: f64,
@@ -1281,34 +1305,51 @@ impl StoreComparison {
     fn table(&self) -> (f64, f64) {
         let st = self;
         println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "store (fresh platforms)", "p50 µs", "p99 µs", "8 clients/s", "samples"
+            "{:<34} {:>10} {:>10} {:>12} {:>10} {:>14} {:>14}",
+            "store (fresh platforms)",
+            "p50 µs",
+            "p99 µs",
+            "8 clients/s",
+            "samples",
+            "platform µs/req",
+            "runners µs/req"
         );
+        let cpu = |c: &CpuUse| (c.per_request(c.cpu.platform), c.per_request(c.cpu.runners));
+        let (mp, mr) = cpu(&st.memory_cpu);
+        let (sp, sr) = cpu(&st.sqlite_cpu);
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10} {:>14.0} {:>14.0}",
             "memory:",
             us(st.memory.p50),
             us(st.memory.p99),
             st.memory_tput,
-            st.memory.n
+            st.memory.n,
+            mp,
+            mr
         );
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10} {:>14.0} {:>14.0}",
             st.label.as_str(),
             us(st.sqlite.p50),
             us(st.sqlite.p99),
             st.sqlite_tput,
-            st.sqlite.n
+            st.sqlite.n,
+            sp,
+            sr
         );
         let lat_ratio = ratio(us(st.sqlite.p50), us(st.memory.p50));
         let tput_ratio = ratio(st.sqlite_tput, st.memory_tput);
         println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "{:<34} {:>10.2} {:>10.2} {:>12.2} {:>10} {:>14.2} {:>14.2}",
             "sqlite / memory",
             lat_ratio,
             ratio(us(st.sqlite.p99), us(st.memory.p99)),
-            tput_ratio
+            tput_ratio,
+            "",
+            ratio(sp, mp),
+            ratio(sr, mr)
         );
+        println!("(CPU per request: the 8-client phases, 10 ms ticks from /proc)");
         println!();
         (lat_ratio, tput_ratio)
     }
