@@ -304,7 +304,11 @@ impl faas_core::MessageBus for Recording {
 #[tokio::test]
 async fn blocking_invokes_are_persisted_only_when_answered_202() {
     let bus = std::sync::Arc::new(Recording::default());
-    let e = env_over(ControllerConfig::default(), bus.clone()).await;
+    let e = env_over(
+        ControllerConfig::default(),
+        std::sync::Arc::clone(&bus) as _,
+    )
+    .await;
     let inv = FakeInvoker::start(&e).await;
     with_action(&e, "hello", json!({})).await;
     bus.calls();
