@@ -293,6 +293,102 @@ async fn committed_messages_leave_the_files_small() {
 // ------------------------------------------------------------------------------------- crash
 
 /// The environment variable that makes [`crashing_publisher`] act.
+/// `publish_deferred` delivers like `publish` but journals nothing until `persist`, which
+/// journals the message for the groups that have not committed it (queued or in flight) and
+/// for no other; a message every group committed needs nothing.
+#[tokio::test]
+async fn deferred_messages_are_kept_once_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.journal");
+    let config = TopicConfig::default().with_partitions(1);
+    {
+        let bus = open(&path).await;
+        bus.create_topic("jobs", &config).await.unwrap();
+        let a = bus.subscribe("jobs", "a").await.unwrap();
+        let b = bus.subscribe("jobs", "b").await.unwrap();
+        let deferred = |m: &'static str| bus.publish_deferred("jobs", None, Bytes::from(m));
+        let _m1 = deferred("m1").await.unwrap(); // never persisted
+        let m2 = deferred("m2").await.unwrap();
+        assert!(m2.pending.is_some(), "a journaled bus defers: {m2:?}");
+        bus.persist(&m2).await.unwrap(); // queued at both groups
+        let m3 = deferred("m3").await.unwrap();
+        bus.publish("jobs", None, Bytes::from_static(b"m4"))
+            .await
+            .unwrap();
+        let m5 = deferred("m5").await.unwrap();
+        // Group a receives everything in publish order, deferred or not.
+        let got: Vec<Delivery> = [recv(&*a).await, recv(&*a).await, recv(&*a).await]
+            .into_iter()
+            .chain([recv(&*a).await, recv(&*a).await])
+            .collect();
+        let names: Vec<String> = got.iter().map(payload).collect();
+        assert_eq!(names, ["m1", "m2", "m3", "m4", "m5"]);
+        assert!(got.iter().all(|d| !d.redelivered));
+        // m3: persisted while in flight at a and queued at b; then a commits it.
+        bus.persist(&m3).await.unwrap();
+        a.commit(&got[2]).await.unwrap();
+        // m5: committed by both groups before it is persisted: nothing to keep.
+        for _ in 0..5 {
+            let d = recv(&*b).await;
+            if payload(&d) == "m5" {
+                b.commit(&d).await.unwrap();
+            }
+        }
+        a.commit(&got[4]).await.unwrap();
+        bus.persist(&m5).await.unwrap();
+        // Persisting twice changes nothing.
+        bus.persist(&m2).await.unwrap();
+    }
+    let bus = open(&path).await;
+    bus.create_topic("jobs", &config).await.unwrap();
+    for (group, want) in [("a", vec!["m2", "m4"]), ("b", vec!["m2", "m3", "m4"])] {
+        let c = bus.subscribe("jobs", group).await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..want.len() {
+            let d = recv(&*c).await;
+            got.push(payload(&d));
+            c.commit(&d).await.unwrap();
+        }
+        nothing_more(&*c).await;
+        assert_eq!(got, want, "group {group}");
+    }
+}
+
+/// Without a journal, and on a transient topic, nothing is pending.
+#[tokio::test]
+async fn deferred_messages_of_memory_buses_and_transient_topics_are_settled() {
+    let bus = InProcessBus::new();
+    bus.create_topic("t", &TopicConfig::default())
+        .await
+        .unwrap();
+    let c = bus.subscribe("t", "g").await.unwrap();
+    let p = bus
+        .publish_deferred("t", None, Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(p.pending, None);
+    bus.persist(&p).await.unwrap();
+    assert_eq!(payload(&recv(&*c).await), "x");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bus = open(&dir.path().join("j")).await;
+    bus.create_topic("t", &TopicConfig::default().transient())
+        .await
+        .unwrap();
+    let c = bus.subscribe("t", "g").await.unwrap();
+    let p = bus
+        .publish_deferred("t", None, Bytes::from_static(b"y"))
+        .await
+        .unwrap();
+    assert_eq!(p.pending, None);
+    assert_eq!(payload(&recv(&*c).await), "y");
+    let e = bus
+        .publish_deferred("missing", None, Bytes::from_static(b"z"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, faas_core::Error::NotFound { .. }), "{e:?}");
+}
+
 const CHILD: &str = "FAAS_BUS_JOURNAL_CRASH_CHILD";
 const CRASH_MESSAGES: usize = 200;
 

@@ -87,6 +87,36 @@ pub struct Delivery {
     pub published: Option<std::time::SystemTime>,
 }
 
+/// A message published with [`MessageBus::publish_deferred`]: what
+/// [`MessageBus::persist`] needs to make it durable later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The topic.
+    pub topic: String,
+    /// Where the message is, when it still has to be made durable; `None` when it already is
+    /// as durable as the adapter makes anything (or the adapter keeps nothing).
+    pub pending: Option<(u32, u64)>,
+}
+
+impl Published {
+    /// A message that needs no [`MessageBus::persist`].
+    pub fn settled(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            pending: None,
+        }
+    }
+
+    /// A message at `partition`/`offset` of `topic` that is not durable yet.
+    pub fn pending(topic: impl Into<String>, partition: u32, offset: u64) -> Self {
+        Self {
+            topic: topic.into(),
+            pending: Some((partition, offset)),
+        }
+    }
+}
+
 /// What a bus adapter guarantees beyond the contract; suites pick cases by these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -155,6 +185,28 @@ pub trait MessageBus: fmt::Debug + Send + Sync + 'static {
     async fn create_topic(&self, topic: &str, config: &TopicConfig) -> Result<()>;
     /// Publishes `payload` (with an optional ordering key).
     async fn publish(&self, topic: &str, key: Option<&[u8]>, payload: Bytes) -> Result<()>;
+    /// Publishes `payload` as [`publish`](MessageBus::publish) does (delivery, order and
+    /// groups alike), except that an adapter may keep it in memory only until
+    /// [`persist`](MessageBus::persist) is called with the answer: a crash of the process
+    /// before then may lose it. For work whose acceptance may never be announced (a blocking
+    /// invoke answered with its result needs no durable message; one answered `202` does). The
+    /// default publishes durably at once.
+    async fn publish_deferred(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Bytes,
+    ) -> Result<Published> {
+        self.publish(topic, key, payload).await?;
+        Ok(Published::settled(topic))
+    }
+    /// Makes a message of [`publish_deferred`](MessageBus::publish_deferred) as durable as
+    /// [`publish`](MessageBus::publish) would have, for every group that has not committed it
+    /// yet (a message every group committed needs nothing). The default does nothing.
+    async fn persist(&self, published: &Published) -> Result<()> {
+        let _ = published;
+        Ok(())
+    }
     /// Joins `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>>;
     /// Joins `group` on every topic of `topics` (at least one, no repeats) as one member:

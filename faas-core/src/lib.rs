@@ -56,7 +56,7 @@ pub mod testkit;
 
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
 pub use auth::{Authenticator, DynAuthenticator, StoreAuthenticator};
-pub use bus::{BusCapabilities, Consumer, Delivery, DynBus, MessageBus, TopicConfig};
+pub use bus::{BusCapabilities, Consumer, Delivery, DynBus, MessageBus, Published, TopicConfig};
 pub use entity::{Action, Entity, EntityKind, Exec};
 pub use error::{BoxError, Chain, Error, Result};
 pub use executor::{Container, ContainerSpec, DynExecutor, Executor, ProxyError, ProxyResponse};

@@ -606,6 +606,26 @@ impl<B: MessageBus + ?Sized> MessageBus for InstrumentedBus<B> {
         });
         r
     }
+    async fn publish_deferred(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Bytes,
+    ) -> Result<crate::bus::Published> {
+        let Some(t0) = self.metrics.start() else {
+            return self.inner.publish_deferred(topic, key, payload).await;
+        };
+        let r = self.inner.publish_deferred(topic, key, payload).await;
+        self.metrics.record(Event::BusPublish {
+            topic: topic_family(topic),
+            elapsed: t0.elapsed(),
+            failed: r.is_err(),
+        });
+        r
+    }
+    async fn persist(&self, published: &crate::bus::Published) -> Result<()> {
+        self.inner.persist(published).await
+    }
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Arc<dyn Consumer>> {
         let inner = self.inner.subscribe(topic, group).await?;
         Ok(self.instrument(inner, group))

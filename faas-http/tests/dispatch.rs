@@ -231,6 +231,129 @@ async fn blocking_wait_expiry_answers_202() {
     drained(&e).await;
 }
 
+/// A bus that notes which publishes were deferred and which were persisted.
+#[derive(Debug, Default)]
+struct Recording {
+    inner: faas_bus::InProcessBus,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn note(&self, what: String) {
+        self.calls.lock().unwrap().push(what);
+    }
+    fn calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl faas_core::MessageBus for Recording {
+    async fn create_topic(
+        &self,
+        topic: &str,
+        config: &faas_core::TopicConfig,
+    ) -> faas_core::Result<()> {
+        self.inner.create_topic(topic, config).await
+    }
+    async fn publish(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: bytes::Bytes,
+    ) -> faas_core::Result<()> {
+        if topic.starts_with("invoker") {
+            self.note(format!("publish {topic}"));
+        }
+        self.inner.publish(topic, key, payload).await
+    }
+    async fn publish_deferred(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: bytes::Bytes,
+    ) -> faas_core::Result<faas_core::Published> {
+        self.note(format!("deferred {topic}"));
+        self.inner.publish_deferred(topic, key, payload).await
+    }
+    async fn persist(&self, published: &faas_core::Published) -> faas_core::Result<()> {
+        self.note(format!("persist {}", published.topic));
+        self.inner.persist(published).await
+    }
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> faas_core::Result<std::sync::Arc<dyn faas_core::Consumer>> {
+        self.inner.subscribe(topic, group).await
+    }
+    async fn subscribe_topics(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> faas_core::Result<std::sync::Arc<dyn faas_core::Consumer>> {
+        self.inner.subscribe_topics(topics, group).await
+    }
+    fn capabilities(&self) -> faas_core::BusCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// A blocking invoke's message is published deferred, and persisted only when the caller is
+/// answered `202` (before the answer); a non-blocking one is published durably at once.
+#[tokio::test]
+async fn blocking_invokes_are_persisted_only_when_answered_202() {
+    let bus = std::sync::Arc::new(Recording::default());
+    let e = env_over(
+        ControllerConfig::default(),
+        std::sync::Arc::clone(&bus) as _,
+    )
+    .await;
+    let inv = FakeInvoker::start(&e).await;
+    with_action(&e, "hello", json!({})).await;
+    bus.calls();
+
+    // Answered with its result: never persisted.
+    let router = e.router.clone();
+    let pending = tokio::spawn(async move {
+        post(&router, &format!("{ACTIONS}/hello?blocking=true"), None).await
+    });
+    let msg = inv.next().await;
+    let a = activation_for(&msg, ActivationResponse::success(json!({})));
+    inv.ack(&e, &inv.result(&msg, &a)).await;
+    assert_eq!(
+        within("reply", pending).await.unwrap().status,
+        StatusCode::OK
+    );
+    e.store.put_activation(&a).await.unwrap();
+    inv.ack(&e, &inv.completion(&msg)).await;
+    assert_eq!(bus.calls(), ["deferred invoker0"]);
+
+    // The wait runs out: persisted before the 202.
+    let r = post(
+        &e.router,
+        &format!("{ACTIONS}/hello?blocking=true&timeout=100"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(bus.calls(), ["deferred invoker0", "persist invoker0"]);
+    let msg = inv.next().await;
+    let a = activation_for(&msg, ActivationResponse::success(json!({})));
+    e.store.put_activation(&a).await.unwrap();
+    inv.ack(&e, &inv.completion(&msg)).await;
+
+    // Non-blocking: durable at once.
+    let r = post(&e.router, &format!("{ACTIONS}/hello"), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(bus.calls(), ["publish invoker0"]);
+    let msg = inv.next().await;
+    let a = activation_for(&msg, ActivationResponse::success(json!({})));
+    e.store.put_activation(&a).await.unwrap();
+    inv.ack(&e, &inv.completion(&msg)).await;
+    drained(&e).await;
+}
+
 #[tokio::test]
 async fn activation_get_waits_for_the_record() {
     let e = env().await;

@@ -1,6 +1,7 @@
 // End-to-end: nothing accepted is lost (issue 9, item 3). `faas-platform standalone` on its
 // default, durable store (SQLite, with the in-process bus journaled beside it) accepts 64
-// non-blocking invokes (202) and a non-blocking sequence, then
+// non-blocking invokes (202), a non-blocking sequence and (for SIGKILL) a blocking invoke whose
+// wait runs out (202), then
 // * is stopped with SIGTERM under a short graceful-shutdown deadline: after a restart every
 //   accepted activation has a record, either its result or one saying the platform shut down;
 // * is killed with SIGKILL (a crash): after a restart every accepted activation runs again and
@@ -13,7 +14,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const openwhisk = require('openwhisk')
-const { AUTH, startNode, stopPlatform, tempDataDir } = require('./support')
+const { AUTH, api, startNode, stopPlatform, tempDataDir } = require('./support')
 
 const N = 64
 const SHUTDOWN = 'The activation was not completed because the platform shut down.'
@@ -128,6 +129,12 @@ test('SIGKILL: accepted activations run after the restart; a sequence is visibly
   let accepted
   try {
     accepted = await accept(ow, 1500)
+    // A blocking invoke whose wait runs out is answered 202, so it is accepted too: its
+    // message (published without a journal write while the caller waited) is made durable
+    // before that answer.
+    const b = await api(running.host, 'POST', '/namespaces/_/actions/slow?blocking=true&timeout=100', { n: N })
+    assert.equal(b.status, 202, b.text)
+    accepted.ids.push(b.json.activationId)
   } finally {
     // A crash: nothing is flushed, nothing is recorded on the way out.
     await stopPlatform(running.proc, 'SIGKILL')
@@ -139,7 +146,7 @@ test('SIGKILL: accepted activations run after the restart; a sequence is visibly
     const records = await until(async () => {
       const rs = await Promise.all(accepted.ids.map(id => record(ow, id)))
       return rs.every(Boolean) && rs
-    }, 120000, `records of all ${N} accepted activations`)
+    }, 120000, `records of all ${N + 1} accepted activations`)
     for (const [n, r] of records.entries()) {
       assert.equal(r.response.success, true, JSON.stringify(r))
       assert.deepEqual(r.response.result, { n }, JSON.stringify(r))

@@ -11,6 +11,9 @@
 //!   process (the kernel holds the page), not a power loss or a crash of the machine (the last
 //!   commits may then be lost; the file stays consistent). [`JournalSync::Full`] flushes every
 //!   commit (`fsync`) and survives a power loss too, at the price of a disk flush per publish.
+//! * **publish_deferred**: nothing. **persist** of such a message: the rows a publish writes,
+//!   for the groups that have not committed it yet, in one transaction, before `persist`
+//!   returns.
 //! * **subscribe** of a new group: one row naming the group, so that the group outlives the
 //!   process too (it keeps receiving what is published before its first member of the next
 //!   run subscribes).

@@ -42,6 +42,13 @@
 //! above the restored ones. Topics created with [`TopicConfig::transient`] stay in memory.
 //! See the `journal` module for the file, its flush policy and its size.
 //!
+//! [`publish_deferred`](MessageBus::publish_deferred) queues a message like `publish` but
+//! writes nothing to the journal; [`persist`](MessageBus::persist) later journals it for the
+//! groups that still hold it (queued or in flight, not committed), so that from then on it is
+//! as durable as a published one. The controller publishes a blocking invoke this way and
+//! persists it only if the caller is answered `202`: an invoke answered with its result costs
+//! no journal write.
+//!
 //! # Cost
 //!
 //! `publish` takes one short critical section on the topic and is O(groups); `recv` takes one
@@ -49,9 +56,9 @@
 //! dropped member wakes, with no polling. Like tokio's channels, `recv` takes part in tokio's
 //! cooperative scheduling budget, so a consumer loop that always finds a message still yields
 //! now and then. `recv` is cancel-safe: a message is taken only when the call returns it.
-//! A journaled publish adds one SQLite transaction (an append to the write-ahead log, no disk
-//! flush with the default [`JournalSync::Normal`]) on the caller's thread; commits cost nothing
-//! more (their rows are deleted lazily).
+//! A journaled publish (or `persist`) adds one SQLite transaction (an append to the write-ahead
+//! log, no disk flush with the default [`JournalSync::Normal`]) on the caller's thread; a
+//! deferred publish adds none; commits cost nothing more (their rows are deleted lazily).
 //!
 //! Topic names follow Kafka's rules (1 to 249 characters from `[a-zA-Z0-9._-]`), so a
 //! configuration that works here works on Kafka; group names must not be empty.
@@ -68,7 +75,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use faas_core::bus::{BusCapabilities, Consumer, Delivery, MessageBus, TopicConfig};
+use faas_core::bus::{BusCapabilities, Consumer, Delivery, MessageBus, Published, TopicConfig};
 use faas_core::{Error, Result};
 
 #[cfg(feature = "journal")]
@@ -373,8 +380,8 @@ impl InProcessBus {
             .ok_or_else(|| Error::not_found(name))
     }
 
-    /// `publish` without the future: the whole operation is synchronous.
-    fn publish_now(&self, topic: &str, key: Option<Bytes>, payload: Bytes) -> Result<()> {
+    /// `topic`, if `payload` is within its size limit.
+    fn topic_for(&self, topic: &str, payload: &Bytes) -> Result<Arc<Topic>> {
         let topic = self.topic(topic)?;
         if payload.len() > topic.max_message_bytes {
             return Err(Error::too_large(format!(
@@ -384,6 +391,109 @@ impl InProcessBus {
                 topic.name
             )));
         }
+        Ok(topic)
+    }
+
+    /// `publish_deferred` without the future: queued at once, journaled only by `persist`.
+    fn publish_deferred_now(
+        &self,
+        topic: &str,
+        key: Option<Bytes>,
+        payload: Bytes,
+    ) -> Result<Published> {
+        let t = self.topic_for(topic, &payload)?;
+        Ok(match &t.journal {
+            Some(journal) => {
+                // The writer lock orders this publish with journaled ones (queues stay in
+                // offset order); no I/O happens under it here.
+                let writer = journal.writer();
+                let queued = publish_in_memory(&t, key, payload);
+                drop(writer);
+                match queued {
+                    Some((partition, offset, expired)) => {
+                        journal.forget_all(expired);
+                        Published::pending(topic, partition, offset)
+                    }
+                    None => Published::settled(topic),
+                }
+            }
+            None => {
+                publish_in_memory(&t, key, payload);
+                Published::settled(topic)
+            }
+        })
+    }
+
+    /// `persist` without the future: journals the message for every group that still holds
+    /// it (queued or in flight). Blocking (one journal transaction).
+    fn persist_now(&self, published: &Published) -> Result<()> {
+        let Some((partition, offset)) = published.pending else {
+            return Ok(());
+        };
+        let topic = self.topic(&published.topic)?;
+        let Some(journal) = topic.journal.as_deref() else {
+            return Ok(());
+        };
+        let mut writer = journal.writer();
+        // The groups that hold the message without a row, and the message itself.
+        let (groups, message) = {
+            let mut state = topic.lock();
+            let mut groups = Vec::new();
+            let mut message = None;
+            for (index, group) in state.groups.iter_mut().enumerate() {
+                let Some(queue) = group.partitions.get_mut(partition as usize) else {
+                    continue;
+                };
+                if let Some(q) = queue.find_mut(offset).filter(|q| q.row.is_none()) {
+                    message.get_or_insert_with(|| Arc::clone(&q.message));
+                    groups.push(index);
+                }
+            }
+            let names: Vec<String> = groups
+                .iter()
+                .map(|&i| state.group_names[i].clone())
+                .collect();
+            (groups.into_iter().zip(names).collect::<Vec<_>>(), message)
+        };
+        let Some(message) = message else {
+            // Committed by every group already: nothing to keep.
+            return Ok(());
+        };
+        let names: Vec<&str> = groups.iter().map(|(_, n)| n.as_str()).collect();
+        let rows = writer.append(
+            journal,
+            &topic.name,
+            &names,
+            partition,
+            offset,
+            message.key.as_deref(),
+            &message.payload,
+        )?;
+        let mut gone = Vec::new();
+        {
+            let mut state = topic.lock();
+            for ((index, _), row) in groups.iter().zip(rows) {
+                let held = state
+                    .groups
+                    .get_mut(*index)
+                    .and_then(|g| g.partitions.get_mut(partition as usize))
+                    .and_then(|queue| queue.find_mut(offset))
+                    .filter(|q| q.row.is_none());
+                match held {
+                    Some(q) => q.row = Some(row),
+                    // Committed (or expired) meanwhile: its row is not needed.
+                    None => gone.push(row),
+                }
+            }
+        }
+        drop(writer);
+        journal.forget_all(gone);
+        Ok(())
+    }
+
+    /// `publish` without the future: the whole operation is synchronous.
+    fn publish_now(&self, topic: &str, key: Option<Bytes>, payload: Bytes) -> Result<()> {
+        let topic = self.topic_for(topic, &payload)?;
         match &topic.journal {
             Some(journal) => publish_journaled(&topic, journal, key, payload),
             None => {
@@ -416,13 +526,19 @@ fn wake(wakers: &[Arc<Notify>]) {
     }
 }
 
-fn publish_in_memory(topic: &Topic, key: Option<Bytes>, payload: Bytes) {
+/// Queues a message for every group without journaling it; its partition and offset, and the
+/// journal rows of messages dropped for age, when some group receives it.
+fn publish_in_memory(
+    topic: &Topic,
+    key: Option<Bytes>,
+    payload: Bytes,
+) -> Option<(u32, u64, Vec<i64>)> {
     let now = Instant::now();
-    let wakers = {
+    let (wakers, queued) = {
         let mut state = topic.lock();
         let (partition, offset) = next_slot(&mut state, key.as_ref(), topic.partitions);
         if state.groups.is_empty() {
-            return;
+            return None;
         }
         let message = Arc::new(Message {
             partition,
@@ -431,17 +547,19 @@ fn publish_in_memory(topic: &Topic, key: Option<Bytes>, payload: Bytes) {
             payload,
             published: now,
         });
+        let mut expired = Vec::new();
         for group in &mut state.groups {
             let queue = &mut group.partitions[partition as usize];
-            queue.expire(now, topic.retention);
+            expired.extend(queue.expire(now, topic.retention));
             queue.queued.push_back(Queued {
                 message: Arc::clone(&message),
                 row: None,
             });
         }
-        Arc::clone(&state.wakers)
+        (Arc::clone(&state.wakers), (partition, offset, expired))
     };
     wake(&wakers);
+    Some(queued)
 }
 
 /// A publish to a durable topic of a journaled bus: the offset is taken, the message written
@@ -654,6 +772,31 @@ impl MessageBus for InProcessBus {
                     .map_err(|e| Error::internal(format!("a journaled publish failed: {e}")))?
             }
             _ => self.publish_now(topic, key, payload),
+        }
+    }
+
+    async fn publish_deferred(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Bytes,
+    ) -> Result<Published> {
+        self.publish_deferred_now(topic, key.map(Bytes::copy_from_slice), payload)
+    }
+
+    async fn persist(&self, published: &Published) -> Result<()> {
+        if published.pending.is_none() {
+            return Ok(());
+        }
+        match &self.journal {
+            // A flush per publish must not hold a runtime thread up.
+            Some(j) if j.sync() == JournalSync::Full => {
+                let (bus, published) = (self.clone(), published.clone());
+                tokio::task::spawn_blocking(move || bus.persist_now(&published))
+                    .await
+                    .map_err(|e| Error::internal(format!("a journaled publish failed: {e}")))?
+            }
+            _ => self.persist_now(published),
         }
     }
 
@@ -1012,6 +1155,16 @@ struct PartitionQueue {
 
 impl PartitionQueue {
     /// Drops queued messages older than `retention`; their journal rows.
+    /// The message at `offset`, in flight or queued.
+    fn find_mut(&mut self, offset: u64) -> Option<&mut Queued> {
+        let at = |v: &VecDeque<Queued>| v.binary_search_by_key(&offset, |q| q.message.offset).ok();
+        if let Some(i) = at(&self.in_flight) {
+            return self.in_flight.get_mut(i);
+        }
+        let i = at(&self.queued)?;
+        self.queued.get_mut(i)
+    }
+
     fn expire(&mut self, now: Instant, retention: Duration) -> Vec<i64> {
         let mut rows = Vec::new();
         while self

@@ -428,6 +428,63 @@ pub async fn publish_then_recv_roundtrip(bus: Bus) {
     );
 }
 
+/// `publish_deferred` delivers like `publish`, in publish order with it, to every group;
+/// `persist` succeeds before and after the groups commit, and twice.
+pub async fn deferred_publish_is_delivered_like_publish(bus: Bus) {
+    let case = "deferred_publish_is_delivered_like_publish";
+    let topic = new_topic(&*bus, "deferred", TopicConfig::default()).await;
+    let a = subscribe(&*bus, &topic, &unique("group")).await;
+    let b = subscribe(&*bus, &topic, &unique("group")).await;
+    let first = bus
+        .publish_deferred(&topic, Some(b"k"), Bytes::from_static(b"one"))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: publish_deferred failed: {e}"));
+    assert_eq!(first.topic, topic, "{case}: {first:?}");
+    bus.persist(&first)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: persist while queued failed: {e}"));
+    bus.publish(&topic, Some(b"k"), Bytes::from_static(b"two"))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: publish failed: {e}"));
+    let third = bus
+        .publish_deferred(&topic, Some(b"k"), Bytes::from_static(b"three"))
+        .await
+        .unwrap_or_else(|e| panic!("{case}: publish_deferred failed: {e}"));
+    for consumer in [&a, &b] {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let d = recv(&**consumer, case).await;
+            commit(&**consumer, &d).await;
+            got.push(d);
+        }
+        let payloads: Vec<&[u8]> = got.iter().map(|d| d.payload.as_ref()).collect();
+        assert_eq!(
+            payloads,
+            [&b"one"[..], b"two", b"three"],
+            "{case}: deferred and plain publishes out of order"
+        );
+        assert!(
+            got.iter().all(|d| d.key.as_deref() == Some(&b"k"[..])),
+            "{case}: key lost: {got:?}"
+        );
+        if let Ok(extra) = timeout(QUIET_PERIOD, consumer.recv()).await {
+            panic!("{case}: unexpected message {extra:?}");
+        }
+    }
+    for _ in 0..2 {
+        bus.persist(&third)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: persist after the commits failed: {e}"));
+    }
+    let e = bus
+        .publish_deferred(&unique("missing"), None, Bytes::from_static(b"x"))
+        .await;
+    assert!(
+        matches!(e, Err(crate::Error::NotFound { .. })),
+        "{case}: a deferred publish to a missing topic must be NotFound, got {e:?}"
+    );
+}
+
 /// One group, two live members that commit: every message reaches exactly one of them.
 pub async fn group_members_share_messages(bus: Bus) {
     let case = "group_members_share_messages";
@@ -790,6 +847,7 @@ macro_rules! bus_conformance {
             missing_topic_is_not_found,
             oversized_payload_is_rejected,
             publish_then_recv_roundtrip,
+            deferred_publish_is_delivered_like_publish,
             group_members_share_messages,
             every_group_sees_every_message,
             group_receives_messages_published_after_subscribe,

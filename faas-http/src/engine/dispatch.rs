@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use faas_core::bus::Published;
 use faas_core::message::{ActionRef, ActivationMessage, TransactionId, invoker_topic};
 use faas_core::scheduler::ScheduleRequest;
 use faas_core::store::Revision;
@@ -165,16 +166,34 @@ impl Inner {
             )
             .with_message(payload.clone()),
         );
-        if let Err(e) = self.bus.publish(&topic, None, payload).await {
-            if let Some(entry) = self.books.remove(&activation_id) {
-                self.finish(entry, None);
+        // A blocking invoke's message needs to be durable only if the caller is answered
+        // `202` (the wait ran out): answered with its result, nothing was promised that a
+        // crash could break. So it is published deferred and persisted before any `202`
+        // (`accepted`); with a journaled bus that saves a journal write per invoke.
+        let published = if blocking {
+            self.bus.publish_deferred(&topic, None, payload).await
+        } else {
+            let settled = Published::settled(topic.as_str());
+            self.bus
+                .publish(&topic, None, payload)
+                .await
+                .map(|()| settled)
+        };
+        let published = match published {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(entry) = self.books.remove(&activation_id) {
+                    self.finish(entry, None);
+                }
+                tracing::error!(error = %faas_core::Chain(&e), %topic, "publishing an activation failed");
+                return Err(match e {
+                    Error::TooLarge { .. } => {
+                        Error::too_large("The request content was too large.")
+                    }
+                    other => other,
+                });
             }
-            tracing::error!(error = %faas_core::Chain(&e), %topic, "publishing an activation failed");
-            return Err(match e {
-                Error::TooLarge { .. } => Error::too_large("The request content was too large."),
-                other => other,
-            });
-        }
+        };
         span.set("invoker", invoker_index);
         span.end();
         let Some(rx) = rx else {
@@ -196,12 +215,12 @@ impl Inner {
                             .await
                         {
                             Some(a) => Outcome::Completed(Box::new(a)),
-                            None => Outcome::Accepted(activation_id),
+                            None => return self.accepted(&published, activation_id).await,
                         },
                     );
                 }
                 Err(_) if Instant::now() >= wait_deadline => {
-                    return Ok(Outcome::Accepted(activation_id));
+                    return self.accepted(&published, activation_id).await;
                 }
                 Err(_) => {
                     if let Ok(a) = self.store.get_activation(&namespace, &activation_id).await {
@@ -210,6 +229,16 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// A blocking invoke answered `202` after all: its message is made durable first (see
+    /// `dispatch`), or the caller gets the error instead of a promise a crash could break.
+    async fn accepted(&self, published: &Published, id: ActivationId) -> Result<Outcome> {
+        if let Err(e) = self.bus.persist(published).await {
+            tracing::error!(error = %faas_core::Chain(&e), activation_id = %id, "making an accepted activation durable failed");
+            return Err(e);
+        }
+        Ok(Outcome::Accepted(id))
     }
 
     /// Reads the record of `id` until it appears or `deadline` passes, backing off from

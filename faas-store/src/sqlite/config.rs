@@ -17,6 +17,12 @@ pub const DEFAULT_ACTIVATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600)
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Read connections, unless the URL says otherwise.
 pub const DEFAULT_READERS: usize = 4;
+/// Longest time an activation record committed without a flush waits for one, unless the URL
+/// says otherwise (see [`SqliteBuilder`], `activation_flush`).
+pub const DEFAULT_ACTIVATION_FLUSH: Duration = Duration::from_secs(1);
+/// How long a group of activation records waits for more records before its commit, unless
+/// the URL says otherwise (see [`SqliteBuilder`], `activation_linger`).
+pub const DEFAULT_ACTIVATION_LINGER: Duration = Duration::from_millis(2);
 
 /// When a commit reaches the disk (SQLite's `PRAGMA synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +62,8 @@ pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// | key | default | meaning |
 /// |---|---|---|
 /// | `synchronous` | `full` | `full`: every acknowledged write survives power loss; `normal`: survives a process crash, a power loss may lose the last commits |
+/// | `activation_flush` | `1s` | with `synchronous=full`: a commit that holds only activation records is not flushed itself; it reaches the disk with the next flushed commit or within this time, whichever is first. `0` or `none`: every commit is flushed. A process crash loses nothing either way |
+/// | `activation_linger` | `2ms` | a group of activation records only waits this long for more records before its commit (any other write ends the wait), so that records written close together share one commit; `0`: no wait |
 /// | `max_activations` | `1000000` | activation records kept, all namespaces together, oldest written dropped first; `0` or `none`: no bound |
 /// | `activation_ttl` | `30d` | records older than this (since written) are removed; `0` or `none`: kept until the count bound drops them. Units `ms`, `s`, `m`, `h`, `d` |
 /// | `sweep_interval` | `60s` | how often expired records are removed |
@@ -72,6 +80,8 @@ pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub struct SqliteBuilder {
     pub(crate) path: PathBuf,
     pub(crate) synchronous: Synchronous,
+    pub(crate) activation_flush: Option<Duration>,
+    pub(crate) activation_linger: Option<Duration>,
     pub(crate) max_activations: Option<u64>,
     pub(crate) activation_ttl: Option<Duration>,
     pub(crate) sweep_interval: Duration,
@@ -85,6 +95,8 @@ impl fmt::Debug for SqliteBuilder {
         f.debug_struct("SqliteBuilder")
             .field("path", &self.path)
             .field("synchronous", &self.synchronous)
+            .field("activation_flush", &self.activation_flush)
+            .field("activation_linger", &self.activation_linger)
             .field("max_activations", &self.max_activations)
             .field("activation_ttl", &self.activation_ttl)
             .field("sweep_interval", &self.sweep_interval)
@@ -104,6 +116,8 @@ impl SqliteBuilder {
         Self {
             path: path.into(),
             synchronous: Synchronous::default(),
+            activation_flush: Some(DEFAULT_ACTIVATION_FLUSH),
+            activation_linger: Some(DEFAULT_ACTIVATION_LINGER),
             max_activations: Some(DEFAULT_MAX_ACTIVATIONS),
             activation_ttl: Some(DEFAULT_ACTIVATION_TTL),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
@@ -154,6 +168,21 @@ impl SqliteBuilder {
                     }
                 }
             }
+            "activation_flush" => {
+                self.activation_flush = match value {
+                    "none" => None,
+                    v => Some(parse_duration(key, v)?).filter(|d| !d.is_zero()),
+                }
+            }
+            "activation_linger" => {
+                self.activation_linger = match value {
+                    "none" => None,
+                    v => Some(parse_duration(key, v)?).filter(|d| !d.is_zero()),
+                };
+                if self.activation_linger > Some(Duration::from_secs(1)) {
+                    return Err(bad("sqlite option activation_linger must be at most 1s"));
+                }
+            }
             "max_activations" => {
                 self.max_activations = match value {
                     "none" | "0" => None,
@@ -190,7 +219,7 @@ impl SqliteBuilder {
             }
             other => {
                 return Err(bad(format!(
-                    "unknown sqlite option '{other}' (known: synchronous, max_activations, activation_ttl, sweep_interval, readers)"
+                    "unknown sqlite option '{other}' (known: synchronous, activation_flush, activation_linger, max_activations, activation_ttl, sweep_interval, readers)"
                 )));
             }
         }
@@ -205,6 +234,28 @@ impl SqliteBuilder {
     /// When commits reach the disk; see [`Synchronous`].
     pub fn with_synchronous(mut self, s: Synchronous) -> Self {
         self.synchronous = s;
+        self
+    }
+
+    /// With [`Synchronous::Full`], how long a commit that holds only activation records may
+    /// wait for its flush (`None` or zero: every commit is flushed). Such a commit is written
+    /// to the log without an `fsync`; the next commit of anything else, or a flush of the log
+    /// at most `within` later, makes it durable. A process crash (`kill -9`) loses none of
+    /// them (they are in the operating system's cache); a power loss or OS crash may lose the
+    /// records of the last `within`. Entities, subjects, limits and documents are flushed
+    /// before they are acknowledged either way.
+    pub fn with_activation_flush(mut self, within: Option<Duration>) -> Self {
+        self.activation_flush = within.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How long a group of activation records waits for more records before its commit
+    /// (`None` or zero: no wait; at most 1 s). Any other write ends the wait at once: only
+    /// records, which no API client waits for, are held back.
+    pub fn with_activation_linger(mut self, linger: Option<Duration>) -> Self {
+        self.activation_linger = linger
+            .filter(|d| !d.is_zero())
+            .map(|d| d.min(Duration::from_secs(1)));
         self
     }
 
@@ -290,7 +341,7 @@ mod tests {
     #[test]
     fn url_options() {
         let b = SqliteBuilder::from_url(
-            "sqlite:/tmp/x.db?activation_ttl=7d&max_activations=10&synchronous=normal&readers=2&sweep_interval=500ms",
+            "sqlite:/tmp/x.db?activation_ttl=7d&max_activations=10&synchronous=normal&readers=2&sweep_interval=500ms&activation_flush=250ms",
         )
         .unwrap();
         assert_eq!(b.path, PathBuf::from("/tmp/x.db"));
@@ -299,18 +350,29 @@ mod tests {
         assert_eq!(b.synchronous, Synchronous::Normal);
         assert_eq!(b.readers, 2);
         assert_eq!(b.sweep_interval, Duration::from_millis(500));
+        assert_eq!(b.activation_flush, Some(Duration::from_millis(250)));
+        assert_eq!(b.activation_linger, Some(DEFAULT_ACTIVATION_LINGER));
+        let l = SqliteBuilder::from_url("sqlite:x.db?activation_linger=0").unwrap();
+        assert_eq!(l.activation_linger, None);
+        let l = SqliteBuilder::from_url("sqlite:x.db?activation_linger=5ms").unwrap();
+        assert_eq!(l.activation_linger, Some(Duration::from_millis(5)));
 
         let d = SqliteBuilder::from_url("sqlite:relative/faas.db").unwrap();
         assert_eq!(d.path, PathBuf::from("relative/faas.db"));
         assert_eq!(d.max_activations, Some(DEFAULT_MAX_ACTIVATIONS));
         assert_eq!(d.activation_ttl, Some(DEFAULT_ACTIVATION_TTL));
         assert_eq!(d.synchronous, Synchronous::Full);
+        assert_eq!(d.activation_flush, Some(DEFAULT_ACTIVATION_FLUSH));
         let abs = SqliteBuilder::from_url("sqlite:///abs/faas.db").unwrap();
         assert_eq!(abs.path, PathBuf::from("/abs/faas.db"));
 
         let off =
             SqliteBuilder::from_url("sqlite:x.db?max_activations=none&activation_ttl=0").unwrap();
         assert_eq!((off.max_activations, off.activation_ttl), (None, None));
+        for every_commit in ["activation_flush=0", "activation_flush=none"] {
+            let b = SqliteBuilder::from_url(&format!("sqlite:x.db?{every_commit}")).unwrap();
+            assert_eq!(b.activation_flush, None, "{every_commit}");
+        }
     }
 
     #[test]
@@ -325,6 +387,8 @@ mod tests {
             ("sqlite:x.db?max_activations=-1", "not a count"),
             ("sqlite:x.db?synchronous=off", "use full or normal"),
             ("sqlite:x.db?readers=0", "from 1 to 64"),
+            ("sqlite:x.db?activation_flush=soon", "not a duration"),
+            ("sqlite:x.db?activation_linger=2s", "at most 1s"),
             ("sqlite:x.db?sweep_interval=0", "above 0"),
             ("sqlite:x.db?activation_ttl=99999999999999999d", "too large"),
         ] {

@@ -29,6 +29,14 @@
 //! page cache), but a power loss or OS crash may roll back the last commits; the file stays
 //! consistent either way.
 //!
+//! Activation records are the exception under `synchronous=full`: a commit that holds only
+//! records is not flushed on its own, but with the next commit of anything else or within
+//! `activation_flush` (1 s by default), whichever is first. A record survives `kill -9` at
+//! once; a power loss or OS crash may lose the records of that last second. Records are
+//! written after the activation has ended and are never acknowledged to an API client, and
+//! the flush per invoke was most of this store's cost on the invoke path. `activation_flush=0`
+//! flushes every commit.
+//!
 //! # One platform per file
 //!
 //! Opening takes an exclusive lock (`flock`) on `PATH.lock`, held until the store is closed or
@@ -101,8 +109,8 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use config::{
-    DEFAULT_ACTIVATION_TTL, DEFAULT_MAX_ACTIVATIONS, DEFAULT_READERS, DEFAULT_SWEEP_INTERVAL,
-    SqliteBuilder, Synchronous,
+    DEFAULT_ACTIVATION_FLUSH, DEFAULT_ACTIVATION_LINGER, DEFAULT_ACTIVATION_TTL,
+    DEFAULT_MAX_ACTIVATIONS, DEFAULT_READERS, DEFAULT_SWEEP_INTERVAL, SqliteBuilder, Synchronous,
 };
 pub use error::StoreFileError;
 use error::sqlite_error;
@@ -138,6 +146,9 @@ struct Inner {
     writes: mpsc::Sender<Job>,
     readers: Arc<Readers>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// What the writer did (tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    stats: Arc<writer::Stats>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -239,6 +250,7 @@ impl SqliteStore {
             file,
             writer,
             readers,
+            stats,
         } = opened;
         let readers = Arc::new(Readers {
             file: file.clone(),
@@ -259,8 +271,12 @@ impl SqliteStore {
                 writes: tx,
                 readers,
                 writer_thread: Mutex::new(Some(thread)),
+                stats,
             }),
         };
+        if let (Synchronous::Full, Some(within)) = (b.synchronous, b.activation_flush) {
+            tokio::spawn(flush_loop(Arc::downgrade(&store.inner), within));
+        }
         if b.background_sweeps && (b.activation_ttl.is_some() || b.max_activations.is_some()) {
             tokio::spawn(sweep_loop(Arc::downgrade(&store.inner), b.sweep_interval));
         }
@@ -356,10 +372,29 @@ async fn sweep_loop(inner: Weak<Inner>, every: Duration) {
     }
 }
 
+/// Asks the writer every `every` to flush activation records committed without a flush, while
+/// the store lives (it holds only a weak reference). The writer flushes only if some wait.
+async fn flush_loop(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        // A full queue means a busy writer, which checks the age itself after every group.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = inner.writes.try_send(Job::Flush) {
+            return;
+        }
+    }
+}
+
 struct Opened {
     file: String,
     writer: Writer,
     readers: Vec<Connection>,
+    stats: Arc<writer::Stats>,
 }
 
 fn io_error(file: &str, what: &str, e: std::io::Error) -> Error {
@@ -455,6 +490,9 @@ fn open_blocking(b: &SqliteBuilder) -> Result<Opened> {
             .map_err(|e| sqlite_error(e, &file))?;
         readers.push(r);
     }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let stats = Arc::new(writer::Stats::default());
     let writer = Writer {
         conn,
         file: file.clone(),
@@ -463,11 +501,19 @@ fn open_blocking(b: &SqliteBuilder) -> Result<Opened> {
         clock: Arc::clone(&b.clock),
         lock,
         total,
+        synchronous: b.synchronous,
+        activation_flush: b.activation_flush,
+        activation_linger: b.activation_linger,
+        conn_sync: b.synchronous,
+        unflushed_since: None,
+        wal: PathBuf::from(wal),
+        stats: Arc::clone(&stats),
     };
     Ok(Opened {
         file,
         writer,
         readers,
+        stats,
     })
 }
 
@@ -1112,6 +1158,131 @@ mod tests {
             publish: false,
             annotations: Parameters::new().with("path", json!(format!("{ns}/hello"))),
         }
+    }
+
+    fn counts(s: &SqliteStore) -> (u64, u64, u64, bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &s.inner.stats;
+        (
+            st.flushed_commits.load(Relaxed),
+            st.deferred_commits.load(Relaxed),
+            st.log_flushes.load(Relaxed),
+            st.unflushed.load(Relaxed),
+        )
+    }
+
+    fn subject(name: &str) -> Subject {
+        Subject::single(EntityName::new(name).unwrap(), &AuthKey::generate())
+    }
+
+    /// Under `synchronous=full`, a commit of records alone is not flushed; the next commit of
+    /// anything else (flushed before it is acknowledged) flushes the records with it.
+    #[tokio::test]
+    async fn records_are_flushed_with_the_next_acknowledged_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // A ticker far away: only the entity write can flush the record.
+        let store = SqliteStore::builder(dir.path().join("f.db"))
+            .with_activation_flush(Some(Duration::from_secs(3600)))
+            .with_background_sweeps(false)
+            .build()
+            .await
+            .unwrap();
+        let (flushed0, deferred0, logs0, waiting0) = counts(&store);
+        assert!(!waiting0);
+        let a = activation("ns", 1_000);
+        assert!(store.put_activation(&a).await.unwrap());
+        let (flushed1, deferred1, logs1, waiting1) = counts(&store);
+        assert_eq!(
+            (flushed1, deferred1, logs1),
+            (flushed0, deferred0 + 1, logs0)
+        );
+        assert!(waiting1, "the record waits for a flush");
+        // Readable at once (committed), before any flush.
+        let ns = EntityName::new("ns").unwrap();
+        assert!(store.get_activation(&ns, &a.activation_id).await.is_ok());
+
+        store.put_subject(&subject("alice"), None).await.unwrap();
+        let (flushed2, deferred2, logs2, waiting2) = counts(&store);
+        assert_eq!(
+            (flushed2, deferred2, logs2),
+            (flushed1 + 1, deferred1, logs1)
+        );
+        assert!(
+            !waiting2,
+            "the flushed commit flushed the record's frames too"
+        );
+        store.close().await;
+    }
+
+    /// Records alone reach the disk within `activation_flush` without any other write.
+    #[tokio::test]
+    async fn records_alone_are_flushed_within_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::builder(dir.path().join("f.db"))
+            .with_activation_flush(Some(Duration::from_millis(50)))
+            .with_background_sweeps(false)
+            .build()
+            .await
+            .unwrap();
+        let (flushed0, _, logs0, _) = counts(&store);
+        assert!(store.put_activation(&activation("ns", 1)).await.unwrap());
+        assert!(counts(&store).3, "the record waits for a flush");
+        // Bounded wait for the ticker (50 ms); the record must not wait for another write.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while counts(&store).3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (flushed1, _, logs1, waiting) = counts(&store);
+        assert!(!waiting, "not flushed within 10 s");
+        assert_eq!(
+            (flushed1, logs1),
+            (flushed0, logs0 + 1),
+            "one flush of the log"
+        );
+        // Nothing waits: the next ticks flush nothing.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(counts(&store).2, logs1);
+        store.close().await;
+    }
+
+    /// `activation_flush=0` flushes every commit, records too; `synchronous=normal` flushes
+    /// none and leaves nothing waiting (its commits are durable at checkpoints, documented).
+    #[tokio::test]
+    async fn every_commit_is_flushed_without_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteBuilder::from_url(&format!(
+            "sqlite:{}?activation_flush=0",
+            dir.path().join("a.db").display()
+        ))
+        .unwrap()
+        .with_background_sweeps(false)
+        .build()
+        .await
+        .unwrap();
+        let (flushed0, deferred0, _, _) = counts(&store);
+        assert!(store.put_activation(&activation("ns", 1)).await.unwrap());
+        let (flushed1, deferred1, _, waiting) = counts(&store);
+        assert_eq!(
+            (flushed1, deferred1, waiting),
+            (flushed0 + 1, deferred0, false)
+        );
+        store.close().await;
+
+        let normal = SqliteStore::builder(dir.path().join("n.db"))
+            .with_synchronous(Synchronous::Normal)
+            .with_background_sweeps(false)
+            .build()
+            .await
+            .unwrap();
+        let (flushed0, deferred0, _, _) = counts(&normal);
+        assert!(normal.put_activation(&activation("ns", 1)).await.unwrap());
+        normal.put_subject(&subject("bobby"), None).await.unwrap();
+        let (flushed1, deferred1, logs, waiting) = counts(&normal);
+        assert_eq!(
+            (flushed1, deferred1, logs, waiting),
+            (flushed0, deferred0 + 2, 0, false)
+        );
+        normal.close().await;
     }
 
     /// A file of schema version 1 with records in it is upgraded on open: its records stay

@@ -7,9 +7,26 @@
 //! write is committed at once (no timer adds latency), and under load many writes share one
 //! commit and its flush to disk: OpenWhisk's activation batching, for every write.
 //!
-//! A caller's `Ok` therefore always means "committed" (and, with `synchronous=full`, flushed).
-//! If the commit fails, every job of the group gets the error, even one whose own statements
-//! succeeded: nothing is reported written that is not.
+//! A caller's `Ok` therefore always means "committed" (and, with `synchronous=full`, flushed,
+//! except for activation records, below). If the commit fails, every job of the group gets
+//! the error, even one whose own statements succeeded: nothing is reported written that is
+//! not.
+//!
+//! **Activation records are flushed late** (with `synchronous=full` and `activation_flush`
+//! set, the default): a group that holds only activation records is committed at
+//! `synchronous=NORMAL`, a `write` into the log without an `fsync`. It survives a crash of the
+//! process at once (the operating system holds the pages) and reaches the disk with the next
+//! commit of anything else (an `fsync` of the log flushes every frame before it) or with a
+//! flush of the log at most `activation_flush` later ([`Job::Flush`], sent by a ticker, and
+//! checked after every group). Records are never acknowledged to an API client (the invoker
+//! writes them after the activation ends), so this changes no acknowledgement; it saves the
+//! `fsync` per invoke, which is most of the store's cost on the invoke path.
+//!
+//! **Activation records linger** (`activation_linger`, 2 ms by default): a group that holds
+//! only records waits that long for more records before its commit, so that records written
+//! close together share one transaction — one set of log frames for the pages they share (the
+//! table's and the time-ordered indexes' last pages) and fewer checkpoints. Any other write
+//! ends the wait at once. CouchDB's adapter lingers the same way (`batch_linger_ms`).
 //!
 //! The thread also keeps the activation-record bounds: after each group it drops the records
 //! written earliest beyond `max_activations` (in the same transaction), and a [`Job::Sweep`]
@@ -17,14 +34,17 @@
 //! never held up for long.
 
 use std::fs::File;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use faas_core::store::Revision;
 use faas_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::config::WallClock;
+use super::config::{Synchronous, WallClock};
 use super::error::sqlite_error;
 use super::{SqlTime, sql_time};
 
@@ -128,8 +148,23 @@ pub(crate) enum Job {
     Sweep {
         reply: oneshot::Sender<Result<Swept>>,
     },
+    /// Flush the log if activation records committed without a flush wait for one.
+    Flush,
     /// Finish, close the connection and release the file lock, then answer.
     Close { reply: oneshot::Sender<()> },
+}
+
+/// What the writer did, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Groups committed with a flush (`synchronous` as configured).
+    pub(crate) flushed_commits: AtomicU64,
+    /// Groups of activation records only, committed without a flush.
+    pub(crate) deferred_commits: AtomicU64,
+    /// Flushes of the log on their own (`fsync`), for deferred groups.
+    pub(crate) log_flushes: AtomicU64,
+    /// Whether deferred groups wait for a flush now.
+    pub(crate) unflushed: AtomicBool,
 }
 
 /// An answer held back until the group's commit.
@@ -162,26 +197,49 @@ pub(crate) struct Writer {
     pub(crate) lock: File,
     /// Activation records in the file (all namespaces).
     pub(crate) total: u64,
+    /// The configured `synchronous`.
+    pub(crate) synchronous: Synchronous,
+    /// With [`Synchronous::Full`]: the longest a group of records only waits for its flush
+    /// (`None`: every group is flushed).
+    pub(crate) activation_flush: Option<Duration>,
+    /// The connection's `synchronous` now.
+    pub(crate) conn_sync: Synchronous,
+    /// When the earliest group not yet flushed was committed.
+    pub(crate) unflushed_since: Option<Instant>,
+    /// How long a group of records only waits for more records before its commit.
+    pub(crate) activation_linger: Option<Duration>,
+    /// The write-ahead log, `PATH-wal`.
+    pub(crate) wal: PathBuf,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl Writer {
     /// Runs until every sender is gone or a [`Job::Close`] arrives.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut closing = Vec::new();
+        // Only for the linger's timed wait; built once, used on this thread alone.
+        let timer = match self.activation_linger {
+            Some(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| tracing::warn!(file = %self.file, error = %e, "no linger for activation records"))
+                .ok(),
+            None => None,
+        };
         while let Some(first) = rx.blocking_recv() {
             let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
+            drain(&mut rx, &mut jobs);
+            if let (Some(linger), Some(timer)) = (self.activation_linger, &timer) {
+                linger_for_records(&mut rx, &mut jobs, linger, timer);
             }
             let mut writes = Vec::with_capacity(jobs.len());
             let mut sweeps = Vec::new();
+            let mut flush = false;
             for job in jobs {
                 match job {
                     Job::Sweep { reply } => sweeps.push(reply),
                     Job::Close { reply } => closing.push(reply),
+                    Job::Flush => flush = true,
                     write => writes.push(write),
                 }
             }
@@ -191,10 +249,20 @@ impl Writer {
             for reply in sweeps {
                 let _ = reply.send(self.sweep_step());
             }
+            // The ticker's flush, or an overdue one (the ticker may be late, or its job
+            // dropped while the queue was full).
+            let overdue = match (self.unflushed_since, self.activation_flush) {
+                (Some(since), Some(within)) => since.elapsed() >= within,
+                _ => false,
+            };
+            if flush || overdue {
+                self.flush_log();
+            }
             if !closing.is_empty() {
                 break;
             }
         }
+        self.flush_log();
         // Refuse what is still queued, then close: later writes get a clear error.
         rx.close();
         while let Ok(job) = rx.try_recv() {
@@ -216,6 +284,14 @@ impl Writer {
     fn commit_group(&mut self, jobs: Vec<Job>) {
         let now = (self.clock)();
         let file = self.file.clone();
+        let defer = self.synchronous == Synchronous::Full
+            && self.activation_flush.is_some()
+            && jobs.iter().all(|j| matches!(j, Job::PutActivation { .. }));
+        self.set_sync(if defer {
+            Synchronous::Normal
+        } else {
+            self.synchronous
+        });
         let mut tx = match self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -256,7 +332,10 @@ impl Writer {
                 .map(|e| sqlite_error(e, &file).to_string()),
         };
         match &failed {
-            None => self.total = (self.total + added).saturating_sub(removed),
+            None => {
+                self.total = (self.total + added).saturating_sub(removed);
+                self.committed();
+            }
             Some(why) => {
                 tracing::error!(file = %self.file, error = %why, "a group of writes was not committed");
                 self.total = count_all(&self.conn).unwrap_or(self.total);
@@ -264,6 +343,57 @@ impl Writer {
         }
         for answer in pending {
             answer(failed.as_deref());
+        }
+    }
+
+    /// Sets the connection's `synchronous` for the next commit (outside a transaction).
+    fn set_sync(&mut self, mode: Synchronous) {
+        if self.conn_sync == mode {
+            return;
+        }
+        match self.conn.pragma_update(None, "synchronous", mode.pragma()) {
+            Ok(()) => self.conn_sync = mode,
+            // The connection keeps its mode: at worst a group is flushed that need not be, or
+            // a group of records waits for the next flush like a deferred one.
+            Err(e) => tracing::warn!(file = %self.file, error = %e, "cannot set synchronous"),
+        }
+    }
+
+    /// Books a successful commit: a flushed one flushed every frame before it too.
+    fn committed(&mut self) {
+        if self.conn_sync == Synchronous::Full {
+            self.stats.flushed_commits.fetch_add(1, Ordering::Relaxed);
+            self.unflushed_since = None;
+            self.stats.unflushed.store(false, Ordering::Relaxed);
+            return;
+        }
+        self.stats.deferred_commits.fetch_add(1, Ordering::Relaxed);
+        // With `synchronous=normal` configured nothing waits for a flush but a checkpoint.
+        if self.synchronous == Synchronous::Full && self.unflushed_since.is_none() {
+            self.unflushed_since = Some(Instant::now());
+            self.stats.unflushed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Flushes the log (`fdatasync` of `PATH-wal`) if deferred groups wait for it.
+    fn flush_log(&mut self) {
+        if self.unflushed_since.is_none() {
+            return;
+        }
+        let flushed = match File::open(&self.wal).and_then(|f| f.sync_data()) {
+            Ok(()) => true,
+            // No log: a checkpoint folded it into the database and flushed that.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => {
+                // Left to the next flushed commit or the next tick.
+                tracing::error!(file = %self.file, error = %e, "cannot flush the SQLite log");
+                false
+            }
+        };
+        if flushed {
+            self.stats.log_flushes.fetch_add(1, Ordering::Relaxed);
+            self.unflushed_since = None;
+            self.stats.unflushed.store(false, Ordering::Relaxed);
         }
     }
 
@@ -280,6 +410,7 @@ impl Writer {
         if cutoff.is_none() && over == 0 {
             return Ok(Swept::default());
         }
+        self.set_sync(self.synchronous);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -300,9 +431,46 @@ impl Writer {
                 .map_err(|e| sqlite_error(e, &file))?;
         }
         tx.commit().map_err(|e| sqlite_error(e, &file))?;
+        self.committed();
         self.total = self.total.saturating_sub(swept.expired + swept.over_count);
         swept.more = swept.expired == RETENTION_CHUNK || swept.over_count == RETENTION_CHUNK;
         Ok(swept)
+    }
+}
+
+/// Moves every job already queued into `jobs`, up to [`MAX_BATCH`].
+fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// While `jobs` holds activation records only, waits up to `linger` (from now) for more
+/// jobs, so that records written close together share one commit: fewer log frames and
+/// checkpoints per record. Any other job ends the wait (it is committed at once, with the
+/// records); so does a full batch or a closed channel.
+fn linger_for_records(
+    rx: &mut mpsc::Receiver<Job>,
+    jobs: &mut Vec<Job>,
+    linger: Duration,
+    timer: &tokio::runtime::Runtime,
+) {
+    let records_only = |jobs: &[Job]| jobs.iter().all(|j| matches!(j, Job::PutActivation { .. }));
+    let until = tokio::time::Instant::now() + linger;
+    while jobs.len() < MAX_BATCH && records_only(jobs) {
+        // The timeout is made inside the timer's runtime (it needs its clock).
+        let next = timer.block_on(async { tokio::time::timeout_at(until, rx.recv()).await });
+        match next {
+            Ok(Some(job)) => {
+                jobs.push(job);
+                drain(rx, jobs);
+            }
+            // Time is up, or every sender is gone (the outer loop ends then).
+            Ok(None) | Err(_) => break,
+        }
     }
 }
 
@@ -408,6 +576,7 @@ fn apply(tx: &mut Transaction<'_>, job: Job, now: u64, file: &str, added: &mut u
             hold(reply, r)
         }
         Job::Sweep { reply } => hold(reply, Ok(Swept::default())),
+        Job::Flush => Box::new(|_: Option<&str>| {}),
         Job::Close { reply } => {
             let _ = reply.send(());
             Box::new(|_: Option<&str>| {})
@@ -439,6 +608,7 @@ fn fail(job: Job, why: &str) {
         Job::PutDocument { reply, .. } => drop(reply.send(Err(e()))),
         Job::DeleteDocument { reply, .. } => drop(reply.send(Err(e()))),
         Job::Sweep { reply } => drop(reply.send(Err(e()))),
+        Job::Flush => {}
         Job::Close { reply } => drop(reply.send(())),
     }
 }
@@ -714,4 +884,106 @@ pub(crate) fn count_all(conn: &Connection) -> rusqlite::Result<u64> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job::PutActivation {
+            row: ActivationRow {
+                ns: "ns".into(),
+                activation_id: id.into(),
+                start: 0,
+                name: "a".into(),
+                path: None,
+                bare_name: None,
+                doc: "{}".into(),
+            },
+            reply,
+        }
+    }
+
+    fn limits() -> Job {
+        let (reply, _) = oneshot::channel();
+        Job::PutLimits {
+            ns: "ns".into(),
+            doc: "{}".into(),
+            reply,
+        }
+    }
+
+    fn timer() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// Records wait for more records; the first other write ends the wait at once and joins
+    /// the group with everything queued behind it.
+    #[test]
+    fn other_writes_end_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for job in [record("b"), limits(), record("c")] {
+            tx.try_send(job).unwrap();
+        }
+        let mut jobs = vec![record("a")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for the linger"
+        );
+        assert_eq!(jobs.len(), 4, "everything queued joins the group");
+
+        // A write that arrives during the wait ends it too.
+        let late = tx.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            late.blocking_send(record("e")).unwrap();
+            late.blocking_send(limits()).unwrap();
+        });
+        let mut jobs = vec![record("d")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        sender.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for the linger"
+        );
+        assert!(
+            jobs.iter().any(|j| matches!(j, Job::PutLimits { .. })),
+            "ended by the limits write"
+        );
+    }
+
+    /// Records alone are committed once the linger is over; a group that is not records only
+    /// does not wait at all.
+    #[test]
+    fn records_alone_wait_out_the_linger() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut jobs = vec![record("a")];
+        let started = Instant::now();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_millis(30), &timer());
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(jobs.len(), 1);
+
+        let mut jobs = vec![limits()];
+        tx.try_send(record("b")).unwrap();
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert_eq!(jobs.len(), 1, "an acknowledged write does not wait");
+
+        // Every sender gone: no wait either.
+        drop(tx);
+        let mut jobs = vec![record("c")];
+        linger_for_records(&mut rx, &mut jobs, Duration::from_secs(30), &timer());
+        assert_eq!(
+            jobs.len(),
+            2,
+            "the queued record joined; the closed channel ended the wait"
+        );
+    }
 }
