@@ -998,6 +998,38 @@ struct OnOff {
     off_tput: f64,
 }
 
+impl OnOff {
+    /// Prints the comparison under `title` (off, on, their ratios); the throughput ratio.
+    fn table(&self, title: &str, off: &str, on: &str) -> f64 {
+        println!(
+            "{:<34} {:>10} {:>10} {:>12} {:>10}",
+            title, "p50 µs", "p99 µs", "8 clients/s", "samples"
+        );
+        for (label, p, tput) in [
+            (off, &self.off, self.off_tput),
+            (on, &self.on, self.on_tput),
+        ] {
+            println!(
+                "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+                label,
+                us(p.p50),
+                us(p.p99),
+                tput,
+                p.n
+            );
+        }
+        let tput = ratio(self.on_tput, self.off_tput);
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+            "on / off",
+            ratio(us(self.on.p50), us(self.off.p50)),
+            ratio(us(self.on.p99), us(self.off.p99)),
+            tput
+        );
+        tput
+    }
+}
+
 /// Fire -> rule -> action against a direct non-blocking invoke of the same action.
 #[derive(Debug)]
 struct TriggerComparison {
@@ -1556,64 +1588,16 @@ impl Report {
 
         let (lat_ratio, tput_ratio) = self.stores.table();
 
-        let m = &self.metrics;
-        println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "metrics (same action)", "p50 µs", "p99 µs", "8 clients/s", "samples"
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+        let metrics_tput = self.metrics.table(
+            "metrics (same action)",
             "metrics off (--no-metrics)",
-            us(m.off.p50),
-            us(m.off.p99),
-            m.off_tput,
-            m.off.n
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
             "metrics on (default)",
-            us(m.on.p50),
-            us(m.on.p99),
-            m.on_tput,
-            m.on.n
-        );
-        let metrics_tput = ratio(m.on_tput, m.off_tput);
-        println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
-            "on / off",
-            ratio(us(m.on.p50), us(m.off.p50)),
-            ratio(us(m.on.p99), us(m.off.p99)),
-            metrics_tput
         );
         println!();
-
-        let t = &self.tracing;
-        println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "tracing (same action, metrics on)", "p50 µs", "p99 µs", "8 clients/s", "samples"
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+        self.tracing.table(
+            "tracing (same action, metrics on)",
             "tracing off (default)",
-            us(t.off.p50),
-            us(t.off.p99),
-            t.off_tput,
-            t.off.n
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
             "tracing on (OTLP to loopback sink)",
-            us(t.on.p50),
-            us(t.on.p99),
-            t.on_tput,
-            t.on.n
-        );
-        println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
-            "on / off",
-            ratio(us(t.on.p50), us(t.off.p50)),
-            ratio(us(t.on.p99), us(t.off.p99)),
-            ratio(t.on_tput, t.off_tput)
         );
         println!();
 
