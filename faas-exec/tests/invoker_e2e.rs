@@ -177,39 +177,6 @@ impl Env {
         serde_json::from_slice(&d.payload).unwrap()
     }
 
-    /// The acknowledgements of one blocking activation that ran: a `Result` then a
-    /// `Completion`, or one `Combined` when its logs were complete as the run ended (both first
-    /// acks carry the record without its logs). The first ack, and whether the platform failed
-    /// and which invoker answered, from the ack that freed the slot.
-    async fn blocking_acks(&self) -> (Acknowledgement, bool, u32) {
-        let first = self.ack().await;
-        match &first {
-            Acknowledgement::Result { .. } => {
-                let second = self.ack().await;
-                let Acknowledgement::Completion {
-                    activation_id,
-                    is_system_error,
-                    instance,
-                    ..
-                } = &second
-                else {
-                    panic!("a Result ack is followed by a Completion: {second:?}");
-                };
-                assert_eq!(activation_id, first.activation_id());
-                (first.clone(), *is_system_error, instance.instance)
-            }
-            Acknowledgement::Combined {
-                is_system_error,
-                instance,
-                ..
-            } => {
-                let (e, i) = (*is_system_error, instance.instance);
-                (first, e, i)
-            }
-            other => panic!("first ack must be a Result or a Combined: {other:?}"),
-        }
-    }
-
     async fn no_more_acks(&self) {
         let r = tokio::time::timeout(Duration::from_millis(300), self.acks.recv()).await;
         assert!(r.is_err(), "unexpected acknowledgement: {r:?}");
@@ -265,15 +232,18 @@ const HELLO: &str = r#"function main(args) {
 }"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocking_acknowledges_the_result_and_the_slot_and_stores_the_record() {
+async fn blocking_sends_result_then_completion_and_stores_the_record() {
     let env = Env::new(1024).await;
     env.put(env.action("hello", HELLO)).await;
     let msg = env.msg("hello", true, json!({"name": "ann"}));
     env.send(&msg).await;
 
-    let (first, is_system_error, instance) = env.blocking_acks().await;
-    let a = first.activation().expect("the record in the first ack");
-    assert_eq!(first.activation_id(), &msg.activation_id);
+    let first = env.ack().await;
+    let Acknowledgement::Result { response, .. } = &first else {
+        panic!("first ack must be a Result: {first:?}");
+    };
+    let a = first.activation().expect("the record in the Result ack");
+    assert_eq!(response.id(), &msg.activation_id);
     assert_eq!(a.response.status_code, StatusCode::Success);
     let result = a.response.result.as_ref().unwrap();
     assert_eq!(result["greeting"], json!("hi ann"));
@@ -282,12 +252,21 @@ async fn blocking_acknowledges_the_result_and_the_slot_and_stores_the_record() {
     assert_eq!(result["id"], json!(msg.activation_id.as_str()));
     assert_eq!(result["key"], Value::Null, "provide-api-key is false");
     assert_eq!(result["host"], json!("http://127.0.0.1:1"));
-    assert!(
-        a.logs.is_empty(),
-        "the answer carries no logs (the Result ack goes out before them)"
-    );
+    assert!(a.logs.is_empty(), "the Result ack goes out before the logs");
+
+    let second = env.ack().await;
+    let Acknowledgement::Completion {
+        activation_id,
+        is_system_error,
+        instance,
+        ..
+    } = &second
+    else {
+        panic!("second ack must be a Completion: {second:?}");
+    };
+    assert_eq!(activation_id, &msg.activation_id);
     assert!(!is_system_error);
-    assert_eq!(instance, 0);
+    assert_eq!(instance.instance, 0);
 
     let rec = env.record(&msg.activation_id).await;
     assert_eq!(rec.namespace.as_str(), "guest");
@@ -551,7 +530,11 @@ async fn redelivered_message_is_not_run_twice() {
     env.put(env.action("hello", HELLO)).await;
     let msg = env.msg("hello", true, json!({"name": "r"}));
     env.send(&msg).await;
-    env.blocking_acks().await;
+    assert!(matches!(env.ack().await, Acknowledgement::Result { .. }));
+    assert!(matches!(
+        env.ack().await,
+        Acknowledgement::Completion { .. }
+    ));
     let rec = env.record(&msg.activation_id).await;
 
     // The same message redelivered by the bus: a member of the invoker's group took it and
@@ -851,9 +834,14 @@ async fn too_large_acks_are_sent_shrunk() {
         .await;
     let msg = env.msg("big", true, json!({}));
     env.send(&msg).await;
-    let (ack, _, _) = env.blocking_acks().await;
-    assert!(ack.activation().is_none(), "shrunk to the id: {ack:?}");
+    let ack = env.ack().await;
+    assert!(matches!(ack, Acknowledgement::Result { .. }), "{ack:?}");
+    assert!(ack.activation().is_none(), "shrunk to the id");
     assert_eq!(ack.activation_id(), &msg.activation_id);
+    assert!(matches!(
+        env.ack().await,
+        Acknowledgement::Completion { .. }
+    ));
     let rec = env.record(&msg.activation_id).await;
     assert_eq!(
         rec.response.result.as_ref().unwrap()["s"]
