@@ -16,11 +16,6 @@
 //! 5. Acknowledge on `completed<C>` following OpenWhisk's sending rules:
 //!    * blocking: a `Result` ack with the record (logs empty) right after the run, then logs are
 //!      collected, the record stored, and a `Completion` ack sent;
-//!    * blocking, when the logs are already complete as the run ends (the process executor's
-//!      runner writes its sentinels before it answers; checked after one scheduler turn, never
-//!      waited for): one `Combined` ack with the same record (logs empty), then the record with
-//!      its logs is stored. One publish instead of two; not OpenWhisk's rule, which splits
-//!      whenever logs are collected, but the same answer;
 //!    * blocking with a log limit of 0: one `Combined` ack right after the run, then the record
 //!      is stored;
 //!    * non-blocking: logs, record, then only a `Completion` ack;
@@ -771,45 +766,23 @@ impl Inner {
         let topic = completed_topic(&msg.root_controller_index.as_string);
         let key_bytes = msg.activation_id.as_str().as_bytes();
 
-        // A blocking caller waits for the result, not for the logs: OpenWhisk sends the
-        // `Result` before collecting them and the `Completion` after. When the logs are
-        // already there as the run ends (the process runner writes its sentinels before it
-        // answers), one `Combined` says both: one publish instead of two, the same answer
-        // (the record without its logs, as the `Result` carried it).
-        let mut combined = msg.blocking && log_limit == 0;
+        if msg.blocking && log_limit > 0 {
+            let full = to_bytes(&ResultAck {
+                transid: &msg.transid,
+                response: &activation,
+            });
+            self.publish(&topic, key_bytes, full, || {
+                to_bytes(&ShrunkResultAck {
+                    transid: &msg.transid,
+                    response: &msg.activation_id,
+                })
+            })
+            .await;
+        }
         if log_limit > 0 {
-            let logs = self.collect_logs(&lease, log_limit, developer_error, image.is_some());
-            let mut logs = std::pin::pin!(logs);
-            let ready = if msg.blocking {
-                // One turn for the tasks that read the runner's output, then a look.
-                tokio::task::yield_now().await;
-                futures::poll!(logs.as_mut())
-            } else {
-                Poll::Pending
-            };
-            activation.logs = match ready {
-                Poll::Ready(logs) => {
-                    combined = true;
-                    self.ack_combined(&msg, &activation).await;
-                    logs
-                }
-                Poll::Pending => {
-                    if msg.blocking {
-                        let full = to_bytes(&ResultAck {
-                            transid: &msg.transid,
-                            response: &activation,
-                        });
-                        self.publish(&topic, key_bytes, full, || {
-                            to_bytes(&ShrunkResultAck {
-                                transid: &msg.transid,
-                                response: &msg.activation_id,
-                            })
-                        })
-                        .await;
-                    }
-                    logs.await
-                }
-            };
+            activation.logs = self
+                .collect_logs(&lease, log_limit, developer_error, image.is_some())
+                .await;
         } else {
             // Nothing is kept, but the container's buffer is emptied for the next activation.
             let _ = tokio::time::timeout(self.config.log_timeout, lease.container().logs(0, false))
@@ -818,10 +791,8 @@ impl Inner {
         lease.release(Release::for_status(status));
 
         let store_span = self.config.tracer.span("invoker.store", trace.as_ref());
-        if combined {
-            if log_limit == 0 {
-                self.ack_combined(&msg, &activation).await;
-            }
+        if msg.blocking && log_limit == 0 {
+            self.ack_combined(&msg, &activation).await;
             self.store_record(&msg, &activation, store_records).await;
             drop(store_span);
         } else {
