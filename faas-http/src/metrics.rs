@@ -447,7 +447,7 @@ impl PrometheusMetrics {
         f: impl FnOnce(&ActionSeries),
     ) {
         let q = ActionQuery(a.namespace, a.initiator, a.action, a.kind, a.memory_mb);
-        let mut capped = None;
+        let mut capped = false;
         self.series.with(
             &q,
             || {
@@ -466,7 +466,7 @@ impl PrometheusMetrics {
                     let other = self
                         .other_series
                         .get_or_init(|| self.new_series(OTHER, OTHER, OTHER, OTHER, OTHER));
-                    capped = Some(Arc::clone(other));
+                    capped = true;
                     Arc::clone(other)
                 };
                 let key = (
@@ -481,7 +481,7 @@ impl PrometheusMetrics {
             |s| f(s),
         );
         // Past the cap the label set is not remembered: it counted under `other` above.
-        if capped.is_some() {
+        if capped {
             let mut map = self
                 .series
                 .0

@@ -1154,7 +1154,6 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    /// Drops queued messages older than `retention`; their journal rows.
     /// The message at `offset`, in flight or queued.
     fn find_mut(&mut self, offset: u64) -> Option<&mut Queued> {
         let at = |v: &VecDeque<Queued>| v.binary_search_by_key(&offset, |q| q.message.offset).ok();
@@ -1165,6 +1164,7 @@ impl PartitionQueue {
         self.queued.get_mut(i)
     }
 
+    /// Drops queued messages older than `retention`; their journal rows.
     fn expire(&mut self, now: Instant, retention: Duration) -> Vec<i64> {
         let mut rows = Vec::new();
         while self

@@ -173,11 +173,12 @@ impl Inner {
         let published = if blocking {
             self.bus.publish_deferred(&topic, None, payload).await
         } else {
-            let settled = Published::settled(topic.as_str());
+            // Never persisted: a non-blocking invoke is answered before `accepted` could
+            // run, so no topic name is copied for it.
             self.bus
                 .publish(&topic, None, payload)
                 .await
-                .map(|()| settled)
+                .map(|()| Published::settled(String::new()))
         };
         let published = match published {
             Ok(p) => p,
