@@ -209,7 +209,7 @@ impl ExecCapabilities {
 /// # Contract
 ///
 /// * [`create`](Executor::create) returns a sandbox whose proxy answers `/init` and `/run` as
-///   OpenWhisk's runtimes do (reference §7.4): one `/init`, then any number of `/run`s.
+///   OpenWhisk's runtimes do ([action interface](https://github.com/apache/openwhisk/blob/master/docs/actions-new.md)): one `/init`, then any number of `/run`s.
 /// * `init`/`run` return [`ProxyError::Timeout`] when no reply came in time and
 ///   [`ProxyError::Exited`] when the sandbox died; they never hang past their timeout.
 /// * `logs` returns what the action wrote for the last init/run, in order, each stream framed

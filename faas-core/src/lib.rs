@@ -40,6 +40,7 @@ pub mod events;
 pub mod executor;
 pub mod identity;
 pub mod limits;
+pub mod lockfile;
 pub mod message;
 pub mod metrics;
 pub mod names;

@@ -1,7 +1,7 @@
 //! OpenWhisk's sharding scheduler (`ShardingContainerPoolBalancer`) with its invoker health
 //! protocol (`InvokerSupervision`), as a pure, synchronous [`Scheduler`].
 //!
-//! # Placement (reference §6.1)
+//! # Placement (as `ShardingContainerPoolBalancer.scala` places)
 //!
 //! * **Pools.** Invokers are indexed by instance number. The *managed* pool is the first
 //!   `max(1, ceil(N × managedFraction))` invokers, the *blackbox* pool the last
@@ -27,7 +27,7 @@
 //!   `max_concurrent > 1` follow OpenWhisk's `NestedSemaphore`: the first activation of a
 //!   container slot pays `memory_mb`, the next `max_concurrent - 1` ride along for free.
 //!
-//! # Health (reference §6.2)
+//! # Health (as `InvokerSupervision.scala` tracks it)
 //!
 //! An invoker exists from its first [`PingMessage`]; gaps below its instance number are
 //! `Offline` placeholders. No ping for 10 s ([`with_offline_after`](ShardingScheduler::with_offline_after))

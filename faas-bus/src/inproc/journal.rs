@@ -42,13 +42,15 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use faas_core::lockfile::LockError;
+
+use super::JournalSync;
 use bytes::Bytes;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
@@ -82,33 +84,6 @@ CREATE TABLE messages (
     published INTEGER NOT NULL      -- epoch ms
 );
 "#;
-
-/// When a journal commit counts as done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum JournalSync {
-    /// Written to the operating system (survives a crash of the process; a power loss may
-    /// lose the last messages). Each publish costs one `write`; flushes happen in the
-    /// background.
-    #[default]
-    Normal,
-    /// Flushed to the disk before `publish` returns (survives a power loss; each publish
-    /// waits for a disk flush, on a blocking thread).
-    Full,
-}
-
-impl JournalSync {
-    /// Parses `normal` or `full`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "normal" => Ok(Self::Normal),
-            "full" => Ok(Self::Full),
-            other => Err(Error::bad_request(format!(
-                "bus journal: sync must be 'normal' or 'full', not '{other}'"
-            ))),
-        }
-    }
-}
 
 /// A message read back from the journal.
 #[derive(Debug)]
@@ -236,43 +211,16 @@ fn wal_bytes(path: &Path) -> u64 {
 
 /// Takes `PATH.lock` for the journal's life, writing the pid into it.
 fn take_lock(path: &Path, file: &str) -> Result<File> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| io_error(file, "cannot open its lock file", e))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = f.read_to_string(&mut pid);
-            let pid = pid.trim();
-            let holder = if pid.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {pid})")
-            };
-            return Err(Error::backend(
-                BACKEND,
-                false,
-                format!(
-                    "the bus journal {file} is in use by another faas-platform{holder}; two buses cannot share one journal"
-                ),
-            ));
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_error(file, "cannot lock it", e)),
-    }
-    // Best effort: the pid only improves the message a second process gets.
-    let _ = f
-        .set_len(0)
-        .and_then(|()| f.rewind())
-        .and_then(|()| write!(f, "{}", std::process::id()))
-        .and_then(|()| f.flush());
-    Ok(f)
+    faas_core::lockfile::lock(path).map_err(|e| match e {
+        LockError::Held { holder } => Error::backend(
+            BACKEND,
+            false,
+            format!(
+                "the bus journal {file} is in use by another faas-platform{holder}; two buses cannot share one journal"
+            ),
+        ),
+        LockError::Io { what, error } => io_error(file, what, error),
+    })
 }
 
 fn connect(path: &Path, sync: JournalSync) -> rusqlite::Result<Connection> {

@@ -90,30 +90,7 @@ mod journal {
 
     use faas_core::{Error, Result};
 
-    /// When a journal commit counts as done (without the `journal` feature, no journal can
-    /// be opened).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-    #[non_exhaustive]
-    pub enum JournalSync {
-        /// See the `journal` feature.
-        #[default]
-        Normal,
-        /// See the `journal` feature.
-        Full,
-    }
-
-    impl JournalSync {
-        /// Parses `normal` or `full`.
-        pub fn parse(s: &str) -> Result<Self> {
-            match s {
-                "normal" => Ok(Self::Normal),
-                "full" => Ok(Self::Full),
-                other => Err(Error::bad_request(format!(
-                    "bus journal: sync must be 'normal' or 'full', not '{other}'"
-                ))),
-            }
-        }
-    }
+    use super::JournalSync;
 
     #[derive(Debug)]
     pub(crate) enum Journal {}
@@ -184,7 +161,33 @@ mod journal {
     }
 }
 
-pub use journal::JournalSync;
+/// When a journal commit counts as done (a journal needs the `journal` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JournalSync {
+    /// Written to the operating system (survives a crash of the process; a power loss may
+    /// lose the last messages). Each publish costs one `write`; flushes happen in the
+    /// background.
+    #[default]
+    Normal,
+    /// Flushed to the disk before `publish` returns (survives a power loss; each publish
+    /// waits for a disk flush, on a blocking thread).
+    Full,
+}
+
+impl JournalSync {
+    /// Parses `normal` or `full`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            other => Err(Error::bad_request(format!(
+                "bus journal: sync must be 'normal' or 'full', not '{other}'"
+            ))),
+        }
+    }
+}
+
 use journal::{Journal, Restored};
 
 /// Kafka's limit on topic name length.

@@ -1,5 +1,5 @@
 //! The per-invoker outcome ring buffer of OpenWhisk's `InvokerActor`
-//! (`LB/InvokerSupervision.scala`, reference §6.2).
+//! ([`InvokerSupervision.scala`](https://github.com/apache/openwhisk/blob/master/core/controller/src/main/scala/org/apache/openwhisk/core/loadBalancer/InvokerSupervision.scala)).
 
 use crate::scheduler::{InvocationOutcome, InvokerState};
 

@@ -26,8 +26,8 @@
 //! | area | cases |
 //! |---|---|
 //! | manifest and refusals | [`runtimes_and_capabilities`] |
-//! | the proxy protocol (reference §7.4) | [`init_and_run_echo`], [`environment_visible`], [`second_init_forbidden`], [`init_and_run_failures`] |
-//! | logs (reference §7.5) | [`logs_per_activation`], [`logs_limit_truncates`] |
+//! | the action proxy protocol (one `/init`, then `/run`s: [OpenWhisk's action interface](https://github.com/apache/openwhisk/blob/master/docs/actions-new.md)) | [`init_and_run_echo`], [`environment_visible`], [`second_init_forbidden`], [`init_and_run_failures`] |
+//! | logs (stdout/stderr lines up to the `XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX` sentinels) | [`logs_per_activation`], [`logs_limit_truncates`] |
 //! | failures | [`run_timeout`], [`action_exit_reported`] |
 //! | lifecycle | [`destroy_is_final`], [`pause_and_resume`] (when `capabilities().pause_resume`), [`containers_are_isolated`] |
 
@@ -113,14 +113,14 @@ fn families(executor: &dyn Executor) -> Vec<(&'static Sources, String)> {
     found
 }
 
-/// The `/init` body of OpenWhisk (reference §7.4).
+/// The `/init` body of OpenWhisk's action interface (`{"value": {name, main, binary, code, env}}`).
 fn init_body(name: &str, code: &str, env: Value) -> Bytes {
     let body =
         json!({"value": {"name": name, "main": "main", "binary": false, "code": code, "env": env}});
     Bytes::from(body.to_string())
 }
 
-/// The `/run` body of OpenWhisk (reference §7.4).
+/// The `/run` body of OpenWhisk's action interface (`{"value": params, "activation_id", ...}`).
 fn run_body(value: Value, activation_id: &str) -> Bytes {
     let body = json!({
         "value": value,

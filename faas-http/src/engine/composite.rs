@@ -183,3 +183,63 @@ pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Acti
         tracing::error!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing an activation record failed");
     }
 }
+
+/// What a top-level composite invoke runs: a sequence or a conductor action's composition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Composite {
+    Sequence,
+    Conductor,
+}
+
+/// A top-level invoke of a sequence or a conductor action: runs it in its own task (holding
+/// the caller's in-flight slot until it ends); blocking callers wait up to their wait for its
+/// record.
+pub(super) async fn invoke(
+    engine: &Engine,
+    user: Identity,
+    action: ResolvedAction,
+    req: super::InvokeRequest,
+    ticket: Option<super::throttle::Ticket>,
+    what: Composite,
+) -> faas_core::Result<super::Outcome> {
+    let id = req
+        .activation_id
+        .clone()
+        .unwrap_or_else(ActivationId::generate);
+    let engine2 = engine.clone();
+    let run_id = id.clone();
+    let super::InvokeRequest {
+        payload,
+        transid,
+        cause,
+        blocking,
+        wait,
+        ..
+    } = req;
+    let conductor = what == Composite::Conductor;
+    accept(
+        engine,
+        &user,
+        &action,
+        &id,
+        cause.as_ref(),
+        &transid,
+        conductor,
+    )
+    .await?;
+    let task = tokio::spawn(async move {
+        let _ticket = ticket;
+        let mut counts = Counts::default();
+        let (e, c) = (&engine2, &mut counts);
+        match what {
+            Composite::Sequence => {
+                super::sequence::run(e, user, action, payload, transid, run_id, cause, c).await
+            }
+            Composite::Conductor => {
+                super::conductor::run(e, user, action, payload, transid, run_id, cause, c).await
+            }
+        }
+    });
+    engine.inner.running.set_task(&id, task.abort_handle());
+    super::await_task(id, task, blocking, wait).await
+}

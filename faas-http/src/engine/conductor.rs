@@ -26,16 +26,15 @@ use serde_json::{Map, Value, json};
 use faas_core::activation::ActivationResponse;
 use faas_core::entity::now_ms;
 use faas_core::message::TransactionId;
-use faas_core::{Activation, ActivationId, Error, FullyQualifiedName, Identity, Result};
+use faas_core::{Activation, ActivationId, Error, FullyQualifiedName, Identity};
 
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, accept, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, composite_record, enter, record_memory,
     store_record,
 };
 use super::entitlement::Privilege;
 use super::invoke::{atomic, run_component};
-use super::throttle::Ticket;
-use super::{Engine, InvokeRequest, Outcome, ResolvedAction};
+use super::{Engine, Outcome, ResolvedAction};
 
 /// Application error: more component or conductor invocations than allowed.
 pub(crate) const TOO_LONG: &str = "Too many actions in the composition.";
@@ -55,58 +54,6 @@ fn not_found(name: &str) -> String {
 
 fn not_accessible(name: &str) -> String {
     format!("Failed entitlement check for action with name '{name}' during composition.")
-}
-
-/// A top-level invoke of a conductor action: runs the composition in its own task (holding
-/// the caller's in-flight slot); blocking callers wait up to their wait for its record.
-pub(super) async fn invoke(
-    engine: &Engine,
-    user: Identity,
-    conductor: ResolvedAction,
-    req: InvokeRequest,
-    ticket: Option<Ticket>,
-) -> Result<Outcome> {
-    let id = req
-        .activation_id
-        .clone()
-        .unwrap_or_else(ActivationId::generate);
-    let engine2 = engine.clone();
-    let run_id = id.clone();
-    let InvokeRequest {
-        payload,
-        transid,
-        cause,
-        blocking,
-        wait,
-        ..
-    } = req;
-    accept(
-        engine,
-        &user,
-        &conductor,
-        &id,
-        cause.as_ref(),
-        &transid,
-        true,
-    )
-    .await?;
-    let task = tokio::spawn(async move {
-        let _ticket = ticket;
-        let mut counts = Counts::default();
-        run(
-            &engine2,
-            user,
-            conductor,
-            payload,
-            transid,
-            run_id,
-            cause,
-            &mut counts,
-        )
-        .await
-    });
-    engine.inner.running.set_task(&id, task.abort_handle());
-    super::await_task(id, task, blocking, wait).await
 }
 
 /// The bookkeeping of one composition (OpenWhisk's `Session`).

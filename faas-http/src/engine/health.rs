@@ -1,4 +1,4 @@
-//! Invoker health test actions (reference §6.2): an invoker that is `unhealthy` or
+//! Invoker health test actions (OpenWhisk's `InvokerSupervision.scala`): an invoker that is `unhealthy` or
 //! `unresponsive` but still pinging gets a tiny test action, sent straight to `invoker<N>`
 //! (outside the scheduler's books). Its successful completion counts as a success in the
 //! invoker's health ring buffer, so the invoker recovers without a restart.

@@ -14,7 +14,7 @@ use faas_core::message::TransactionId;
 use faas_core::params::Parameters;
 use faas_core::{Action, ActivationId, Error, Exec, Identity, Result};
 
-use super::composite::{Component, ComponentEnd, Counts};
+use super::composite::{self, Component, ComponentEnd, Composite, Counts};
 use super::dispatch::Invocation;
 use super::entitlement::{Privilege, Resource};
 use super::throttle::Ticket;
@@ -80,10 +80,10 @@ async fn run_resolved(
             .entitlement()
             .check_all(&user, Privilege::Activate, &resources)
             .await?;
-        return sequence::invoke(engine, user, resolved, req, ticket).await;
+        return composite::invoke(engine, user, resolved, req, ticket, Composite::Sequence).await;
     }
     if is_conductor(&resolved.action) {
-        return conductor::invoke(engine, user, resolved, req, ticket).await;
+        return composite::invoke(engine, user, resolved, req, ticket, Composite::Conductor).await;
     }
     if let Some(native) = engine.inner.natives.get(&resolved.action.fqn()) {
         return super::native::run(engine, user, resolved, req, ticket, native).await;

@@ -29,13 +29,12 @@ use faas_core::{
 };
 
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, accept, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, composite_record, enter, record_memory,
     store_record,
 };
 use super::entitlement::{Privilege, Resource};
 use super::invoke::{component_fqn, run_component};
-use super::throttle::Ticket;
-use super::{Engine, InvokeRequest, Outcome, ResolvedAction};
+use super::{Engine, ResolvedAction};
 
 /// 400: more atomic actions than the sequence limit.
 pub(crate) const TOO_LONG: &str = "Too many actions in the sequence.";
@@ -112,49 +111,6 @@ pub(crate) async fn validate(
         }
     }
     Ok(())
-}
-
-/// A top-level invoke of a sequence: runs it in its own task (holding the caller's
-/// in-flight slot until it ends); blocking callers wait up to their wait for its record.
-pub(super) async fn invoke(
-    engine: &Engine,
-    user: Identity,
-    seq: ResolvedAction,
-    req: InvokeRequest,
-    ticket: Option<Ticket>,
-) -> Result<Outcome> {
-    let id = req
-        .activation_id
-        .clone()
-        .unwrap_or_else(ActivationId::generate);
-    let engine2 = engine.clone();
-    let run_id = id.clone();
-    let InvokeRequest {
-        payload,
-        transid,
-        cause,
-        blocking,
-        wait,
-        ..
-    } = req;
-    accept(engine, &user, &seq, &id, cause.as_ref(), &transid, false).await?;
-    let task = tokio::spawn(async move {
-        let _ticket = ticket;
-        let mut counts = Counts::default();
-        run(
-            &engine2,
-            user,
-            seq,
-            payload,
-            transid,
-            run_id,
-            cause,
-            &mut counts,
-        )
-        .await
-    });
-    engine.inner.running.set_task(&id, task.abort_handle());
-    super::await_task(id, task, blocking, wait).await
 }
 
 /// Runs sequence `seq` as activation `id` and stores its record; returns the record.

@@ -1,4 +1,4 @@
-//! Per-namespace throttles of invocations (OpenWhisk §3.2): a rate per wall-clock minute and
+//! Per-namespace throttles of invocations ([OpenWhisk's per-namespace limits](https://github.com/apache/openwhisk/blob/master/docs/reference.md#per-namespace-limits)): a rate per wall-clock minute and
 //! a number of activations in flight on this controller; and of trigger fires: a rate per
 //! wall-clock minute (`firesPerMinute`, OpenWhisk's `triggerRateThrottler`), counted apart
 //! from invocations.

@@ -1,4 +1,4 @@
-//! Actions: list, get, create/update, delete, invoke (§1.2–1.4, §2.1, §5), in the default
+//! Actions: list, get, create/update, delete, invoke ([OpenWhisk's REST API](https://github.com/apache/openwhisk/blob/master/docs/rest_api.md)), in the default
 //! package (`/actions/{name}`) and in packages (`/actions/{pkg}/{name}`, list `/actions/{pkg}/`).
 
 use std::collections::HashMap;

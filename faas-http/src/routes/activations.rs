@@ -1,4 +1,4 @@
-//! Activation records: list, get, `/logs`, `/result` (§1.2, §2.6).
+//! Activation records: list, get, `/logs`, `/result` ([OpenWhisk's REST API](https://github.com/apache/openwhisk/blob/master/docs/rest_api.md)).
 
 use axum::extract::{Path, Request, State as AxState};
 use axum::http::StatusCode;

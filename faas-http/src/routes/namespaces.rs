@@ -19,7 +19,7 @@ pub(crate) async fn list(mut req: Request) -> Result<Response, ApiError> {
     ))
 }
 
-/// `GET /api/v1/namespaces/{ns}/limits`: the caller's effective limits (§3.3).
+/// `GET /api/v1/namespaces/{ns}/limits`: the caller's effective limits (OpenWhisk's `GET /namespaces/{ns}/limits`).
 pub(crate) async fn limits(
     AxState(s): State,
     Path(ns): Path<String>,

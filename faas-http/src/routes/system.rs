@@ -1,4 +1,4 @@
-//! Unauthenticated routes: `/`, `/ping`, `/invokers...`, `/api/v1`, the API docs (§1.1).
+//! Unauthenticated routes: `/`, `/ping`, `/invokers...`, `/api/v1`, the API docs (OpenWhisk's unauthenticated paths).
 
 use axum::body::Body;
 use axum::extract::State as AxState;

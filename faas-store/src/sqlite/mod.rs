@@ -89,7 +89,6 @@ mod writer;
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -99,6 +98,7 @@ use faas_core::activation::{Activation, ActivationId};
 use faas_core::entity::{Entity, EntityKind};
 use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
 use faas_core::limits::UserLimits;
+use faas_core::lockfile::LockError;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
 use faas_core::store::{
     ActivationQuery, Document, ListQuery, Revision, Store, Versioned, check_document_key,
@@ -407,43 +407,14 @@ fn io_error(file: &str, what: &str, e: std::io::Error) -> Error {
 
 /// Takes `PATH.lock` for this process's life (or until the writer closes it).
 fn lock(path: &Path, file: &str) -> Result<File> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| io_error(file, "cannot open its lock file", e))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = f.read_to_string(&mut pid);
-            let pid = pid.trim();
-            let holder = if pid.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {pid})")
-            };
-            return Err(StoreFileError::Locked {
-                file: file.into(),
-                holder,
-            }
-            .into());
+    faas_core::lockfile::lock(path).map_err(|e| match e {
+        LockError::Held { holder } => StoreFileError::Locked {
+            file: file.into(),
+            holder,
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(io_error(file, "cannot lock it", e));
-        }
-    }
-    // Best effort: the pid only improves the message a second platform gets.
-    let _ = f
-        .set_len(0)
-        .and_then(|()| f.rewind())
-        .and_then(|()| write!(f, "{}", std::process::id()))
-        .and_then(|()| f.flush());
-    Ok(f)
+        .into(),
+        LockError::Io { what, error } => io_error(file, what, error),
+    })
 }
 
 fn open_blocking(b: &SqliteBuilder) -> Result<Opened> {
