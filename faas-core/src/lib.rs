@@ -44,6 +44,7 @@ pub mod message;
 pub mod metrics;
 pub mod names;
 pub mod params;
+pub mod registry;
 pub mod runtimes;
 pub mod scheduler;
 pub mod sharding;
