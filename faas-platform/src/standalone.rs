@@ -49,6 +49,8 @@ pub struct Running {
     /// The store in use.
     pub store: Arc<dyn Store>,
     controller: Controller,
+    /// The HTTP application served (the controller's, through `map_router`).
+    app: axum::Router,
     invoker: Option<InvokerHandle>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -147,6 +149,45 @@ impl Running {
     /// The controller.
     pub fn controller(&self) -> &Controller {
         &self.controller
+    }
+
+    /// Sends one request to the HTTP application this platform serves (every tower layer
+    /// included), in process, as the guest namespace; answers the status and the body as JSON
+    /// (`Value::Null` when it is empty or not JSON). For embedding programs and examples:
+    /// clients over the network use [`addr`](Self::addr).
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(http::StatusCode, serde_json::Value)> {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let body = body.map_or_else(axum::body::Body::empty, |b| b.to_string().into());
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::AUTHORIZATION, self.guest.basic_header())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| faas_core::Error::bad_request(format!("bad request {path}: {e}")))?;
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| faas_core::Error::internal(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| faas_core::Error::internal(format!("reading the answer: {e}")))?
+            .to_bytes();
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
     }
 
     /// The address of the `/metrics` listener of its own, when configured.
@@ -574,6 +615,7 @@ pub(crate) async fn serve_controller(
         None => controller.router(),
     };
     let server_config = controller.config().server.clone();
+    let app = router.clone();
     let server = tokio::spawn(faas_http::server::serve(
         listener,
         router,
@@ -590,6 +632,7 @@ pub(crate) async fn serve_controller(
         system,
         store,
         controller,
+        app,
         invoker,
         stop: Some(stop),
         server: Some(server),
