@@ -182,3 +182,61 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         let _ = ctrl_c.await;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn adapters_with_counting() -> Adapters {
+        let mut adapters = Adapters::default();
+        adapters.stores.register("counting", |_u| async {
+            Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn faas_core::Store>)
+        });
+        adapters
+    }
+
+    fn config(store: &str) -> NodeConfig {
+        NodeConfig {
+            store: store.into(),
+            ..NodeConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_registered_scheme_is_accepted_on_the_command_line_and_an_unknown_one_refused() {
+        let adapters = adapters_with_counting();
+        known_schemes(&config("counting:"), &adapters).unwrap();
+        known_schemes(&config("memory:"), &adapters).unwrap();
+        let e = known_schemes(&config("redis://h/"), &adapters).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.to_string().contains("unknown store 'redis:'") && e.to_string().contains("counting:"),
+            "{e}"
+        );
+        // Without the registration the scheme is unknown.
+        assert!(known_schemes(&config("counting:"), &Adapters::default()).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_exits_2_before_anything_starts() {
+        let cli = Cli::try_parse_from([
+            "faas-platform",
+            "standalone",
+            "--store",
+            "redis://127.0.0.1:1/",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        let code = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            run_with(cli, adapters_with_counting()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, ExitCode::from(2));
+    }
+}
