@@ -209,8 +209,7 @@ impl PlatformBuilder {
     /// Starts an invoker only (`faas-platform invoker`): consumes `invoker<config.id>` and
     /// pings `health`. It serves no HTTP (besides `/metrics` on `config.metrics.listen`).
     pub async fn start_invoker(mut self) -> Result<InvokerNode> {
-        let config = &self.config;
-        let metrics = standalone::node_metrics(config);
+        let metrics = standalone::node_metrics(&self.config);
         let (store, _, bus) = self.store_and_bus().await?;
         let (store, bus) = standalone::instrument(metrics.as_ref(), store, bus);
         let executor = self
