@@ -53,6 +53,18 @@ else
   cargo test --workspace --all-features --no-fail-fast
 fi
 
+# --- SDK examples (faas-platform/examples): each starts its own in-memory platform, checks
+# what it shows and exits 0 on its own (README, "Build your own platform"). ---
+run_examples() {
+  local example
+  for example in embedded custom-store custom-executor tower-layer; do
+    step "example: $example"
+    timeout 120 cargo run --quiet -p faas-platform --all-features --example "$example"
+  done
+}
+run_examples
+# --- end of SDK examples ---
+
 step "end-to-end tests (faas-platform + openwhisk npm client)"
 FAAS_PLATFORM_BIN="$root/target/debug/faas-platform" npm test --prefix tests/e2e
 

@@ -92,6 +92,14 @@ impl AuthKey {
     pub fn compact(&self) -> String {
         format!("{}:{}", self.uuid, self.key)
     }
+    /// The `Authorization` header value that presents this key: `Basic base64(uuid:key)`.
+    pub fn basic_header(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(self.compact())
+        )
+    }
 }
 
 /// The length of every secret (OpenWhisk's `Secret`: at least and at most 64 characters).

@@ -16,13 +16,16 @@
 //!
 //! # Available implementations
 //!
-//! | trait | crate | adapters |
+//! | trait | crate | adapters (URL scheme in `faas-platform`) |
 //! |---|---|---|
-//! | `Store` | `faas-store` | in-memory |
-//! | `MessageBus` | `faas-bus` | in-process |
-//! | `Executor` | `faas-exec` | local processes |
+//! | `Store` | `faas-store` | in-memory (`memory:`), SQLite (`sqlite:`, feature `sqlite`), CouchDB (`couchdb://`, feature `couchdb`); the read cache `CachedStore` wraps any of them |
+//! | `MessageBus` | `faas-bus` | in-process (`inproc:`; journaled with feature `journal`), Kafka (`kafka://`, feature `kafka`) |
+//! | `Executor` | `faas-exec` | sandboxed local processes (`process:`), Docker (`docker:`, feature `docker`) |
 //! | `Scheduler` | `faas-core` | sharding (OpenWhisk's) |
 //! | `Authenticator` | `faas-core` | Basic over the store |
+//!
+//! Adapters are chosen at run time by URL scheme through the factories of [`registry`];
+//! `faas-platform` registers the ones above and assembles a platform from them (or from yours).
 //!
 //! # Feature flags
 //!
@@ -45,6 +48,7 @@ pub mod message;
 pub mod metrics;
 pub mod names;
 pub mod params;
+pub mod registry;
 pub mod runtimes;
 pub mod scheduler;
 pub mod sharding;

@@ -1,24 +1,35 @@
-//! `faas-platform`: an OpenWhisk-compatible Function-as-a-Service platform.
-//!
-//! Run with: `cargo run --release -p faas-platform -- standalone`
-//! (or `controller --id C` and `invoker --id N`, any number of each, sharing a store and a bus;
-//! `admin …` is the operator CLI).
+//! [`run`]: the `faas-platform` binary in one call, over the adapters it is given.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use faas_platform::config::{Cli, Command, NodeConfig, describe_bus, describe_store};
-use faas_platform::standalone::{Adapters, GuestKey, start, start_controller, start_invoker};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: measured to cut the platform's CPU per request by 10–15% against the system
-/// allocator (see the `invoke` benchmark).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use crate::adapters::Adapters;
+use crate::config::{Cli, Command, NodeConfig, describe_bus, describe_store};
+use crate::standalone::{GuestKey, start, start_controller, start_invoker};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// The `faas-platform` binary over `adapters`: parses the command line (flags, `FAAS_*`
+/// environment variables, `--config` file), sets up logging to stderr (`RUST_LOG`), runs the
+/// command until SIGTERM or Ctrl-C and returns its exit code (`2`: bad flags or settings).
+///
+/// Every adapter URL (`--store`, `--bus`, `--executor`) is made by `adapters`: a scheme
+/// registered there is accepted on the command line like a built-in one.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     let adapters = faas_platform::Adapters::default(); // + your own schemes
+///     faas_platform::run(adapters).await
+/// }
+/// ```
+pub async fn run(adapters: Adapters) -> ExitCode {
+    run_with(Cli::parse(), adapters).await
+}
+
+/// As [`run`], with a command line already parsed (for example from
+/// `Cli::try_parse_from`). Logging is set up here unless a global subscriber already is.
+pub async fn run_with(cli: Cli, adapters: Adapters) -> ExitCode {
     // The operator CLI prints results: only warnings go to its stderr unless RUST_LOG says more.
     let default_level = if matches!(cli.command, Command::Admin(_)) {
         "warn"
@@ -30,9 +41,10 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .try_init()
+        .ok();
     let (mode, args) = match cli.command {
-        Command::Admin(a) => return admin(a).await,
+        Command::Admin(a) => return admin(a, &adapters).await,
         Command::Standalone(ref a) => ("standalone", a),
         Command::Controller(ref a) => ("controller", a),
         Command::Invoker(ref a) => ("invoker", a),
@@ -49,7 +61,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let adapters = Adapters::default();
+    if let Err(e) = known_schemes(&config, &adapters) {
+        eprintln!("faas-platform: {e}");
+        return ExitCode::from(2);
+    }
     println!("store: {}", describe_store(&config.store));
     if mode == "standalone" {
         println!("bus: {}", describe_bus(&config.bus));
@@ -124,8 +139,8 @@ async fn main() -> ExitCode {
 }
 
 /// `faas-platform admin …`: prints what the command printed, exits with its code.
-async fn admin(args: faas_platform::admin::AdminArgs) -> ExitCode {
-    let outcome = faas_platform::admin::run(args, &Adapters::default()).await;
+async fn admin(args: crate::admin::AdminArgs, adapters: &Adapters) -> ExitCode {
+    let outcome = crate::admin::run(args, adapters).await;
     for line in &outcome.out {
         println!("{line}");
     }
@@ -133,6 +148,15 @@ async fn admin(args: faas_platform::admin::AdminArgs) -> ExitCode {
         eprintln!("[faas-platform admin] Error: {line}");
     }
     ExitCode::from(outcome.code)
+}
+
+/// Refuses, before anything starts, an adapter URL whose scheme no factory knows (the error
+/// lists the known ones).
+fn known_schemes(config: &NodeConfig, adapters: &Adapters) -> faas_core::Result<()> {
+    adapters.stores.check(&config.store)?;
+    adapters.buses.check(&config.bus)?;
+    adapters.executors.check(&config.executor)?;
+    Ok(())
 }
 
 fn cannot_start(e: &faas_core::Error) -> ExitCode {
@@ -156,5 +180,63 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
             return;
         }
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn adapters_with_counting() -> Adapters {
+        let mut adapters = Adapters::default();
+        adapters.stores.register("counting", |_u| async {
+            Ok(Arc::new(faas_store::MemoryStore::new()) as Arc<dyn faas_core::Store>)
+        });
+        adapters
+    }
+
+    fn config(store: &str) -> NodeConfig {
+        NodeConfig {
+            store: store.into(),
+            ..NodeConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_registered_scheme_is_accepted_on_the_command_line_and_an_unknown_one_refused() {
+        let adapters = adapters_with_counting();
+        known_schemes(&config("counting:"), &adapters).unwrap();
+        known_schemes(&config("memory:"), &adapters).unwrap();
+        let e = known_schemes(&config("redis://h/"), &adapters).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.to_string().contains("unknown store 'redis:'") && e.to_string().contains("counting:"),
+            "{e}"
+        );
+        // Without the registration the scheme is unknown.
+        assert!(known_schemes(&config("counting:"), &Adapters::default()).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_exits_2_before_anything_starts() {
+        let cli = Cli::try_parse_from([
+            "faas-platform",
+            "standalone",
+            "--store",
+            "redis://127.0.0.1:1/",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        let code = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            run_with(cli, adapters_with_counting()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, ExitCode::from(2));
     }
 }

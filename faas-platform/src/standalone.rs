@@ -19,147 +19,9 @@ use faas_http::{Controller, ControllerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use crate::adapters::{Adapters, memory_store};
+use crate::builder::{Platform, PlatformBuilder, RouterMap};
 use crate::config::NodeConfig;
-use crate::registry::Registry;
-
-/// The adapter factories this binary links.
-#[derive(Debug)]
-pub struct Adapters {
-    /// `Store` factories.
-    pub stores: Registry<dyn Store>,
-    /// `MessageBus` factories.
-    pub buses: Registry<dyn MessageBus>,
-    /// `Executor` factories.
-    pub executors: Registry<dyn Executor>,
-}
-
-impl Default for Adapters {
-    /// The built-in adapters: `memory:`, `inproc:`, `process:`, and (features on by default)
-    /// `sqlite:…`, `couchdb://…`, `kafka://…` and `docker:`.
-    fn default() -> Self {
-        let mut stores: Registry<dyn Store> = Registry::new("store");
-        // `memory:?max_activations=10000&max_activation_bytes=134217728`: activation records
-        // are retained oldest-first-out within both bounds (those are the defaults).
-        stores.register("memory", |u: crate::registry::AdapterUrl| async move {
-            Ok(Arc::new(memory_store(&u.url)?) as Arc<dyn Store>)
-        });
-        // `sqlite:PATH?activation_ttl=7d&max_activations=1000000`: the durable embedded store,
-        // standalone's default. One platform per file (the store locks it).
-        #[cfg(feature = "sqlite")]
-        stores.register("sqlite", |u: crate::registry::AdapterUrl| async move {
-            let store = faas_store::SqliteStore::from_url(&u.url).await?;
-            Ok(Arc::new(store) as Arc<dyn Store>)
-        });
-        // `couchdb://[user:pass@]host:port/?prefix=whisk_local_`: OpenWhisk's databases on
-        // CouchDB (or pouchdb-server). Controllers put OpenWhisk's read cache in front (see
-        // `controller_store`).
-        #[cfg(feature = "couchdb")]
-        stores.register("couchdb", |u: crate::registry::AdapterUrl| async move {
-            let store = faas_store::CouchDbStore::builder()
-                .with_url(u.url)
-                .build()
-                .await?;
-            Ok(Arc::new(store) as Arc<dyn Store>)
-        });
-        let mut buses: Registry<dyn MessageBus> = Registry::new("bus");
-        // `inproc:` (in memory) or `inproc:?journal=PATH[&sync=normal|full]` (durable: what is
-        // published and not yet committed survives a crash; standalone's default beside a
-        // SQLite store, see `config::bus_journal_for`).
-        buses.register("inproc", |u: crate::registry::AdapterUrl| async move {
-            let bus = tokio::task::spawn_blocking(move || faas_bus::InProcessBus::from_url(&u.url))
-                .await
-                .map_err(|e| {
-                    faas_core::Error::internal(format!("opening the bus failed: {e}"))
-                })??;
-            if let Some(file) = bus.journal_file() {
-                tracing::info!(journal = file, "the in-process bus is journaled");
-            }
-            Ok(Arc::new(bus) as Arc<dyn MessageBus>)
-        });
-        // `kafka://host:9092[,host:port][?prefix=…&client_id=…]`: any Kafka-API broker.
-        #[cfg(feature = "kafka")]
-        buses.register("kafka", |u: crate::registry::AdapterUrl| async move {
-            let bus = faas_bus::kafka::KafkaBus::from_url(&u.url)?;
-            Ok(Arc::new(bus) as Arc<dyn MessageBus>)
-        });
-        let mut executors: Registry<dyn Executor> = Registry::new("executor");
-        // `process:?sandbox=on&network=host&pids_limit=1024`: local runner processes, each
-        // in a sandbox; `sandbox=off` is the insecure mode.
-        executors.register("process", |u: crate::registry::AdapterUrl| async move {
-            let e = faas_exec::process::ProcessExecutor::from_url(&u.url)?;
-            if !e.is_sandboxed() {
-                eprintln!("{INSECURE_BANNER}");
-            }
-            Ok(Arc::new(e) as Arc<dyn Executor>)
-        });
-        // `docker:?network=none&invoker=0&user_memory=2048&pids_limit=1024`: actions in
-        // containers of locally built runtime images.
-        #[cfg(feature = "docker")]
-        // An invoker's URL names its id (`invoker=N`, filled in by `executor_url`): only then
-        // does the factory remove that invoker's orphans. A controller makes one only to learn
-        // the runtime kinds and must not touch any container.
-        executors.register("docker", |u: crate::registry::AdapterUrl| async move {
-            let e = faas_exec::docker::DockerExecutor::from_url(&u.url).await?;
-            let owns_containers = u
-                .url
-                .split_once('?')
-                .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("invoker=")));
-            if owns_containers {
-                let removed = e.remove_orphans().await?;
-                if removed > 0 {
-                    tracing::info!(
-                        removed,
-                        invoker = e.invoker_id(),
-                        "removed containers left by a previous run"
-                    );
-                }
-            }
-            Ok(Arc::new(e) as Arc<dyn Executor>)
-        });
-        Self {
-            stores,
-            buses,
-            executors,
-        }
-    }
-}
-
-/// Printed to stderr when actions run without a sandbox.
-const INSECURE_BANNER: &str = "\
-################################################################################
-# WARNING: INSECURE MODE (process:?sandbox=off)                               #
-# Actions run WITHOUT a sandbox, as this platform's user, with no memory       #
-# limit: action code can read this platform's memory, environment, arguments  #
-# and files (the guest key included) and those of other actions.              #
-# Use it only for actions you trust.                                           #
-################################################################################";
-
-/// The in-memory store an adapter URL describes: `memory:` with optional
-/// `max_activations` and `max_activation_bytes` (activation retention).
-pub fn memory_store(url: &str) -> Result<faas_store::MemoryStore> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let mut store = faas_store::MemoryStore::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let n: u64 = v.trim().parse().map_err(|_| {
-            faas_core::Error::bad_request(format!(
-                "memory store URL: '{k}' must be a number, not '{v}'"
-            ))
-        })?;
-        store = match k {
-            "max_activations" => {
-                store.with_max_activations(usize::try_from(n).unwrap_or(usize::MAX))
-            }
-            "max_activation_bytes" => store.with_max_activation_bytes(n),
-            _ => {
-                return Err(faas_core::Error::bad_request(format!(
-                    "memory store URL: unknown setting '{k}'; valid: max_activations, max_activation_bytes"
-                )));
-            }
-        };
-    }
-    Ok(store)
-}
 
 /// Where the guest namespace's key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +49,8 @@ pub struct Running {
     /// The store in use.
     pub store: Arc<dyn Store>,
     controller: Controller,
+    /// The HTTP application served (the controller's, through `map_router`).
+    app: axum::Router,
     invoker: Option<InvokerHandle>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -287,6 +151,45 @@ impl Running {
         &self.controller
     }
 
+    /// Sends one request to the HTTP application this platform serves (every tower layer
+    /// included), in process, as the guest namespace; answers the status and the body as JSON
+    /// (`Value::Null` when it is empty or not JSON). For embedding programs and examples:
+    /// clients over the network use [`addr`](Self::addr).
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(http::StatusCode, serde_json::Value)> {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let body = body.map_or_else(axum::body::Body::empty, |b| b.to_string().into());
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::AUTHORIZATION, self.guest.basic_header())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| faas_core::Error::bad_request(format!("bad request {path}: {e}")))?;
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| faas_core::Error::internal(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| faas_core::Error::internal(format!("reading the answer: {e}")))?
+            .to_bytes();
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     /// The address of the `/metrics` listener of its own, when configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_server.as_ref().map(|m| m.addr)
@@ -384,7 +287,7 @@ pub async fn start_invoker_with(
 
 /// The executor URL with this invoker's id and memory filled in (the Docker executor labels
 /// its containers with the invoker id, so a restarted invoker removes only its own orphans).
-fn executor_url(config: &NodeConfig) -> String {
+pub(crate) fn executor_url(config: &NodeConfig) -> String {
     #[cfg(feature = "docker")]
     {
         faas_exec::docker::invoker_url(&config.executor, &config.id, config.user_memory_mb)
@@ -396,58 +299,31 @@ fn executor_url(config: &NodeConfig) -> String {
 }
 
 /// Starts an invoker node (`faas-platform invoker`): its adapters from `config`, then the
-/// invoker. It serves no HTTP.
+/// invoker. It serves no HTTP. (The same as [`PlatformBuilder::start_invoker`].)
 pub async fn start_invoker(config: &NodeConfig, adapters: &Adapters) -> Result<InvokerNode> {
-    let metrics = node_metrics(config);
-    let store = adapters.stores.make(&config.store).await?;
-    let bus = adapters.buses.make(&config.bus).await?;
-    let (store, bus) = instrument(metrics.as_ref(), store, bus);
-    let executor = adapters.executors.make(&executor_url(config)).await?;
-    let api_host = config
-        .api_host
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
-    let metrics_server = start_metrics_server(config, metrics.as_ref()).await?;
-    let tracer = node_tracer(config)?;
-    let invoker = start_invoker_with(
-        config,
-        store,
-        bus,
-        executor,
-        api_host,
-        metrics.as_ref(),
-        &tracer,
-    )
-    .await?;
-    Ok(InvokerNode {
-        invoker,
-        metrics_server,
-    })
+    builder(config, adapters).start_invoker().await
 }
 
 /// Starts a controller node (`faas-platform controller`): registers the guest subject and the
 /// `whisk.system` identity, starts the controller's consumers and serves the API on
-/// `config.listen` (with the admin API if `config.admin_auth` is set).
+/// `config.listen` (with the admin API if `config.admin_auth` is set). (The same as
+/// [`PlatformBuilder::start_controller`].)
 pub async fn start_controller(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
-    let store = adapters.stores.make(&config.store).await?;
-    let bus = adapters.buses.make(&config.bus).await?;
-    // The controller validates kinds against what the invokers can run. Without an executor of
-    // its own it uses the executor named in the config (the invokers' default, `docker:`, unless
-    // told otherwise) to learn the manifest; it creates no sandbox.
-    let executor = adapters.executors.make(&config.executor).await?;
-    let manifest = executor.runtimes();
-    serve_controller(config, store, bus, manifest, None).await
+    builder(config, adapters).start_controller().await
 }
 
 /// Starts the platform in one process (`faas-platform standalone`): builds the adapters named
 /// in `config`, registers the guest subject, starts invoker `config.id` and controller
-/// `config.id`, and serves the API on `config.listen`.
+/// `config.id`, and serves the API on `config.listen`. (The same as
+/// [`PlatformBuilder::start`].)
 pub async fn start(config: &NodeConfig, adapters: &Adapters) -> Result<Running> {
-    let store = adapters.stores.make(&config.store).await?;
-    let bus = adapters.buses.make(&config.bus).await?;
-    let executor = adapters.executors.make(&executor_url(config)).await?;
-    let manifest = executor.runtimes();
-    serve_controller(config, store, bus, manifest, Some(executor)).await
+    builder(config, adapters).start().await
+}
+
+fn builder(config: &NodeConfig, adapters: &Adapters) -> PlatformBuilder {
+    Platform::builder()
+        .config(config.clone())
+        .adapters(adapters.clone())
 }
 
 /// The subject and namespace of the system's own identity.
@@ -499,16 +375,17 @@ pub async fn ensure_system_identity(store: &dyn Store) -> Result<AuthKey> {
     Err(faas_core::Error::conflict(SYSTEM_NAMESPACE))
 }
 
-/// The store a controller uses: a shared (non-memory) store gets OpenWhisk's entity and
-/// identity read cache, whose invalidations travel on the bus's `cacheInvalidation` topic so
-/// that every controller drops entries another one changed.
+/// The store a controller uses: a `shared` store (one made from a URL other than `memory:`)
+/// gets OpenWhisk's entity and identity read cache, whose invalidations travel on the bus's
+/// `cacheInvalidation` topic so that every controller drops entries another one changed.
 async fn controller_store(
     config: &NodeConfig,
     store: Arc<dyn Store>,
+    shared: bool,
     bus: &Arc<dyn MessageBus>,
     metrics: Option<&Arc<PrometheusMetrics>>,
 ) -> Result<(Arc<dyn Store>, Option<faas_store::Invalidations>)> {
-    if crate::registry::AdapterUrl::parse(&config.store)?.scheme == "memory" {
+    if !shared {
         return Ok((store, None));
     }
     // The cache announces its writes; it hears the others' through the controller's one bus
@@ -628,12 +505,17 @@ async fn await_healthy_invoker(scheduler: &dyn Scheduler) {
     }
 }
 
-async fn serve_controller(
+/// Serves a controller over `store` (`shared`: see `controller_store`) and `bus`, offering
+/// the kinds of `manifest`, with a local invoker over `executor` when there is one; the HTTP
+/// application is passed through `map_router` when given.
+pub(crate) async fn serve_controller(
     config: &NodeConfig,
     store: Arc<dyn Store>,
+    shared: bool,
     bus: Arc<dyn MessageBus>,
     manifest: faas_core::RuntimeManifest,
     executor: Option<Arc<dyn Executor>>,
+    map_router: Option<RouterMap>,
 ) -> Result<Running> {
     let metrics = node_metrics(config);
     let tracer = node_tracer(config)?;
@@ -686,7 +568,8 @@ async fn serve_controller(
         None => None,
     };
 
-    let (store, invalidations) = controller_store(config, store, &bus, metrics.as_ref()).await?;
+    let (store, invalidations) =
+        controller_store(config, store, shared, &bus, metrics.as_ref()).await?;
     let scheduler: Arc<dyn Scheduler> =
         Arc::new(ShardingScheduler::new().with_cluster_size(config.cluster_size));
     let auth: Arc<dyn Authenticator> = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
@@ -727,13 +610,20 @@ async fn serve_controller(
 
     let metrics_server = start_metrics_server(config, metrics.as_ref()).await?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let ctl = controller.clone();
-    let server = tokio::spawn(async move {
-        ctl.serve(listener, async move {
+    let router = match map_router {
+        Some(map) => map(controller.router()),
+        None => controller.router(),
+    };
+    let server_config = controller.config().server.clone();
+    let app = router.clone();
+    let server = tokio::spawn(faas_http::server::serve(
+        listener,
+        router,
+        server_config,
+        async move {
             let _ = stopped.await;
-        })
-        .await
-    });
+        },
+    ));
 
     Ok(Running {
         addr,
@@ -742,29 +632,10 @@ async fn serve_controller(
         system,
         store,
         controller,
+        app,
         invoker,
         stop: Some(stop),
         server: Some(server),
         metrics_server,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_store_urls() {
-        let dbg = format!("{:?}", memory_store("memory:").unwrap());
-        assert!(dbg.contains("max_activations: 10000"), "{dbg}");
-        let s = memory_store("memory:?max_activations=5&max_activation_bytes=1000").unwrap();
-        let dbg = format!("{s:?}");
-        assert!(
-            dbg.contains("max_activations: 5") && dbg.contains("max_activation_bytes: 1000"),
-            "{dbg}"
-        );
-        for bad in ["memory:?max_activations=x", "memory:?nope=1"] {
-            assert_eq!(memory_store(bad).unwrap_err().status(), 400, "{bad}");
-        }
-    }
 }
