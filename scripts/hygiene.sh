@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_HACK_VERSION=0.6.44
-CARGO_DENY_VERSION=0.19.0
+CARGO_HACK_VERSION=0.6.46
+CARGO_DENY_VERSION=0.20.2
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
@@ -37,7 +37,7 @@ step "each feature on its own (cargo hack)"
 cargo hack check --workspace --each-feature --no-dev-deps --quiet
 
 step "minimum supported Rust version"
-cargo metadata --format-version 1 --locked --filter-platform "$(rustc -vV | sed -n 's/^host: //p')" |
+cargo metadata --format-version 1 --locked --all-features --filter-platform "$(rustc -vV | sed -n 's/^host: //p')" |
   python3 -c '
 import json, sys
 meta = json.load(sys.stdin)
@@ -49,7 +49,7 @@ if len(ours) != 1 or None in ours:
     sys.exit(f"every workspace crate must declare the one workspace rust-version, found {ours}")
 msrv = ours.pop()
 used = {n["id"] for n in meta["resolve"]["nodes"]}
-newer = sorted(f"{p['name']} {p['version']} needs Rust {p['rust_version']}"
+newer = sorted("{} {} needs Rust {}".format(p["name"], p["version"], p["rust_version"])
                for p in meta["packages"]
                if p["id"] in used and p.get("rust_version") and v(p["rust_version"]) > v(msrv))
 if newer:

@@ -39,6 +39,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 
+# Every feature on its own, the MSRV of the dependencies, licenses and sources, packaging.
+"$root/scripts/hygiene.sh"
+
 step "build"
 cargo build --workspace --all-features --bins
 

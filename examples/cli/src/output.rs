@@ -104,25 +104,47 @@ pub(crate) enum Shape {
     Rule,
 }
 
+/// The top-level fields of an action, in `wsk`'s order (`whisk.Action`); `get` filters on them.
+pub(crate) const ACTION_FIELDS: &[&str] = &[
+    "namespace",
+    "name",
+    "version",
+    "exec",
+    "annotations",
+    "delAnnotations",
+    "parameters",
+    "limits",
+    "error",
+    "code",
+    "publish",
+    "updated",
+    "env",
+];
+
+/// The top-level fields of an activation, in `wsk`'s order (`whisk.Activation`); `get` filters
+/// on them.
+pub(crate) const ACTIVATION_FIELDS: &[&str] = &[
+    "namespace",
+    "name",
+    "version",
+    "subject",
+    "activationId",
+    "cause",
+    "start",
+    "end",
+    "duration",
+    "statusCode",
+    "response",
+    "logs",
+    "annotations",
+    "publish",
+];
+
 impl Shape {
     /// The field order of the entity, and of the nested objects that have one.
     fn order(self, path: &str) -> &'static [&'static str] {
         match (self, path) {
-            (Self::Action, "") => &[
-                "namespace",
-                "name",
-                "version",
-                "exec",
-                "annotations",
-                "delAnnotations",
-                "parameters",
-                "limits",
-                "error",
-                "code",
-                "publish",
-                "updated",
-                "env",
-            ],
+            (Self::Action, "") => ACTION_FIELDS,
             (Self::Action, "exec") => &[
                 "kind",
                 "code",
@@ -135,22 +157,7 @@ impl Shape {
             (Self::Action | Self::Trigger, "limits") => {
                 &["timeout", "memory", "logs", "concurrency"]
             }
-            (Self::Activation, "") => &[
-                "namespace",
-                "name",
-                "version",
-                "subject",
-                "activationId",
-                "cause",
-                "start",
-                "end",
-                "duration",
-                "statusCode",
-                "response",
-                "logs",
-                "annotations",
-                "publish",
-            ],
+            (Self::Activation, "") => ACTIVATION_FIELDS,
             (Self::Activation, "response") => &["status", "statusCode", "success", "result"],
             (Self::Package, "") => &[
                 "namespace",

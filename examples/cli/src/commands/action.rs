@@ -32,21 +32,7 @@ const REQUIRE_WHISK_AUTH: &str = "require-whisk-auth";
 const MAX_JS_INT: u64 = (1 << 53) - 1;
 
 /// The fields of an action `get` can filter on (`whisk.Action`).
-const FIELDS: &[&str] = &[
-    "namespace",
-    "name",
-    "version",
-    "exec",
-    "annotations",
-    "delAnnotations",
-    "parameters",
-    "limits",
-    "error",
-    "code",
-    "publish",
-    "updated",
-    "env",
-];
+const FIELDS: &[&str] = crate::output::ACTION_FIELDS;
 
 /// Runs an `action` command.
 pub(crate) async fn run(ctx: &Ctx, cmd: ActionCmd) -> Result<()> {

@@ -32,22 +32,7 @@ const STATUS_NAMES: [&str; 4] = [
 ];
 
 /// The fields of an activation `get` can filter on (`whisk.Activation`).
-const FIELDS: &[&str] = &[
-    "namespace",
-    "name",
-    "version",
-    "subject",
-    "activationId",
-    "cause",
-    "start",
-    "end",
-    "duration",
-    "statusCode",
-    "response",
-    "logs",
-    "annotations",
-    "publish",
-];
+const FIELDS: &[&str] = crate::output::ACTIVATION_FIELDS;
 
 /// One activation of a list (the summary form; `docs=true` adds `logs` and `response`).
 #[derive(Debug, Clone, Deserialize)]
