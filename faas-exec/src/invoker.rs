@@ -73,14 +73,14 @@ use faas_core::events::{ActivationEvent, EVENTS_TOPIC, EventBody, EventMessage};
 use faas_core::executor::{LogLine, LogStream};
 use faas_core::limits::{MB, SystemLimits};
 use faas_core::message::{
-    ActivationMessage, HEALTH_TOPIC, InvokerInstanceId, PingMessage, TransactionId,
-    completed_topic, invoker_topic,
+    AcknowledgementRef, ActivationMessage, ActivationOrIdRef, HEALTH_TOPIC, InvokerInstanceId,
+    PingMessage, completed_topic, invoker_topic,
 };
 use faas_core::metrics::{ActivationSample, Event, MetricSource, Metrics, Sample};
 use faas_core::names::{EntityPath, FullyQualifiedName};
 use faas_core::params::Annotations;
 use faas_core::trace::{TraceContext, Tracer};
-use faas_core::{ActivationId, Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
+use faas_core::{Consumer, Delivery, Error, MessageBus, Result, Store, TopicConfig};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -414,40 +414,6 @@ impl Service<ActivationMessage> for InvokerService {
     }
 }
 
-// Acknowledgements serialized from borrowed data, in the JSON shapes of
-// `faas_core::message::Acknowledgement` (the record is not cloned into the message).
-
-#[derive(Serialize)]
-struct ResultAck<'a> {
-    transid: &'a TransactionId,
-    response: &'a Activation,
-}
-
-#[derive(Serialize)]
-struct CombinedAck<'a, R: Serialize> {
-    transid: &'a TransactionId,
-    response: R,
-    #[serde(rename = "isSystemError")]
-    is_system_error: bool,
-    instance: &'a InvokerInstanceId,
-}
-
-#[derive(Serialize)]
-struct CompletionAck<'a> {
-    transid: &'a TransactionId,
-    #[serde(rename = "activationId")]
-    activation_id: &'a ActivationId,
-    #[serde(rename = "isSystemError")]
-    is_system_error: bool,
-    instance: &'a InvokerInstanceId,
-}
-
-#[derive(Serialize)]
-struct ShrunkResultAck<'a> {
-    transid: &'a TransactionId,
-    response: &'a ActivationId,
-}
-
 fn to_bytes<T: Serialize>(v: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
@@ -767,15 +733,17 @@ impl Inner {
         let key_bytes = msg.activation_id.as_str().as_bytes();
 
         if msg.blocking && log_limit > 0 {
-            let full = to_bytes(&ResultAck {
+            let full = AcknowledgementRef::Result {
                 transid: &msg.transid,
-                response: &activation,
-            });
+                response: ActivationOrIdRef::Activation(&activation),
+            }
+            .to_bytes();
             self.publish(&topic, key_bytes, full, || {
-                to_bytes(&ShrunkResultAck {
+                AcknowledgementRef::Result {
                     transid: &msg.transid,
-                    response: &msg.activation_id,
-                })
+                    response: ActivationOrIdRef::Id(&msg.activation_id),
+                }
+                .to_bytes()
             })
             .await;
         }
@@ -798,12 +766,13 @@ impl Inner {
         } else {
             self.store_record(&msg, &activation, store_records).await;
             drop(store_span);
-            let ack = to_bytes(&CompletionAck {
+            let ack = AcknowledgementRef::Completion {
                 transid: &msg.transid,
                 activation_id: &msg.activation_id,
                 is_system_error: status == StatusCode::WhiskError,
                 instance: &self.config.instance,
-            });
+            }
+            .to_bytes();
             self.publish(&topic, key_bytes, ack, Bytes::new).await;
         }
         Ok(activation)
@@ -987,21 +956,18 @@ impl Inner {
     async fn ack_combined(&self, msg: &ActivationMessage, activation: &Activation) {
         let topic = completed_topic(&msg.root_controller_index.as_string);
         let is_system_error = activation.response.status_code == StatusCode::WhiskError;
-        let shrunk = || {
-            to_bytes(&CombinedAck {
+        let combined = |response| {
+            AcknowledgementRef::Combined {
                 transid: &msg.transid,
-                response: &msg.activation_id,
+                response,
                 is_system_error,
                 instance: &self.config.instance,
-            })
+            }
+            .to_bytes()
         };
+        let shrunk = || combined(ActivationOrIdRef::Id(&msg.activation_id));
         let payload = if msg.blocking {
-            to_bytes(&CombinedAck {
-                transid: &msg.transid,
-                response: activation,
-                is_system_error,
-                instance: &self.config.instance,
-            })
+            combined(ActivationOrIdRef::Activation(activation))
         } else {
             shrunk()
         };
