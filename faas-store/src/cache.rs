@@ -4,7 +4,8 @@
 //! store each read is a round trip. `CachedStore` answers repeated reads of entities
 //! ([`get_entity`](Store::get_entity)) and identities ([`find_identity`](Store::find_identity),
 //! [`identity_for_namespace`](Store::identity_for_namespace)) from memory, like OpenWhisk's
-//! controller caches (5 minute expiry, reference §4 and §8). Everything else goes straight to
+//! controller caches (5 minute expiry; OpenWhisk's
+//! [`MultipleReadersSingleWriterCache`](https://github.com/apache/openwhisk/blob/master/common/scala/src/main/scala/org/apache/openwhisk/core/database/MultipleReadersSingleWriterCache.scala)). Everything else goes straight to
 //! the wrapped store.
 //!
 //! # Consistency
@@ -15,7 +16,8 @@
 //!   into the cache.
 //! * With a bus ([`with_bus`](CachedStore::with_bus)), every write is also announced on the
 //!   `cacheInvalidation` topic as OpenWhisk's controllers announce it
-//!   (`{"key":{"mainId":…,"secondaryId":…},"instanceId":"controller0"}`, reference §6.3), and
+//!   (`{"key":{"mainId":…,"secondaryId":…},"instanceId":"controller0"}`, OpenWhisk's
+//!   [`CacheInvalidationMessage`](https://github.com/apache/openwhisk/blob/master/common/scala/src/main/scala/org/apache/openwhisk/core/database/RemoteCacheInvalidation.scala)), and
 //!   announcements from other instances drop the same entries here. Own announcements are
 //!   ignored. Between a write elsewhere and its announcement arriving, this cache may answer
 //!   with the previous value (OpenWhisk has the same window); the expiry bounds it when a
@@ -268,7 +270,7 @@ pub struct CacheKey {
     pub secondary_id: Option<String>,
 }
 
-/// A message on the `cacheInvalidation` topic (reference §6.3).
+/// A message on the `cacheInvalidation` topic (OpenWhisk's `CacheInvalidationMessage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidationMessage {

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A kind of prewarmed container to keep ready ("stem cell", reference §7.2).
+/// A kind of prewarmed container to keep ready (a "stem cell", as in the `stemCells` of
+/// OpenWhisk's [`runtimes.json`](https://github.com/apache/openwhisk/blob/master/ansible/files/runtimes.json)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StemCell {
     /// The runtime kind; `family:default` is resolved against the executor's runtimes.

@@ -1,4 +1,5 @@
-//! The container pool (reference §7.2/§7.3): warm reuse, prewarmed stem cells, memory
+//! The container pool (OpenWhisk's
+//! [`ContainerPool`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/ContainerPool.scala)): warm reuse, prewarmed stem cells, memory
 //! accounting, LRU eviction and FIFO queueing, over any [`Executor`].
 //!
 //! # Scheduling
@@ -25,7 +26,8 @@
 //! # Reactive prewarming
 //!
 //! A [`StemCell`] with [`StemCell::reactive`] settings scales with demand as OpenWhisk's
-//! `reactive` stem cells do (reference §7.2): its prewarmed containers expire after `ttl`
+//! `reactive` stem cells do (the `reactive` block of a stem cell in
+//! [`runtimes.json`](https://github.com/apache/openwhisk/blob/master/ansible/files/runtimes.json)): its prewarmed containers expire after `ttl`
 //! unused, and every [`PoolConfig::prewarm_scale_interval`] the number kept ready becomes
 //! `min(max(min_count, cold_starts / threshold × increment), max_count)`, where `cold_starts`
 //! counts the cold starts of that kind and memory during the past interval. It starts at

@@ -399,7 +399,7 @@ impl State {
         }
     }
 
-    /// Reactive stem cells (reference §7.2): rescales those whose interval is over from their cold
+    /// Reactive stem cells (see [Reactive prewarming](super#reactive-prewarming)): rescales those whose interval is over from their cold
     /// starts, and removes their expired prewarmed containers (the backfill that follows replaces
     /// them up to the new count). Returns how many were removed.
     pub(super) fn rescale_prewarms(
