@@ -67,8 +67,7 @@ mod metrics;
 mod record;
 mod service;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -141,7 +140,8 @@ struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn MessageBus>,
     pool: ContainerPool,
-    cache: Mutex<HashMap<FullyQualifiedName, Arc<CachedAction>>>,
+    /// Action revisions by name; bounded, least useful evicted first (S3-FIFO).
+    cache: quick_cache::sync::Cache<FullyQualifiedName, Arc<CachedAction>>,
 }
 
 fn to_bytes<T: Serialize>(v: &T) -> Bytes {

@@ -2,11 +2,10 @@
 //! `/init` and `/run`, collect the logs (see the [module documentation](super)).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -63,13 +62,14 @@ impl InvokerService {
         config
             .metrics
             .add_source(Arc::new(PoolSource(pool.clone())));
+        let cache = quick_cache::sync::Cache::new(config.action_cache_size.max(1));
         Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 bus,
                 pool,
-                cache: Mutex::new(HashMap::new()),
+                cache,
             }),
         }
     }
@@ -182,27 +182,22 @@ impl Inner {
     ) -> std::result::Result<Arc<CachedAction>, ActivationResponse> {
         let fqn = msg.action.fqn();
         if let Some(rev) = &msg.revision {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cache.get(&fqn)
+            if let Some(c) = self.cache.get(&fqn)
                 && &c.rev == rev
             {
-                return Ok(Arc::clone(c));
+                return Ok(c);
             }
         }
         match self.store.get_entity(&fqn).await {
             Ok(v) => match v.value {
                 Entity::Action(action) => {
-                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(c) = cache.get(&fqn)
+                    if let Some(c) = self.cache.get(&fqn)
                         && c.rev == v.rev.0
                     {
-                        return Ok(Arc::clone(c));
+                        return Ok(c);
                     }
                     let c = Arc::new(CachedAction::new(action, v.rev.0));
-                    if cache.len() >= self.config.action_cache_size.max(1) {
-                        cache.clear();
-                    }
-                    cache.insert(fqn, Arc::clone(&c));
+                    self.cache.insert(fqn, Arc::clone(&c));
                     Ok(c)
                 }
                 _ => Err(ActivationResponse::whisk_error(ACTION_MISMATCH)),
