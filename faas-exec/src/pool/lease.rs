@@ -137,7 +137,7 @@ impl Inner {
                     id: lease.id,
                     memory_mb: m,
                     kind: Arc::clone(&lease.kind),
-                    last_used: Instant::now(),
+                    last_used: st.clock.now(),
                     paused: false,
                     initialized: lease.initialized,
                 };

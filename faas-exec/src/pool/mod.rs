@@ -60,6 +60,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use faas_core::time::{Clock, SystemClock};
 use faas_core::{ContainerSpec, Error, Executor, Result};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -70,7 +71,9 @@ pub use lease::{AcquireRequest, ContainerKey, Lease, Origin, Release};
 pub use state::PoolStats;
 
 use lease::{ColdReservation, WaitGuard};
-use state::{Effects, Grant, Idle, OwnedRequest, Prewarmed, ReqRef, State, Stem, Waiter};
+use state::{
+    Effects, Grant, Idle, OwnedRequest, PoolClock, Prewarmed, ReqRef, State, Stem, Waiter,
+};
 
 struct Inner {
     executor: Arc<dyn Executor>,
@@ -78,6 +81,7 @@ struct Inner {
     state: Mutex<State>,
     rt: Handle,
     reaper: Mutex<Option<JoinHandle<()>>>,
+    clock: PoolClock,
 }
 
 /// A pool of containers over an [`Executor`]. Cheap to clone (an `Arc` inside).
@@ -120,6 +124,18 @@ impl ContainerPool {
     ///
     /// Stem cells whose kind the executor does not offer are skipped with a warning.
     pub fn new(executor: Arc<dyn Executor>, config: PoolConfig) -> Result<Self> {
+        Self::with_clock(executor, config, Arc::new(SystemClock))
+    }
+
+    /// As [`new`](Self::new), reading idle times, expiries and rescaling times from `clock`
+    /// (tests pass a [`TokioClock`](faas_core::time::TokioClock) in a runtime with paused
+    /// time, so the reaper's ticks and the clock move together without real waits).
+    pub fn with_clock(
+        executor: Arc<dyn Executor>,
+        config: PoolConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let clock = PoolClock(clock);
         let rt = Handle::try_current()
             .map_err(|_| Error::internal("ContainerPool::new needs a Tokio runtime"))?;
         let manifest = executor.runtimes();
@@ -133,7 +149,7 @@ impl ContainerPool {
                         kind: Arc::from(cell.kind.as_str()),
                         desired: cell.initial_count,
                         cold_starts: 0,
-                        next_scale: Instant::now() + config.prewarm_scale_interval,
+                        next_scale: clock.now() + config.prewarm_scale_interval,
                         cell,
                         starting: 0,
                         retry_after: None,
@@ -150,8 +166,10 @@ impl ContainerPool {
         let inner = Arc::new(Inner {
             executor,
             config,
+            clock: clock.clone(),
             state: Mutex::new(State {
                 stems,
+                clock,
                 ..State::default()
             }),
             rt,
@@ -220,7 +238,7 @@ impl ContainerPool {
                         id: p.id,
                         memory_mb: p.memory_mb,
                         kind: Arc::clone(&p.kind),
-                        last_used: Instant::now(),
+                        last_used: self.inner.clock.now(),
                         paused: false,
                         initialized: false,
                     };
@@ -511,6 +529,7 @@ impl Inner {
         let created = self.executor.create(&spec).await;
         let fx = {
             let mut st = lock(&self);
+            let now = st.clock.now();
             let mut fx = Effects::default();
             st.mem.prewarm_starting -= mem;
             if let Some(s) = st.stems.get_mut(i) {
@@ -526,7 +545,7 @@ impl Inner {
                     if let Some(s) = st.stems.get_mut(i) {
                         s.failures = 0;
                         s.retry_after = None;
-                        expires = s.cell.reactive.map(|r| Instant::now() + r.ttl);
+                        expires = s.cell.reactive.map(|r| now + r.ttl);
                     }
                     st.mem.prewarm += mem;
                     st.prewarmed.push(Prewarmed {
@@ -547,7 +566,7 @@ impl Inner {
                         let backoff = Duration::from_millis(500)
                             .saturating_mul(1 << s.failures.min(7))
                             .min(Duration::from_secs(60));
-                        s.retry_after = Some(Instant::now() + backoff);
+                        s.retry_after = Some(now + backoff);
                     }
                     st.process_waiters(&self.config, &mut fx);
                 }

@@ -2,7 +2,7 @@
 //! reactive stem cells) and pauses the containers it took out, outside the lock.
 
 use std::sync::Weak;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Inner, lock};
 
@@ -20,7 +20,8 @@ pub(super) async fn reaper_loop(weak: Weak<Inner>) {
             if st.shutdown {
                 return;
             }
-            st.reap(&inner.config, Instant::now())
+            let now = st.clock.now();
+            st.reap(&inner.config, now)
         };
         inner.apply(fx);
         for (key, idle) in to_pause {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use faas_core::Container;
+use faas_core::time::{Clock, SystemClock};
 use tokio::sync::oneshot;
 
 use super::{ContainerKey, PoolConfig, StemCell};
@@ -139,6 +140,25 @@ pub(super) struct State {
     pub(super) next_id: u64,
     pub(super) shutdown: bool,
     pub(super) stats: PoolStats,
+    /// Where idle times, expiries and retry times are read.
+    pub(super) clock: PoolClock,
+}
+
+/// The pool's [`Clock`] ([`SystemClock`] unless [`ContainerPool::with_clock`](super::ContainerPool::with_clock)
+/// says otherwise).
+#[derive(Clone)]
+pub(super) struct PoolClock(pub(super) Arc<dyn Clock>);
+
+impl Default for PoolClock {
+    fn default() -> Self {
+        Self(Arc::new(SystemClock))
+    }
+}
+
+impl PoolClock {
+    pub(super) fn now(&self) -> Instant {
+        self.0.now()
+    }
 }
 
 /// Work decided under the lock and done after it.
@@ -369,7 +389,7 @@ impl State {
         if self.shutdown || !self.waiters.is_empty() || self.stems.is_empty() {
             return;
         }
-        let now = Instant::now();
+        let now = self.clock.now();
         for i in 0..self.stems.len() {
             let (kind, m, want, starting, retry_after) = {
                 let s = &self.stems[i];

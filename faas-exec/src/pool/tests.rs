@@ -81,14 +81,13 @@ fn reactive_count_follows_openwhisk() {
 }
 
 async fn eventually(pool: &ContainerPool, what: &str, f: impl Fn(&PoolStats) -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !f(&pool.stats()) {
-        assert!(Instant::now() < end, "{what}: {:?}", pool.stats());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let met = faas_core::testkit::eventually(Duration::from_secs(60), || f(&pool.stats())).await;
+    assert!(met, "{what}: {:?}", pool.stats());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Paused time: the reaper's ticks, the fake executor's creation delay and the pool's clock
+// (a `TokioClock`) all move with Tokio's clock, so the test waits no real time.
+#[tokio::test(start_paused = true)]
 async fn reactive_stem_cells_scale_with_cold_starts_and_expire() {
     let fake = Arc::new(Fake::default());
     let destroyed = Arc::clone(&fake.destroyed);
@@ -97,7 +96,12 @@ async fn reactive_stem_cells_scale_with_cold_starts_and_expire() {
     let config = PoolConfig::new(2048)
         .with_stem_cells(vec![cell])
         .with_prewarm_scale_interval(Duration::from_millis(250));
-    let pool = ContainerPool::new(Arc::clone(&fake) as Arc<dyn Executor>, config).unwrap();
+    let pool = ContainerPool::with_clock(
+        Arc::clone(&fake) as Arc<dyn Executor>,
+        config,
+        Arc::new(faas_core::time::TokioClock),
+    )
+    .unwrap();
     eventually(&pool, "the initial stem cell", |s| s.prewarmed == 1).await;
 
     // Seven requests at once: the stem cell serves one, six are cold starts.
