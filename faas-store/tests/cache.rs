@@ -77,12 +77,9 @@ fn fqn(ns: &EntityName, name: &str) -> FullyQualifiedName {
 }
 
 /// Waits (bounded) until `check` holds.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    let met = faas_core::testkit::eventually_async(Duration::from_secs(5), check).await;
+    assert!(met, "timed out: {what}");
 }
 
 #[tokio::test]
