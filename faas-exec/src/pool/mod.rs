@@ -60,6 +60,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use backon::BackoffBuilder;
 use faas_core::time::{Clock, SystemClock};
 use faas_core::{ContainerSpec, Error, Executor, Result};
 use tokio::runtime::Handle;
@@ -72,7 +73,8 @@ pub use state::PoolStats;
 
 use lease::{ColdReservation, WaitGuard};
 use state::{
-    Effects, Grant, Idle, OwnedRequest, PoolClock, Prewarmed, ReqRef, State, Stem, Waiter,
+    Effects, Grant, Idle, OwnedRequest, PoolClock, Prewarmed, ReqRef, STEM_RETRY, State, Stem,
+    Waiter,
 };
 
 struct Inner {
@@ -153,7 +155,7 @@ impl ContainerPool {
                         cell,
                         starting: 0,
                         retry_after: None,
-                        failures: 0,
+                        retry: None,
                     });
                 }
                 Ok(_) => {}
@@ -543,7 +545,7 @@ impl Inner {
                 Ok(c) => {
                     let mut expires = None;
                     if let Some(s) = st.stems.get_mut(i) {
-                        s.failures = 0;
+                        s.retry = None;
                         s.retry_after = None;
                         expires = s.cell.reactive.map(|r| now + r.ttl);
                     }
@@ -562,11 +564,8 @@ impl Inner {
                     tracing::warn!(kind = %kind, error = %e, "starting a prewarmed container failed");
                     st.stats.create_failures += 1;
                     if let Some(s) = st.stems.get_mut(i) {
-                        s.failures = s.failures.saturating_add(1);
-                        let backoff = Duration::from_millis(500)
-                            .saturating_mul(1 << s.failures.min(7))
-                            .min(Duration::from_secs(60));
-                        s.retry_after = Some(now + backoff);
+                        let pause = s.retry.get_or_insert_with(|| STEM_RETRY.build()).next();
+                        s.retry_after = pause.map(|p| now + p);
                     }
                     st.process_waiters(&self.config, &mut fx);
                 }

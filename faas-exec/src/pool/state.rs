@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use faas_core::Container;
 use faas_core::time::{Clock, SystemClock};
@@ -97,7 +97,8 @@ pub(super) struct Stem {
     pub(super) kind: Arc<str>,
     pub(super) starting: usize,
     pub(super) retry_after: Option<Instant>,
-    pub(super) failures: u32,
+    /// The pauses before the next start after failed ones (`None` after a success).
+    pub(super) retry: Option<backon::ExponentialBackoff>,
     /// How many to keep ready now (`initial_count`, rescaled for reactive cells).
     pub(super) desired: usize,
     /// Cold starts of this kind and memory since the last rescaling.
@@ -174,6 +175,12 @@ pub(super) struct ReqRef<'a> {
     pub(super) memory_mb: u64,
     pub(super) image: bool,
 }
+
+/// The pauses before starting a stem cell again after failed starts: 1 s, doubling to 60 s.
+pub(super) const STEM_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_secs(1))
+    .with_max_delay(Duration::from_secs(60))
+    .without_max_times();
 
 impl State {
     /// A new id for a container or a waiter.
