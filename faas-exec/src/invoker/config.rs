@@ -24,7 +24,7 @@ pub struct InvokerConfig {
     pub health_interval: Duration,
     /// Messages handled at once (default `user memory / 128 MB`, at least 1).
     pub max_in_flight: Option<usize>,
-    /// Longest wait of [`InvokerHandle::shutdown`] for in-flight activations (default 30 s).
+    /// Longest wait of [`InvokerHandle::shutdown`](super::InvokerHandle::shutdown) for in-flight activations (default 30 s).
     pub shutdown_timeout: Duration,
     /// Longest wait for an activation's logs (default 10 s).
     pub log_timeout: Duration,

@@ -35,7 +35,7 @@ impl InvokerHandle {
         (self.max_in_flight as usize).saturating_sub(self.permits.available_permits())
     }
 
-    /// Stops consuming, waits (up to [`InvokerConfig::shutdown_timeout`]) for the activations in
+    /// Stops consuming, waits (up to [`InvokerConfig::shutdown_timeout`](super::InvokerConfig::shutdown_timeout)) for the activations in
     /// flight, pings `health` once with `isEnabled: false`, and shuts the pool down. Messages
     /// not yet finished stay uncommitted and are delivered again.
     pub async fn shutdown(self) {
@@ -44,7 +44,7 @@ impl InvokerHandle {
     }
 
     /// As [`shutdown`](Self::shutdown), waiting up to `limit` (instead of
-    /// [`InvokerConfig::shutdown_timeout`]) for the activations in flight: a platform shutting
+    /// [`InvokerConfig::shutdown_timeout`](super::InvokerConfig::shutdown_timeout)) for the activations in flight: a platform shutting
     /// down within a deadline gives its invoker the time left. The consume and ping loops are
     /// given at least a second to stop.
     pub async fn shutdown_within(mut self, limit: Duration) {
@@ -80,7 +80,7 @@ impl Drop for InvokerHandle {
 
 /// Starts an invoker: creates `invoker<N>` and `health` if missing, subscribes to `invoker<N>`
 /// in group `invoker<N>`, and spawns the consume loop and the health pings. See the
-/// [module documentation](self).
+/// [module documentation](super).
 pub async fn run_invoker(service: InvokerService) -> Result<InvokerHandle> {
     let cfg = &service.inner.config;
     let bus = Arc::clone(&service.inner.bus);

@@ -1,8 +1,9 @@
 //! The invoker (OpenWhisk's
 //! [`InvokerReactive`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/invoker/InvokerReactive.scala)
 //! and
-//! [`ContainerProxy`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/ContainerProxy.scala)): a tower [`Service`] that runs one [`ActivationMessage`]
-//! to its [`Activation`] record, and the loop that feeds it from the bus and pings `health`.
+//! [`ContainerProxy`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/ContainerProxy.scala)): a tower [`Service`](tower::Service) that runs one
+//! [`ActivationMessage`](faas_core::message::ActivationMessage)
+//! to its [`Activation`](faas_core::activation::Activation) record, and the loop that feeds it from the bus and pings `health`.
 //!
 //! # Per message ([`InvokerService`])
 //!
@@ -32,7 +33,7 @@
 //!
 //! The bus delivers at least once, so a message may arrive again after its activation ran (the
 //! invoker died before committing it, or a consumer was rebalanced). Before running a message
-//! the bus flags as possibly redelivered ([`Delivery::redelivered`]), the loop
+//! the bus flags as possibly redelivered ([`Delivery::redelivered`](faas_core::Delivery::redelivered)), the loop
 //! looks the activation id up with `store.get_activation`: if a record exists, the action is
 //! **not** run again; the existing record is acknowledged once more with a `Combined` ack (the
 //! controller treats repeated acks as no-ops) and the service returns that record. Records are

@@ -82,7 +82,7 @@ impl InvokerService {
         &self.inner.pool
     }
     /// Runs one message (same as `Service::call`), after looking for an existing record of
-    /// its activation (see [Idempotency under redelivery](self#idempotency-under-redelivery)).
+    /// its activation (see [Idempotency under redelivery](super#idempotency-under-redelivery)).
     pub async fn invoke(&self, msg: ActivationMessage) -> Result<Activation> {
         Arc::clone(&self.inner).handle(msg, true).await
     }
@@ -181,12 +181,11 @@ impl Inner {
         msg: &ActivationMessage,
     ) -> std::result::Result<Arc<CachedAction>, ActivationResponse> {
         let fqn = msg.action.fqn();
-        if let Some(rev) = &msg.revision {
-            if let Some(c) = self.cache.get(&fqn)
-                && &c.rev == rev
-            {
-                return Ok(c);
-            }
+        if let Some(rev) = &msg.revision
+            && let Some(c) = self.cache.get(&fqn)
+            && &c.rev == rev
+        {
+            return Ok(c);
         }
         match self.store.get_entity(&fqn).await {
             Ok(v) => match v.value {
