@@ -648,39 +648,52 @@ mod tests {
         let bytes_of = |r: AcknowledgementRef<'_>| -> serde_json::Value {
             serde_json::from_slice(&r.to_bytes()).unwrap()
         };
-        if let Acknowledgement::Combined {
+        let Acknowledgement::Combined {
             transid,
             response: ActivationOrId::Activation(a),
             is_system_error,
             instance,
         } = &comb
-        {
-            let r = AcknowledgementRef::Combined {
-                transid,
-                response: ActivationOrIdRef::Activation(a),
-                is_system_error: *is_system_error,
-                instance,
-            };
-            assert_eq!(bytes_of(r), json_of(&comb));
-            let r = AcknowledgementRef::Result {
-                transid,
-                response: ActivationOrIdRef::Activation(a),
-            };
-            let owned = Acknowledgement::Result {
-                transid: transid.clone(),
-                response: ActivationOrId::Activation(a.clone()),
-            };
-            assert_eq!(bytes_of(r), json_of(&owned));
-        }
+        else {
+            panic!("built as a Combined with the record");
+        };
+        let r = AcknowledgementRef::Combined {
+            transid,
+            response: ActivationOrIdRef::Activation(a),
+            is_system_error: *is_system_error,
+            instance,
+        };
+        assert_eq!(bytes_of(r), json_of(&comb));
+        let r = AcknowledgementRef::Result {
+            transid,
+            response: ActivationOrIdRef::Activation(a),
+        };
+        let owned = Acknowledgement::Result {
+            transid: transid.clone(),
+            response: ActivationOrId::Activation(a.clone()),
+        };
+        assert_eq!(bytes_of(r), json_of(&owned));
+        let Acknowledgement::Completion {
+            transid,
+            activation_id,
+            is_system_error,
+            instance,
+        } = &comp
+        else {
+            panic!("built as a Completion");
+        };
         let r = AcknowledgementRef::Completion {
-            transid: &TransactionId::new("t"),
-            activation_id: &id,
-            is_system_error: false,
-            instance: &InvokerInstanceId::new(0, 2048),
+            transid,
+            activation_id,
+            is_system_error: *is_system_error,
+            instance,
         };
         assert_eq!(bytes_of(r), json_of(&comp));
+        let Acknowledgement::Result { transid, .. } = &res else {
+            panic!("built as a Result");
+        };
         let r = AcknowledgementRef::Result {
-            transid: &TransactionId::new("t"),
+            transid,
             response: ActivationOrIdRef::Id(&id),
         };
         assert_eq!(bytes_of(r), json_of(&res));

@@ -1,9 +1,10 @@
-//! The invoker (OpenWhisk's
+//! The invoker: a tower [`Service`](tower::Service) that runs one
+//! [`ActivationMessage`](faas_core::message::ActivationMessage) to its
+//! [`Activation`](faas_core::activation::Activation) record, and the loop that feeds it from the
+//! bus and pings `health` (OpenWhisk's
 //! [`InvokerReactive`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/invoker/InvokerReactive.scala)
 //! and
-//! [`ContainerProxy`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/ContainerProxy.scala)): a tower [`Service`](tower::Service) that runs one
-//! [`ActivationMessage`](faas_core::message::ActivationMessage)
-//! to its [`Activation`](faas_core::activation::Activation) record, and the loop that feeds it from the bus and pings `health`.
+//! [`ContainerProxy`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/ContainerProxy.scala)).
 //!
 //! # Per message ([`InvokerService`])
 //!
