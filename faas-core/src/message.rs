@@ -292,6 +292,64 @@ pub enum Acknowledgement {
     },
 }
 
+/// The wire form of an [`Acknowledgement`], serialized from borrowed data: an invoker
+/// publishes one without cloning the activation record into a message. It writes exactly the
+/// JSON of the [`Acknowledgement`] variant of the same name.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum AcknowledgementRef<'a> {
+    /// See [`Acknowledgement::Combined`].
+    Combined {
+        /// The transaction.
+        transid: &'a TransactionId,
+        /// The activation (or its id when shrunk).
+        response: ActivationOrIdRef<'a>,
+        /// Whether the platform failed.
+        #[serde(rename = "isSystemError")]
+        is_system_error: bool,
+        /// The invoker.
+        instance: &'a InvokerInstanceId,
+    },
+    /// See [`Acknowledgement::Completion`].
+    Completion {
+        /// The transaction.
+        transid: &'a TransactionId,
+        /// The activation id.
+        #[serde(rename = "activationId")]
+        activation_id: &'a ActivationId,
+        /// Whether the platform failed.
+        #[serde(rename = "isSystemError")]
+        is_system_error: bool,
+        /// The invoker.
+        instance: &'a InvokerInstanceId,
+    },
+    /// See [`Acknowledgement::Result`].
+    Result {
+        /// The transaction.
+        transid: &'a TransactionId,
+        /// The activation (or its id when shrunk).
+        response: ActivationOrIdRef<'a>,
+    },
+}
+
+impl AcknowledgementRef<'_> {
+    /// The JSON bytes to publish.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        // Serializing these borrowed fields cannot fail (no maps with non-string keys).
+        bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+/// A borrowed [`ActivationOrId`]: the record, or only its id (shrunk).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum ActivationOrIdRef<'a> {
+    /// The whole record.
+    Activation(&'a Activation),
+    /// Only the id.
+    Id(&'a ActivationId),
+}
+
 impl<'de> Deserialize<'de> for ActivationOrId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
@@ -585,6 +643,60 @@ mod tests {
         let back: Acknowledgement =
             serde_json::from_value(serde_json::to_value(&comb).unwrap()).unwrap();
         assert!(back.activation().is_some());
+        // The borrowed wire forms write the same JSON as the owned variants.
+        let json_of = |a: &Acknowledgement| serde_json::to_value(a).unwrap();
+        let bytes_of = |r: AcknowledgementRef<'_>| -> serde_json::Value {
+            serde_json::from_slice(&r.to_bytes()).unwrap()
+        };
+        let Acknowledgement::Combined {
+            transid,
+            response: ActivationOrId::Activation(a),
+            is_system_error,
+            instance,
+        } = &comb
+        else {
+            panic!("built as a Combined with the record");
+        };
+        let r = AcknowledgementRef::Combined {
+            transid,
+            response: ActivationOrIdRef::Activation(a),
+            is_system_error: *is_system_error,
+            instance,
+        };
+        assert_eq!(bytes_of(r), json_of(&comb));
+        let r = AcknowledgementRef::Result {
+            transid,
+            response: ActivationOrIdRef::Activation(a),
+        };
+        let owned = Acknowledgement::Result {
+            transid: transid.clone(),
+            response: ActivationOrId::Activation(a.clone()),
+        };
+        assert_eq!(bytes_of(r), json_of(&owned));
+        let Acknowledgement::Completion {
+            transid,
+            activation_id,
+            is_system_error,
+            instance,
+        } = &comp
+        else {
+            panic!("built as a Completion");
+        };
+        let r = AcknowledgementRef::Completion {
+            transid,
+            activation_id,
+            is_system_error: *is_system_error,
+            instance,
+        };
+        assert_eq!(bytes_of(r), json_of(&comp));
+        let Acknowledgement::Result { transid, .. } = &res else {
+            panic!("built as a Result");
+        };
+        let r = AcknowledgementRef::Result {
+            transid,
+            response: ActivationOrIdRef::Id(&id),
+        };
+        assert_eq!(bytes_of(r), json_of(&res));
         assert!(back.clone().shrink().activation().is_none());
         let ping = PingMessage::new(InvokerInstanceId::new(3, 1024));
         let json = serde_json::to_value(&ping).unwrap();

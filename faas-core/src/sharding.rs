@@ -72,11 +72,10 @@
 //! # Ok::<(), faas_core::Error>(())
 //! ```
 
-mod clock;
 mod health;
 mod semaphore;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::time::{Clock, ManualClock, SystemClock};
 
 use std::collections::HashSet;
 use std::fmt;

@@ -22,3 +22,4 @@ pub mod invoker;
 pub mod pool;
 pub mod process;
 pub mod proxy;
+mod runner;

@@ -1,4 +1,6 @@
-//! The platform side of OpenWhisk's action-proxy protocol (reference §7.4): the `/init` and
+//! The platform side of OpenWhisk's action-proxy protocol (its
+//! [action interface](https://github.com/apache/openwhisk/blob/master/docs/actions-new.md#action-interface)):
+//! the `/init` and
 //! `/run` request bodies, and the interpretation of the proxy's replies into an
 //! [`ActivationResponse`].
 //!
@@ -81,7 +83,8 @@ pub struct ActivationContext<'a> {
 }
 
 /// Whether an action's code receives the invoker's API key: its `provide-api-key` annotation is
-/// truthy, or absent (reference §7.4; new actions get `provide-api-key: false`).
+/// truthy, or absent (OpenWhisk's rule for actions created before the annotation existed; new
+/// actions get `provide-api-key: false`).
 pub fn provides_api_key(annotations: &faas_core::params::Annotations) -> bool {
     annotations.get("provide-api-key").is_none() || annotations.is_truthy("provide-api-key")
 }
@@ -353,7 +356,8 @@ fn developer_error_value(error: Value) -> ActivationResponse {
     r
 }
 
-/// Interprets the reply to `/run` (reference §7.4 table; `ActivationResult.processRunResponseContent`).
+/// Interprets the reply to `/run` as OpenWhisk's `ActivationResult.processRunResponseContent`
+/// does ([`ActivationResult.scala`](https://github.com/apache/openwhisk/blob/master/common/scala/src/main/scala/org/apache/openwhisk/core/entity/ActivationResult.scala)).
 ///
 /// * `elapsed ≥ timeout`, or no reply in time → developer error `The action exceeded its time
 ///   limits of N milliseconds.` with `timed_out`.

@@ -158,15 +158,8 @@ impl Env {
     }
 
     async fn eventually(&self, what: &str, f: impl Fn(&PoolStats) -> bool) {
-        let end = tokio::time::Instant::now() + WAIT;
-        while !f(&self.stats()) {
-            assert!(
-                tokio::time::Instant::now() < end,
-                "timed out waiting for {what}: {:?}",
-                self.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let met = faas_core::testkit::eventually(WAIT, || f(&self.stats())).await;
+        assert!(met, "timed out waiting for {what}: {:?}", self.stats());
     }
 
     /// The engine's containers labelled with this executor's invoker id.

@@ -145,12 +145,9 @@ fn req<'a>(k: &'a ContainerKey, mem: u64, wait: Duration) -> AcquireRequest<'a> 
 const W: Duration = Duration::from_secs(5);
 
 /// Polls `f` until it holds, for at most 5 s.
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn eventually(what: &str, f: impl FnMut() -> bool) {
+    let met = faas_core::testkit::eventually(Duration::from_secs(5), f).await;
+    assert!(met, "timed out waiting for: {what}");
 }
 
 #[tokio::test]

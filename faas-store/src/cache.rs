@@ -4,7 +4,8 @@
 //! store each read is a round trip. `CachedStore` answers repeated reads of entities
 //! ([`get_entity`](Store::get_entity)) and identities ([`find_identity`](Store::find_identity),
 //! [`identity_for_namespace`](Store::identity_for_namespace)) from memory, like OpenWhisk's
-//! controller caches (5 minute expiry, reference §4 and §8). Everything else goes straight to
+//! controller caches (5 minute expiry; OpenWhisk's
+//! [`MultipleReadersSingleWriterCache`](https://github.com/apache/openwhisk/blob/master/common/scala/src/main/scala/org/apache/openwhisk/core/database/MultipleReadersSingleWriterCache.scala)). Everything else goes straight to
 //! the wrapped store.
 //!
 //! # Consistency
@@ -15,7 +16,8 @@
 //!   into the cache.
 //! * With a bus ([`with_bus`](CachedStore::with_bus)), every write is also announced on the
 //!   `cacheInvalidation` topic as OpenWhisk's controllers announce it
-//!   (`{"key":{"mainId":…,"secondaryId":…},"instanceId":"controller0"}`, reference §6.3), and
+//!   (`{"key":{"mainId":…,"secondaryId":…},"instanceId":"controller0"}`, OpenWhisk's
+//!   [`CacheInvalidationMessage`](https://github.com/apache/openwhisk/blob/master/common/scala/src/main/scala/org/apache/openwhisk/core/database/RemoteCacheInvalidation.scala)), and
 //!   announcements from other instances drop the same entries here. Own announcements are
 //!   ignored. Between a write elsewhere and its announcement arriving, this cache may answer
 //!   with the previous value (OpenWhisk has the same window); the expiry bounds it when a
@@ -60,11 +62,11 @@
 //! # }).unwrap();
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -76,6 +78,7 @@ use faas_core::identity::{AuthKey, Identity, Subject};
 use faas_core::limits::UserLimits;
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
 use faas_core::store::{ActivationQuery, ListQuery, Revision, Store, Versioned};
+use faas_core::time::{Clock, SystemClock};
 use faas_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +99,7 @@ pub struct CachedStore<S: ?Sized> {
     inner: Arc<S>,
     state: Arc<CacheState>,
     ttl: Duration,
-    max_entries: usize,
+    clock: Arc<dyn Clock>,
     bus: Option<Announcer>,
 }
 
@@ -115,26 +118,39 @@ impl Drop for Announcer {
     }
 }
 
-/// One cache: entries with their insertion time, and a generation that every invalidation
-/// bumps so that a read which started before it does not insert its result.
+/// One cache: a bounded [`quick_cache`] map of entries with their insertion time (read from the
+/// injected [`Clock`]), and a generation that every invalidation bumps so that a read which
+/// started before it does not insert its result.
+///
+/// When full, `quick_cache` evicts by S3-FIFO (entries read once go first, entries read again
+/// stay), so a burst of one-off reads does not flush the hot identities and actions.
+/// Expired entries are not served; they leave when evicted or overwritten.
 struct Cache<K, V> {
-    map: RwLock<HashMap<K, (V, Instant)>>,
+    map: quick_cache::sync::Cache<K, (V, Instant)>,
     generation: AtomicU64,
+    /// Orders inserts against invalidations: an insert checks the generation and inserts
+    /// under it, an invalidation bumps the generation and removes under it.
+    writes: Mutex<()>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
-    fn new() -> Self {
+    fn new(max: usize) -> Self {
         Self {
-            map: RwLock::new(HashMap::new()),
+            map: quick_cache::sync::Cache::new(max.max(1)),
             generation: AtomicU64::new(0),
+            writes: Mutex::new(()),
         }
     }
 
-    fn get(&self, k: &K, ttl: Duration) -> Option<V> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(k)
-            .filter(|(_, at)| at.elapsed() < ttl)
-            .map(|(v, _)| v.clone())
+    fn set_capacity(&self, max: usize) {
+        self.map.set_capacity(max.max(1) as u64);
+    }
+
+    fn get(&self, k: &K, ttl: Duration, now: Instant) -> Option<V> {
+        self.map
+            .get(k)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < ttl)
+            .map(|(v, _)| v)
     }
 
     /// The generation to pass to [`insert`](Self::insert) after reading the store.
@@ -142,45 +158,29 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Inserts unless an invalidation happened since `generation` was taken.
-    fn insert(&self, generation: u64, k: K, v: V, ttl: Duration, max: usize) {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+    /// Inserts (stamped `now`) unless an invalidation happened since `generation` was taken.
+    fn insert(&self, generation: u64, k: K, v: V, now: Instant) {
+        let _w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        if map.len() >= max && !map.contains_key(&k) {
-            // Make room: expired entries first, else an arbitrary tenth of the entries.
-            let now = Instant::now();
-            let before = map.len();
-            map.retain(|_, (_, at)| now.duration_since(*at) < ttl);
-            if map.len() == before {
-                let drop_n = (max / 10).max(1);
-                let victims: Vec<K> = map.keys().take(drop_n).cloned().collect();
-                for v in victims {
-                    map.remove(&v);
-                }
-            }
-        }
-        map.insert(k, (v, Instant::now()));
+        self.map.insert(k, (v, now));
     }
 
     fn remove_where(&self, pred: impl Fn(&K, &V) -> bool) {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let _w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.retain(|k, (v, _)| !pred(k, v));
+        self.map.retain(|k, (v, _)| !pred(k, v));
     }
 
     fn remove(&self, k: &K) {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let _w = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.remove(k);
+        self.map.remove(k);
     }
 
     fn len(&self) -> usize {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.len()
     }
 }
 
@@ -268,7 +268,7 @@ pub struct CacheKey {
     pub secondary_id: Option<String>,
 }
 
-/// A message on the `cacheInvalidation` topic (reference §6.3).
+/// A message on the `cacheInvalidation` topic (OpenWhisk's `CacheInvalidationMessage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidationMessage {
@@ -291,14 +291,14 @@ impl<S: Store + ?Sized> CachedStore<S> {
         Self {
             inner,
             state: Arc::new(CacheState {
-                entities: Cache::new(),
-                by_key: Cache::new(),
-                by_namespace: Cache::new(),
+                entities: Cache::new(DEFAULT_MAX_ENTRIES),
+                by_key: Cache::new(DEFAULT_MAX_ENTRIES),
+                by_namespace: Cache::new(DEFAULT_MAX_ENTRIES),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             }),
             ttl: DEFAULT_TTL,
-            max_entries: DEFAULT_MAX_ENTRIES,
+            clock: Arc::new(SystemClock),
             bus: None,
         }
     }
@@ -310,8 +310,17 @@ impl<S: Store + ?Sized> CachedStore<S> {
     }
 
     /// With at most `n` entries per cache (entities; identities by key; by namespace).
-    pub fn with_max_entries(mut self, n: usize) -> Self {
-        self.max_entries = n.max(1);
+    pub fn with_max_entries(self, n: usize) -> Self {
+        self.state.entities.set_capacity(n);
+        self.state.by_key.set_capacity(n);
+        self.state.by_namespace.set_capacity(n);
+        self
+    }
+
+    /// With the clock that stamps entries and tells when they expire (default
+    /// [`SystemClock`]; tests pass a [`ManualClock`](faas_core::time::ManualClock)).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -401,6 +410,31 @@ impl<S: Store + ?Sized> CachedStore<S> {
             self.state.hits.load(Ordering::Relaxed),
             self.state.misses.load(Ordering::Relaxed),
         )
+    }
+
+    /// A read through `cache`: from memory while the entry is fresh, else `read`, whose result
+    /// is kept unless an invalidation happened meanwhile. Misses are not cached.
+    async fn read_through<K, V>(
+        &self,
+        cache: &Cache<K, V>,
+        key: &K,
+        read: impl Future<Output = Result<V>> + Send,
+    ) -> Result<V>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone,
+    {
+        let s = &self.state;
+        if let Some(v) = cache.get(key, self.ttl, self.clock.now()) {
+            return Ok(s.hit(v));
+        }
+        s.miss();
+        let generation = cache.generation();
+        let v = read.await?;
+        if !self.ttl.is_zero() {
+            cache.insert(generation, key.clone(), v.clone(), self.clock.now());
+        }
+        Ok(v)
     }
 
     /// Announces `key` to the other instances (a failure to announce is logged, not returned:
@@ -561,19 +595,8 @@ fn entity_key(id: &FullyQualifiedName) -> CacheKey {
 #[deny(clippy::missing_trait_methods)]
 impl<S: Store + ?Sized> Store for CachedStore<S> {
     async fn get_entity(&self, id: &FullyQualifiedName) -> Result<Versioned<Entity>> {
-        let s = &self.state;
-        if let Some(v) = s.entities.get(id, self.ttl) {
-            return Ok(s.hit(v));
-        }
-        s.miss();
-        let generation = s.entities.generation();
-        let v = self.inner.get_entity(id).await?;
-        if !self.ttl.is_zero() {
-            let (ttl, max) = (self.ttl, self.max_entries);
-            s.entities
-                .insert(generation, id.clone(), v.clone(), ttl, max);
-        }
-        Ok(v)
+        self.read_through(&self.state.entities, id, self.inner.get_entity(id))
+            .await
     }
 
     async fn put_entity(&self, entity: &Entity, rev: Option<&Revision>) -> Result<Revision> {
@@ -663,35 +686,17 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
     }
 
     async fn find_identity(&self, key: &AuthKey) -> Result<Identity> {
-        let s = &self.state;
-        if let Some(i) = s.by_key.get(key, self.ttl) {
-            return Ok(s.hit(i));
-        }
-        s.miss();
-        let generation = s.by_key.generation();
-        let i = self.inner.find_identity(key).await?;
-        if !self.ttl.is_zero() {
-            let (ttl, max) = (self.ttl, self.max_entries);
-            s.by_key
-                .insert(generation, key.clone(), i.clone(), ttl, max);
-        }
-        Ok(i)
+        self.read_through(&self.state.by_key, key, self.inner.find_identity(key))
+            .await
     }
 
     async fn identity_for_namespace(&self, namespace: &EntityName) -> Result<Identity> {
-        let s = &self.state;
-        if let Some(i) = s.by_namespace.get(namespace, self.ttl) {
-            return Ok(s.hit(i));
-        }
-        s.miss();
-        let generation = s.by_namespace.generation();
-        let i = self.inner.identity_for_namespace(namespace).await?;
-        if !self.ttl.is_zero() {
-            let (ttl, max) = (self.ttl, self.max_entries);
-            s.by_namespace
-                .insert(generation, namespace.clone(), i.clone(), ttl, max);
-        }
-        Ok(i)
+        self.read_through(
+            &self.state.by_namespace,
+            namespace,
+            self.inner.identity_for_namespace(namespace),
+        )
+        .await
     }
 
     async fn get_limits(&self, namespace: &EntityName) -> Result<UserLimits> {
@@ -744,29 +749,40 @@ mod tests {
 
     #[test]
     fn generation_guards_racing_reads() {
-        let c: Cache<u32, &str> = Cache::new();
+        let c: Cache<u32, &str> = Cache::new(10);
+        let now = Instant::now();
         let g = c.generation();
         c.remove(&1); // an invalidation while a read is in flight
-        c.insert(g, 1, "stale", DEFAULT_TTL, 10);
+        c.insert(g, 1, "stale", now);
         assert_eq!(
-            c.get(&1, DEFAULT_TTL),
+            c.get(&1, DEFAULT_TTL, now),
             None,
             "a racing read must not fill the cache"
         );
         let g = c.generation();
-        c.insert(g, 1, "fresh", DEFAULT_TTL, 10);
-        assert_eq!(c.get(&1, DEFAULT_TTL), Some("fresh"));
-        assert_eq!(c.get(&1, Duration::ZERO), None, "expired");
+        c.insert(g, 1, "fresh", now);
+        assert_eq!(c.get(&1, DEFAULT_TTL, now), Some("fresh"));
+        assert_eq!(c.get(&1, Duration::ZERO, now), None, "expired");
+        let later = now + DEFAULT_TTL;
+        assert_eq!(c.get(&1, DEFAULT_TTL, later), None, "expired");
     }
 
     #[test]
     fn size_is_bounded() {
-        let c: Cache<u32, u32> = Cache::new();
+        let c: Cache<u32, u32> = Cache::new(100);
+        let now = Instant::now();
         for i in 0..1_000 {
-            c.insert(c.generation(), i, i, DEFAULT_TTL, 100);
-            assert!(c.len() <= 100);
+            c.insert(c.generation(), i, i, now);
+            assert!(c.len() <= 100, "{}", c.len());
         }
-        assert_eq!(c.get(&999, DEFAULT_TTL), Some(999));
+        assert_eq!(c.get(&999, DEFAULT_TTL, now), Some(999));
+        // Entries read again survive a flood of one-off ones (no clear-all when full).
+        let hot: Cache<u32, u32> = Cache::new(100);
+        hot.insert(hot.generation(), 0, 0, now);
+        for i in 1..1_000 {
+            assert_eq!(hot.get(&0, DEFAULT_TTL, now), Some(0), "after {i} inserts");
+            hot.insert(hot.generation(), i, i, now);
+        }
     }
 
     #[test]

@@ -77,12 +77,9 @@ fn fqn(ns: &EntityName, name: &str) -> FullyQualifiedName {
 }
 
 /// Waits (bounded) until `check` holds.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    let met = faas_core::testkit::eventually_async(Duration::from_secs(5), check).await;
+    assert!(met, "timed out: {what}");
 }
 
 #[tokio::test]
@@ -159,7 +156,10 @@ async fn repeated_reads_are_answered_from_memory_and_writes_invalidate() {
 #[tokio::test]
 async fn entries_expire() {
     let inner = Arc::new(MemoryStore::new());
-    let c = CachedStore::from_arc(Arc::clone(&inner)).with_ttl(Duration::from_millis(50));
+    let clock = Arc::new(faas_core::time::ManualClock::new());
+    let c = CachedStore::from_arc(Arc::clone(&inner))
+        .with_ttl(Duration::from_secs(300))
+        .with_clock(Arc::clone(&clock) as Arc<dyn faas_core::time::Clock>);
     let ns = unique_name("ttl");
     let rev = inner.put_entity(&trigger(&ns, "t", 1), None).await.unwrap();
     c.get_entity(&fqn(&ns, "t")).await.unwrap();
@@ -172,7 +172,13 @@ async fn entries_expire() {
         c.get_entity(&fqn(&ns, "t")).await.unwrap().value.updated(),
         1
     );
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    clock.advance(Duration::from_secs(299));
+    assert_eq!(
+        c.get_entity(&fqn(&ns, "t")).await.unwrap().value.updated(),
+        1,
+        "still fresh just before the expiry"
+    );
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
         c.get_entity(&fqn(&ns, "t")).await.unwrap().value.updated(),
         2

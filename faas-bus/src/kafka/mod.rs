@@ -9,8 +9,9 @@
 //! * [`create_topic`](MessageBus::create_topic) creates the topic through the admin API with
 //!   the config's partitions, `retention.ms` and `max.message.bytes` (the payload limit plus
 //!   1 KiB for key and record framing); an existing topic is left as it is. Brokers that do
-//!   not auto-create topics (tansu) need this; OpenWhisk's topics and settings are in
-//!   reference §6.3.
+//!   not auto-create topics (tansu) need this; OpenWhisk's topics and their settings are in
+//!   its [`kafka` role](https://github.com/apache/openwhisk/blob/master/ansible/group_vars/all)
+//!   (`kafka.topics`).
 //! * [`publish`](MessageBus::publish) sends one record (key → partition by librdkafka's
 //!   hash of the key, unkeyed records spread over partitions) and waits for the broker's
 //!   acknowledgement (`acks=all` by default; on one broker that is the same as OpenWhisk's

@@ -12,12 +12,18 @@
 //!
 //! Setups that return `None` print why and the test returns early; set `FAAS_REQUIRE_SERVICES=1`
 //! (the project's test script does) to turn such skips into failures.
+//!
+//! For tests of asynchronous behaviour, [`eventually`] and [`eventually_async`] wait, bounded,
+//! for a condition.
 
 pub mod auth;
 pub mod bus;
 pub mod executor;
 pub mod scheduler;
 pub mod store;
+mod wait;
+
+pub use wait::{eventually, eventually_async};
 
 /// Whether service-backed tests must not skip (`FAAS_REQUIRE_SERVICES=1`).
 pub fn services_required() -> bool {

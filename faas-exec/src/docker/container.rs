@@ -21,8 +21,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{BACKEND, Shared, error};
-use crate::process::client::{self, Endpoint, Sandbox};
-use crate::process::logs::{Framer, LogBuffer};
+use crate::runner::client::{self, Endpoint, Sandbox};
+use crate::runner::logs::{Framer, LogBuffer};
 
 /// How long to keep polling at the first pause before backing off.
 const CONNECT_FAST_PHASE: Duration = Duration::from_millis(500);

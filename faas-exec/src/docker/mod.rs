@@ -1,6 +1,7 @@
 //! The Docker [`Executor`] (feature `docker`): each sandbox is a container of a runtime image,
 //! created through the Docker engine API ([`bollard`]) with the settings of OpenWhisk's invoker
-//! (reference §7.3), and reached over a Unix socket in a bind-mounted host directory.
+//! ([`DockerContainer.scala`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/docker/DockerContainer.scala)), and reached over a Unix
+//! socket in a bind-mounted host directory.
 //!
 //! ```no_run
 //! # async fn demo() -> faas_core::Result<()> {
@@ -37,7 +38,8 @@
 //!
 //! # How a container looks
 //!
-//! OpenWhisk's `docker run` settings (reference §3.1, §7.3):
+//! OpenWhisk's `docker run` settings (its invoker's
+//! [`DockerContainer.create`](https://github.com/apache/openwhisk/blob/master/core/invoker/src/main/scala/org/apache/openwhisk/core/containerpool/docker/DockerContainer.scala) and the action limits):
 //!
 //! | setting | value |
 //! |---|---|

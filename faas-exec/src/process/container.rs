@@ -19,12 +19,12 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::client::{self, Endpoint, Sandbox};
 use super::detect::{Family, Interpreter};
-use super::logs::{LogBuffer, read_pipes};
 use super::sandbox::cgroup::Cgroup;
 use super::sandbox::{ACTION_DIR, Prepared};
 use super::{BACKEND, Inner};
+use crate::runner::client::{self, Endpoint, Sandbox};
+use crate::runner::logs::{LogBuffer, read_pipes};
 
 /// How long to keep polling at the first pause before backing off (runners start in ~40 ms).
 const CONNECT_FAST_PHASE: Duration = Duration::from_millis(200);

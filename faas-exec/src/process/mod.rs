@@ -1,5 +1,7 @@
 //! The local-process [`Executor`]: each sandbox is a runner process (Node.js or Python, standard
-//! library only) that speaks OpenWhisk's action-proxy protocol (reference §7.4) on a Unix socket.
+//! library only) that speaks OpenWhisk's action-proxy protocol
+//! ([`POST /init`, `POST /run`](https://github.com/apache/openwhisk/blob/master/docs/actions-new.md#action-interface))
+//! on a Unix socket.
 //!
 //! ```no_run
 //! # async fn demo() -> faas_core::Result<()> {
@@ -56,10 +58,8 @@
 //! | blackbox images | no (`create` returns [`Error::NotSupported`]) |
 
 // `client` and `logs` are shared with the Docker executor.
-pub(crate) mod client;
 mod container;
 mod detect;
-pub(crate) mod logs;
 mod sandbox;
 
 pub use sandbox::{

@@ -14,6 +14,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use backon::Retryable;
 use tokio::task::JoinHandle;
 
 use faas_core::Result;
@@ -23,7 +24,7 @@ use faas_core::message::{Acknowledgement, ActivationOrId, HEALTH_TOPIC, PingMess
 use faas_core::scheduler::InvocationOutcome;
 
 use super::books::Entry;
-use super::{Inner, Listener, health};
+use super::{Inner, Listener, RECEIVE_RETRY, health};
 
 impl Inner {
     /// Ends an activation that left the books: frees its scheduler slot, records how it ended
@@ -196,25 +197,20 @@ struct Routes {
 /// the running compositions (which commit them when the run ends), the rest to its listener.
 /// Undecodable payloads are logged and committed like the rest, so a bad message never loops.
 async fn drive(shared: Weak<Inner>, consumer: Arc<dyn Consumer>, routes: Arc<Routes>) {
-    let mut backoff = Duration::from_millis(10);
     loop {
-        let delivery = match consumer.recv().await {
-            Ok(d) => {
-                backoff = Duration::from_millis(10);
-                d
-            }
-            Err(e) => {
-                if shared.strong_count() == 0 {
-                    return;
-                }
-                tracing::warn!(error = %faas_core::Chain(&e), "bus receive failed; retrying");
+        let received = (|| consumer.recv())
+            .retry(RECEIVE_RETRY)
+            .when(|_| shared.strong_count() > 0)
+            .notify(|e, _| {
+                tracing::warn!(error = %faas_core::Chain(e), "bus receive failed; retrying");
                 for l in &routes.listeners {
                     (l.on_gap)();
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
+            })
+            .await;
+        // A receive fails for good only once the engine is gone.
+        let Ok(delivery) = received else {
+            return;
         };
         let Some(s) = shared.upgrade() else {
             return;

@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use backon::Retryable;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
@@ -250,21 +251,20 @@ impl Inner {
         id: &ActivationId,
         deadline: Instant,
     ) -> Option<Activation> {
-        let mut delay = Duration::from_millis(2);
-        loop {
-            match self.store.get_activation(namespace, id).await {
-                Ok(a) => return Some(a),
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(error = %faas_core::Chain(&e), activation_id = %id, "reading an activation record failed");
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(2))
+            .with_max_delay(Duration::from_millis(500))
+            .without_max_times();
+        (|| self.store.get_activation(namespace, id))
+            .retry(backoff)
+            // Read again only while the next read starts before the deadline.
+            .adjust(|_, pause| pause.filter(|p| Instant::now() + *p < deadline))
+            .notify(|e, _| {
+                if !matches!(e, Error::NotFound { .. }) {
+                    tracing::warn!(error = %faas_core::Chain(e), activation_id = %id, "reading an activation record failed");
                 }
-            }
-            let next = Instant::now() + delay;
-            if next >= deadline {
-                return None;
-            }
-            tokio::time::sleep_until(next).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
-        }
+            })
+            .await
+            .ok()
     }
 }

@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use backon::Retryable;
 use bytes::Bytes;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ use faas_core::{
 };
 
 use super::entitlement::{Collection, Privilege, Resource};
-use super::{Engine, Inner, InvokeRequest, throttle};
+use super::{Engine, Inner, InvokeRequest, RECEIVE_RETRY, throttle};
 use crate::error::{ApiError, messages};
 
 /// The topic fires travel on between the controller that accepts them and the one that
@@ -73,6 +74,13 @@ const MAX_CONCURRENT_FIRES: usize = 64;
 
 /// How long storing a trigger record is tried before the fire is given up (and committed).
 const RECORD_RETRY: Duration = Duration::from_secs(60);
+
+/// The pauses between attempts to store a trigger record: 50 ms doubling to 5 s, within
+/// [`RECORD_RETRY`].
+const RECORD_BACKOFF: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(Duration::from_secs(5))
+    .without_max_times();
 
 /// A trigger fire to make.
 #[derive(Debug, Clone)]
@@ -349,7 +357,6 @@ pub(crate) async fn start(s: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>> {
 /// Receives fires until the engine is gone, processing up to [`MAX_CONCURRENT_FIRES`] at once;
 /// each is committed when processed.
 async fn consume(shared: Weak<Inner>, consumer: Arc<dyn Consumer>) {
-    let mut backoff = Duration::from_millis(10);
     loop {
         let permits = match shared.upgrade() {
             Some(s) => Arc::clone(&s.fires.permits),
@@ -358,20 +365,16 @@ async fn consume(shared: Weak<Inner>, consumer: Arc<dyn Consumer>) {
         let Ok(permit) = permits.acquire_owned().await else {
             return;
         };
-        let delivery = match consumer.recv().await {
-            Ok(d) => {
-                backoff = Duration::from_millis(10);
-                d
-            }
-            Err(e) => {
-                if shared.strong_count() == 0 {
-                    return;
-                }
-                tracing::warn!(error = %faas_core::Chain(&e), "receiving a trigger fire failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
+        let received = (|| consumer.recv())
+            .retry(RECEIVE_RETRY)
+            .when(|_| shared.strong_count() > 0)
+            .notify(|e, _| {
+                tracing::warn!(error = %faas_core::Chain(e), "receiving a trigger fire failed; retrying");
+            })
+            .await;
+        // A receive fails for good only once the engine is gone.
+        let Ok(delivery) = received else {
+            return;
         };
         let Some(inner) = shared.upgrade() else {
             return;
@@ -528,20 +531,16 @@ fn trigger_record(msg: &FireMessage, logs: Vec<String>) -> Activation {
 
 async fn store_with_retry(engine: &Engine, record: &Activation) {
     let deadline = tokio::time::Instant::now() + RECORD_RETRY;
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match engine.store().put_activation(record).await {
-            Ok(_) => return,
-            Err(e) if tokio::time::Instant::now() + backoff < deadline => {
-                tracing::warn!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing a trigger record failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                tracing::error!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing a trigger record failed; giving up");
-                return;
-            }
-        }
+    let stored = (|| engine.store().put_activation(record))
+        .retry(RECORD_BACKOFF)
+        // Retry while the next attempt still starts before the deadline.
+        .adjust(|_, pause| pause.filter(|p| tokio::time::Instant::now() + *p < deadline))
+        .notify(|e, _| {
+            tracing::warn!(error = %faas_core::Chain(e), activation_id = %record.activation_id, "storing a trigger record failed; retrying");
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!(error = %faas_core::Chain(&e), activation_id = %record.activation_id, "storing a trigger record failed; giving up");
     }
 }
 

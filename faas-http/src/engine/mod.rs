@@ -106,6 +106,13 @@ use health::HealthTests;
 use running::Running;
 use throttle::{Throttles, Ticket};
 
+/// How the engine's bus consumers wait after a failed receive before trying again: 10 ms,
+/// doubling to 1 s, for as long as the engine lives (each successful receive starts over).
+pub(crate) const RECEIVE_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(10))
+    .with_max_delay(Duration::from_secs(1))
+    .without_max_times();
+
 /// The answer to invokes once shutdown has begun (`503`).
 pub const SHUTTING_DOWN: &str = "The platform is shutting down; try again later.";
 

@@ -12,12 +12,14 @@
 
 use std::time::Duration;
 
+use backon::RetryableWithContext;
+
 use faas_core::entity::{Entity, ReducedRule, Trigger};
 use faas_core::store::Versioned;
 use faas_core::{Error, FullyQualifiedName, Result, Store};
 
 /// How many times a lost race on a trigger document is tried again.
-const RETRIES: u32 = 32;
+const RETRIES: usize = 32;
 
 /// Applies `change` to trigger `fqn` and writes it at the revision read, reading and applying
 /// again after each lost race. `change` answers whether it changed anything (nothing is
@@ -31,36 +33,49 @@ const RETRIES: u32 = 32;
 pub async fn update_trigger(
     store: &dyn Store,
     fqn: &FullyQualifiedName,
-    mut change: impl FnMut(&mut Trigger) -> Result<bool>,
+    change: impl FnMut(&mut Trigger) -> Result<bool>,
 ) -> Result<Trigger> {
-    let mut backoff = Duration::from_millis(1);
-    for _ in 0..RETRIES {
-        let Versioned { value, rev } = store.get_entity(fqn).await?;
-        let Entity::Trigger(mut trigger) = value else {
-            return Err(Error::WrongCollection { id: fqn.doc_id() });
-        };
-        if !change(&mut trigger)? {
-            return Ok(trigger);
-        }
-        let entity = Entity::Trigger(trigger);
-        match store.put_entity(&entity, Some(&rev)).await {
-            Ok(_) => {
-                let Entity::Trigger(t) = entity else {
-                    return Err(Error::internal("a trigger became another kind"));
-                };
-                return Ok(t);
-            }
-            Err(Error::Conflict { .. }) => {
-                // Someone else wrote the trigger meanwhile: read it again. A little jitter
-                // keeps many writers of one hot trigger from colliding in lockstep.
-                let jitter = Duration::from_micros(rand::random::<u64>() % 1000);
-                tokio::time::sleep(backoff + jitter).await;
-                backoff = (backoff * 2).min(Duration::from_millis(50));
-            }
-            Err(e) => return Err(e),
-        }
+    // Someone else wrote the trigger meanwhile: read it again, after a pause. The jitter keeps
+    // many writers of one hot trigger from colliding in lockstep.
+    let backoff = backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(50))
+        .with_jitter()
+        .with_max_times(RETRIES - 1);
+    // `change` is handed from attempt to attempt (each attempt's future borrows it).
+    let (_, written) = (|mut change| async move {
+        let r = update_once(store, fqn, &mut change).await;
+        (change, r)
+    })
+    .retry(backoff)
+    .context(change)
+    .when(|e| matches!(e, Error::Conflict { .. }))
+    .await;
+    written.map_err(|e| match e {
+        Error::Conflict { .. } => Error::conflict(fqn.doc_id()),
+        e => e,
+    })
+}
+
+/// One read–modify–write of [`update_trigger`].
+async fn update_once(
+    store: &dyn Store,
+    fqn: &FullyQualifiedName,
+    change: &mut impl FnMut(&mut Trigger) -> Result<bool>,
+) -> Result<Trigger> {
+    let Versioned { value, rev } = store.get_entity(fqn).await?;
+    let Entity::Trigger(mut trigger) = value else {
+        return Err(Error::WrongCollection { id: fqn.doc_id() });
+    };
+    if !change(&mut trigger)? {
+        return Ok(trigger);
     }
-    Err(Error::conflict(fqn.doc_id()))
+    let entity = Entity::Trigger(trigger);
+    store.put_entity(&entity, Some(&rev)).await?;
+    let Entity::Trigger(t) = entity else {
+        return Err(Error::internal("a trigger became another kind"));
+    };
+    Ok(t)
 }
 
 /// Links rule `rule_id` to trigger `trigger` with `link` (replacing an older link of it).

@@ -10,8 +10,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use backon::Retryable;
 use couch_rs::database::Database;
 use couch_rs::error::CouchError;
 use faas_core::{BoxError, Error};
@@ -420,32 +422,34 @@ impl Couch {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retry time is used up; transient
-    /// failures are retried after an exponential, jittered backoff (25 ms doubling to 1 s).
+    /// failures are retried after an exponential, jittered backoff (25 ms doubling to 1 s,
+    /// plus up to as much again at random).
     pub(crate) async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, Failure>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
         let deadline = Instant::now() + self.retry_timeout;
-        let mut delay = Duration::from_millis(25);
-        let mut attempt = Attempt { ambiguous: false };
-        loop {
-            match op(attempt).await {
-                Ok(v) => return Ok(v),
-                Err(f) if f.is_retryable() => {
-                    attempt.ambiguous |= f.may_have_applied();
-                    let jitter = 0.5 + rand::random::<f64>() * 0.5;
-                    let pause = delay.mul_f64(jitter);
-                    if Instant::now() + pause > deadline {
-                        return Err(f);
-                    }
-                    tracing::debug!(what, failure = %f, ?pause, "couchdb: retrying");
-                    tokio::time::sleep(pause).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
-                }
-                Err(f) => return Err(f),
-            }
-        }
+        // Read by the next attempt, set when a failed one may have applied its write.
+        let ambiguous = AtomicBool::new(false);
+        let backoff = backon::ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(25))
+            .with_max_delay(Duration::from_secs(1))
+            .with_jitter()
+            .without_max_times();
+        (|| {
+            op(Attempt {
+                ambiguous: ambiguous.load(Ordering::Relaxed),
+            })
+        })
+        .retry(backoff)
+        .when(Failure::is_retryable)
+        .adjust(|_, pause| pause.filter(|p| Instant::now() + *p <= deadline))
+        .notify(|f, pause| {
+            ambiguous.fetch_or(f.may_have_applied(), Ordering::Relaxed);
+            tracing::debug!(what, failure = %f, ?pause, "couchdb: retrying");
+        })
+        .await
     }
 }
 

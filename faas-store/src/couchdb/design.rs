@@ -1,4 +1,5 @@
-//! Design documents and views, named and keyed as OpenWhisk's (reference §8).
+//! Design documents and views, named and keyed as OpenWhisk's (its
+//! [`ansible/files/*_design_document_*.json`](https://github.com/apache/openwhisk/tree/master/ansible/files)).
 //!
 //! | database | design doc / view | key | use |
 //! |---|---|---|---|

@@ -1,4 +1,6 @@
-//! How documents are laid out, as OpenWhisk lays them out (reference §2, §4, §8).
+//! How documents are laid out, as OpenWhisk lays them out: its entity JSON (the `toJson` of
+//! [`WhiskAction`, `WhiskPackage`, …](https://github.com/apache/openwhisk/tree/master/common/scala/src/main/scala/org/apache/openwhisk/core/entity)),
+//! with `_id` = `namespace/[package/]name` and the fields its views read.
 //!
 //! * `whisks`: actions, packages, triggers and rules under `ns/name` or `ns/pkg/name`, each with
 //!   `entityType`, `_id` and `_rev` beside OpenWhisk's entity JSON.
@@ -108,7 +110,7 @@ pub(crate) fn document_from_doc(doc: Value) -> Result<Versioned<Value>, String> 
 }
 
 /// The entity type a document without `entityType` has, by shape, as OpenWhisk's views
-/// tell them apart (reference §8).
+/// tell them apart (by the fields present: `exec` is an action, `binding` a package, …).
 fn infer_entity_type(o: &Map<String, Value>) -> Option<&'static str> {
     if o.contains_key("exec") {
         Some("action")

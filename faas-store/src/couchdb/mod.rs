@@ -2,7 +2,7 @@
 //! `pouchdb-server`), laid out the way OpenWhisk lays out its databases, so the two can share
 //! data and tools.
 //!
-//! # Layout (reference §8)
+//! # Layout (OpenWhisk's databases and views)
 //!
 //! | database | holds | document id |
 //! |---|---|---|

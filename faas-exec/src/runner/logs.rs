@@ -1,6 +1,8 @@
 //! Log capture for one runner process: a reader task frames both pipes (stdout, stderr) into
 //! lines and appends them to a shared buffer that [`LogBuffer::take`] cuts at the sentinels
-//! (reference §7.5).
+//! (the line `XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX` a runtime prints on stdout and stderr
+//! after each activation, as in OpenWhisk's
+//! [action interface](https://github.com/apache/openwhisk/blob/master/docs/actions-new.md#logging)).
 //!
 //! The buffer is a `std::sync::Mutex` (never held across an `.await`, critical sections are a few
 //! pointer moves) plus a `tokio::sync::Notify` that is signalled only when a sentinel or the end of

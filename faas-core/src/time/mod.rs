@@ -1,4 +1,10 @@
-//! Small time helpers (no calendar crate needed).
+//! Small time helpers (no calendar crate needed), and the injectable monotonic [`Clock`] that
+//! the scheduler, the container pool and the caches read, so their tests move time by hand
+//! instead of sleeping.
+
+mod clock;
+
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! Time for invoker health, injectable so that tests can move it by hand.
+//! A monotonic clock, injectable so that tests can move it by hand.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 /// A monotonic clock.
 ///
-/// [`ShardingScheduler`](super::ShardingScheduler) reads it to decide when an invoker has been
-/// silent too long. The default is [`SystemClock`]; tests use [`ManualClock`].
+/// [`ShardingScheduler`](crate::sharding::ShardingScheduler) reads it to decide when an invoker
+/// has been silent too long; the container pool and the caches read it for idle times and
+/// expiries. The default is [`SystemClock`]; tests use [`ManualClock`] (moved by hand) or
+/// [`TokioClock`] (moved by Tokio's paused time).
 pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
@@ -23,12 +25,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// Tokio's clock ([`tokio::time::Instant::now`]): the real time, except in a runtime whose time
+/// is paused (`#[tokio::test(start_paused = true)]`), where it moves only as Tokio advances it.
+/// A component that sleeps with Tokio and reads this clock then runs its timed behaviour in a
+/// test without real waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
 /// A clock that only moves when told to, for deterministic tests.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use faas_core::sharding::{Clock, ManualClock};
+/// use faas_core::time::{Clock, ManualClock};
 ///
 /// let clock = Arc::new(ManualClock::new());
 /// let t0 = clock.now();
