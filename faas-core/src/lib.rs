@@ -27,6 +27,27 @@
 //! Adapters are chosen at run time by URL scheme through the factories of [`registry`];
 //! `faas-platform` registers the ones above and assembles a platform from them (or from yours).
 //!
+//! # Example
+//!
+//! The model validates by OpenWhisk's rules, and every refusal is an [`Error`] that carries
+//! the HTTP status OpenWhisk answers with:
+//!
+//! ```
+//! use faas_core::{ActivationId, EntityName, EntityPath, Error, FullyQualifiedName};
+//!
+//! let fqn = FullyQualifiedName::new(EntityPath::new("guest/utils")?, EntityName::new("hello")?);
+//! assert_eq!(fqn.to_string(), "guest/utils/hello");
+//!
+//! let refused = EntityName::new("no spaces at the end ").unwrap_err();
+//! assert_eq!(refused.status(), 400);
+//! assert_eq!(Error::not_found("guest/hello").status(), 404);
+//!
+//! // Activation ids are 32 lower-case hex digits, as OpenWhisk's.
+//! let id = ActivationId::generate();
+//! assert_eq!(id.to_string().len(), 32);
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! # Feature flags
 //!
 //! | feature | what |

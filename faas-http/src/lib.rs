@@ -9,21 +9,33 @@
 //!
 //! # Embedding
 //!
-//! ```no_run
-//! # use std::sync::Arc;
-//! # async fn run(
-//! #     store: Arc<dyn faas_core::Store>,
-//! #     bus: Arc<dyn faas_core::MessageBus>,
-//! #     scheduler: Arc<dyn faas_core::Scheduler>,
-//! # ) -> Result<(), Box<dyn std::error::Error>> {
-//! use faas_http::{Controller, ControllerConfig};
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
 //!
-//! let auth = Arc::new(faas_core::StoreAuthenticator::new(Arc::clone(&store)));
+//! use faas_core::sharding::ShardingScheduler;
+//! use faas_core::{MessageBus, Scheduler, Store, StoreAuthenticator};
+//! use faas_http::{Controller, ControllerConfig};
+//! use tower::ServiceExt as _;
+//!
+//! let store: Arc<dyn Store> = Arc::new(faas_store::MemoryStore::new());
+//! let bus: Arc<dyn MessageBus> = Arc::new(faas_bus::InProcessBus::new());
+//! let scheduler: Arc<dyn Scheduler> = Arc::new(ShardingScheduler::new());
+//! let auth = Arc::new(StoreAuthenticator::new(Arc::clone(&store)));
 //! let controller = Controller::new(ControllerConfig::default(), store, bus, scheduler, auth)?;
 //! controller.start().await?; // topics, acknowledgement and health consumers
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3233").await?;
-//! controller.serve(listener, std::future::pending()).await?;
-//! # Ok(()) }
+//!
+//! // The whole application as a tower service; `controller.serve(listener, shutdown)` puts
+//! // it behind a socket.
+//! let request = http::Request::get("/api/v1").body(axum::body::Body::empty())?;
+//! let response = controller.router().oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // The API needs credentials, and refuses without them in OpenWhisk's words.
+//! let request = http::Request::get("/api/v1/namespaces").body(axum::body::Body::empty())?;
+//! assert_eq!(controller.router().oneshot(request).await?.status(), 401);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 //!
 //! [`Controller::serve`] runs the router behind [`server::serve`]: a connection cap, header,

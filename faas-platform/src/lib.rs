@@ -9,6 +9,29 @@
 //!   `standalone`, `controller`, `invoker` and `admin`, over the adapters it is given. A scheme
 //!   you register (`redis`) is then accepted by `--store redis://…`.
 //!
+//! # Example
+//!
+//! A whole platform in memory (`memory:` store, `inproc:` bus, `process:` executor), serving
+//! on a free loopback port:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use faas_platform::{Platform, config::NodeConfig};
+//!
+//! let config = NodeConfig {
+//!     listen: "127.0.0.1:0".parse()?,
+//!     catalog: false,
+//!     ..Default::default()
+//! };
+//! let running = Platform::builder().config(config).start().await?;
+//! let (status, body) = running.call(http::Method::GET, "/api/v1/namespaces", None).await?;
+//! assert_eq!(status, 200);
+//! assert_eq!(body, serde_json::json!(["guest"]));
+//! running.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
 //! The modules below are the pieces: [`config`] (flags and config file), [`standalone`] (the
 //! wiring of a node), [`admin`] (the operator CLI) and `otlp` (trace export).
 
