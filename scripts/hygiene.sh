@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 CARGO_HACK_VERSION=0.6.46
 CARGO_DENY_VERSION=0.20.2
 
-step() { printf '\n=== %s ===\n' "$*"; }
+step() { printf '\n=== %s (hygiene, at %ss) ===\n' "$*" "$SECONDS"; }
 
 # `cargo install` of a pinned version, skipped when that version is already installed.
 ensure_tool() {

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-step() { printf '\n=== %s ===\n' "$*"; }
+step() { printf '\n=== %s (at %ss) ===\n' "$*" "$SECONDS"; }
 
 step "tools and services"
 "$root/scripts/setup.sh"
