@@ -255,18 +255,15 @@ async fn committed_messages_leave_the_files_small() {
     let written = n * body.len() as u64;
     // The maintenance thread deletes, checkpoints and truncates on its own (bounded wait)...
     let limit = 6 << 20;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let size = bus.journal_bytes().unwrap();
-        if size < limit {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the journal still holds {size} bytes after {written} bytes went through it"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let shrunk = faas_core::testkit::eventually(Duration::from_secs(20), || {
+        bus.journal_bytes().unwrap() < limit
+    })
+    .await;
+    assert!(
+        shrunk,
+        "the journal still holds {} bytes after {written} bytes went through it",
+        bus.journal_bytes().unwrap()
+    );
     // ... and compaction on demand leaves almost nothing.
     let b = bus.clone();
     tokio::task::spawn_blocking(move || b.compact_journal())

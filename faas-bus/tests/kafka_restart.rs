@@ -151,19 +151,26 @@ async fn broker_restart_keeps_messages_and_offsets() {
     phase("outage checked");
     broker.run("start");
     // The producer reconnects by itself.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match bus
-            .publish("restart", Some(b"k"), Bytes::from_static(b"m3"))
-            .await
-        {
-            Ok(()) => break,
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut refused = None;
+    let published =
+        faas_core::testkit::eventually_async(Duration::from_secs(30), async || {
+            match bus
+                .publish("restart", Some(b"k"), Bytes::from_static(b"m3"))
+                .await
+            {
+                Ok(()) => true,
+                Err(e) if e.is_retryable() => {
+                    refused = Some(e);
+                    false
+                }
+                Err(e) => panic!("{what}: publish after the restart failed: {e}"),
             }
-            Err(e) => panic!("{what}: publish after the restart failed: {e}"),
-        }
-    }
+        })
+        .await;
+    assert!(
+        published,
+        "{what}: publish after the restart failed: {refused:?}"
+    );
     phase("publishing again");
     // The member that lived through the outage gets what came after.
     let d = recv(&*live, what).await;

@@ -19,14 +19,13 @@ use bollard::Docker;
 use bollard::query_parameters::{BuildImageOptions, ListContainersOptions, RemoveImageOptions};
 use bytes::Bytes;
 use faas_bus::InProcessBus;
-use faas_core::entity::{Action, Entity, Exec, now_ms};
+use faas_core::entity::{Action, Entity, Exec};
 use faas_core::identity::{AuthKey, Identity, Namespace};
-use faas_core::limits::{ActionLimits, SystemLimits};
 use faas_core::message::{
     ActionRef, ActivationMessage, ControllerInstanceId, InvokerInstanceId, TransactionId,
 };
 use faas_core::names::{EntityName, EntityPath};
-use faas_core::params::{Annotations, Parameters, SemVer};
+use faas_core::params::SemVer;
 use faas_core::{
     Activation, ActivationId, ContainerSpec, Error, Executor, MessageBus, StatusCode, Store,
 };
@@ -97,24 +96,7 @@ impl Env {
     }
 
     fn action(&self, name: &str, code: &str) -> Action {
-        Action {
-            namespace: EntityPath::new("guest").unwrap(),
-            name: EntityName::new(name).unwrap(),
-            version: SemVer::default(),
-            publish: false,
-            exec: Exec::Code {
-                kind: self.kind.clone(),
-                code: code.into(),
-                binary: false,
-                main: None,
-            },
-            parameters: Parameters::new(),
-            limits: ActionLimits::defaults(&SystemLimits::default()),
-            annotations: Annotations::new()
-                .with("provide-api-key", json!(false))
-                .with("exec", json!(self.kind)),
-            updated: now_ms(),
-        }
+        faas_core::testkit::fixtures::code_action("guest", name, &self.kind, code)
     }
 
     async fn put(&self, a: Action) {
@@ -191,19 +173,17 @@ async fn containers_of(docker: &Docker, invoker: &str) -> Vec<bollard::models::C
 
 /// Waits until no container of `invoker` is left.
 async fn all_removed(docker: &Docker, invoker: &str) {
-    let end = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = containers_of(docker, invoker).await;
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "containers left: {:?}",
-            left.iter().map(|c| &c.names).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut left = Vec::new();
+    let removed = faas_core::testkit::eventually_async(WAIT, async || {
+        left = containers_of(docker, invoker).await;
+        left.is_empty()
+    })
+    .await;
+    assert!(
+        removed,
+        "containers left: {:?}",
+        left.iter().map(|c| &c.names).collect::<Vec<_>>()
+    );
 }
 
 fn result(a: &Activation) -> &Value {

@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faas_bus::InProcessBus;
-use faas_core::entity::{Action, Entity, Exec, now_ms};
+use faas_core::entity::{Action, Entity};
 use faas_core::identity::{AuthKey, Identity, Namespace};
-use faas_core::limits::{ActionLimits, SystemLimits};
 use faas_core::message::{
     Acknowledgement, ActionRef, ActivationMessage, ControllerInstanceId, InvokerInstanceId,
     PingMessage, TransactionId,
 };
 use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
-use faas_core::params::{Annotations, Param, Parameters, SemVer};
+use faas_core::params::{Param, SemVer};
 use faas_core::{
     Activation, ActivationId, Consumer, Executor, MessageBus, StatusCode, Store, TopicConfig,
 };
@@ -111,24 +110,7 @@ impl Env {
     }
 
     fn action(&self, name: &str, code: &str) -> Action {
-        Action {
-            namespace: EntityPath::new("guest").unwrap(),
-            name: EntityName::new(name).unwrap(),
-            version: SemVer::default(),
-            publish: false,
-            exec: Exec::Code {
-                kind: self.kind.clone(),
-                code: code.into(),
-                binary: false,
-                main: None,
-            },
-            parameters: Parameters::new(),
-            limits: ActionLimits::defaults(&SystemLimits::default()),
-            annotations: Annotations::new()
-                .with("provide-api-key", json!(false))
-                .with("exec", json!(self.kind)),
-            updated: now_ms(),
-        }
+        faas_core::testkit::fixtures::code_action("guest", name, &self.kind, code)
     }
 
     async fn put(&self, a: Action) -> String {
@@ -184,14 +166,10 @@ impl Env {
 
     async fn record(&self, id: &ActivationId) -> Activation {
         let ns = EntityName::new("guest").unwrap();
-        let end = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(a) = self.store.get_activation(&ns, id).await {
-                return a;
-            }
-            assert!(tokio::time::Instant::now() < end, "no record for {id}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        faas_core::testkit::wait_for(&format!("the record of {id}"), WAIT, async || {
+            self.store.get_activation(&ns, id).await.ok()
+        })
+        .await
     }
 
     fn stats(&self) -> PoolStats {
@@ -596,15 +574,16 @@ async fn undecodable_message_is_skipped_and_the_loop_goes_on() {
     let ack = env.ack().await;
     assert_eq!(ack.activation_id(), &msg.activation_id);
     // Everything, the two bad messages included, was committed.
-    let end = tokio::time::Instant::now() + WAIT;
-    loop {
+    let committed = faas_core::testkit::eventually(WAIT, || {
         let g = env.bus.group_stats("invoker0", "invoker0").unwrap();
-        if g.queued == 0 && g.in_flight == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < end, "{g:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        g.queued == 0 && g.in_flight == 0
+    })
+    .await;
+    assert!(
+        committed,
+        "{:?}",
+        env.bus.group_stats("invoker0", "invoker0").unwrap()
+    );
     env.shutdown().await;
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use faas_core::executor::{ExecCapabilities, LogCollection};
 use faas_core::runtimes::{RuntimeManifest, RuntimeSpec};
+use faas_core::time::{Clock, ManualClock, TokioClock};
 use faas_core::{Container, ContainerSpec, Error, Executor, ProxyError, ProxyResponse, Result};
 use faas_exec::pool::{
     AcquireRequest, ContainerKey, ContainerPool, Origin, PoolConfig, Release, StemCell,
@@ -293,12 +294,13 @@ async fn prewarmed_stem_cell_is_taken_and_replaced() {
     assert!(pool.stats().used_mb <= 1024);
 }
 
-#[tokio::test]
+// Paused time: the pause lets the pool's prewarming run to its end and costs no real time.
+#[tokio::test(start_paused = true)]
 async fn unknown_stem_kind_is_skipped() {
     let (e, c) = exec();
     let config =
         PoolConfig::new(1024).with_stem_cells(vec![StemCell::new("cobol:default", 256, 2)]);
-    let pool = ContainerPool::new(e, config).unwrap();
+    let pool = ContainerPool::with_clock(e, config, Arc::new(TokioClock)).unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(pool.stats().prewarmed, 0);
     assert_eq!(c.created.load(Ordering::SeqCst), 0);
@@ -307,13 +309,15 @@ async fn unknown_stem_kind_is_skipped() {
 #[tokio::test]
 async fn evicts_idle_lru_first_when_memory_is_full() {
     let (e, c) = exec();
-    let pool = ContainerPool::new(e, cfg(512)).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let pool =
+        ContainerPool::with_clock(e, cfg(512), Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
     let (ka, kb, kc) = (key("a", "1", 256), key("b", "1", 256), key("c", "1", 256));
     let a = pool.acquire(&req(&ka, 256, W)).await.unwrap();
     let b = pool.acquire(&req(&kb, 256, W)).await.unwrap();
     let a_name = a.container().id().to_string();
     a.release(Release::Reuse); // a is least recently used
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    clock.advance(Duration::from_millis(2));
     b.release(Release::Reuse);
     assert_eq!(pool.stats().free_mb, 0);
     let l = pool.acquire(&req(&kc, 256, W)).await.unwrap();
@@ -327,10 +331,11 @@ async fn evicts_idle_lru_first_when_memory_is_full() {
     assert_eq!(lb.origin(), Origin::Warm);
 }
 
-#[tokio::test]
+// Paused time: each holder's work (a 10 ms sleep) costs no real time.
+#[tokio::test(start_paused = true)]
 async fn queues_fifo_until_released() {
     let (e, _c) = exec();
-    let pool = ContainerPool::new(e, cfg(256)).unwrap();
+    let pool = ContainerPool::with_clock(e, cfg(256), Arc::new(TokioClock)).unwrap();
     let (ka, kb, kc) = (key("a", "1", 256), key("b", "1", 256), key("c", "1", 256));
     let a = pool.acquire(&req(&ka, 256, W)).await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -574,14 +579,15 @@ async fn env_is_passed_to_new_containers() {
     assert_eq!(spec.memory_mb, 256);
 }
 
-#[tokio::test]
+// Paused time: the creation delays and each holder's work cost no real time.
+#[tokio::test(start_paused = true)]
 async fn many_concurrent_acquires_respect_memory() {
     let c = Arc::new(Counters::default());
     let e = Arc::new(FakeExec {
         c: Arc::clone(&c),
         create_delay: Duration::from_millis(2),
     });
-    let pool = ContainerPool::new(e, cfg(1024)).unwrap();
+    let pool = ContainerPool::with_clock(e, cfg(1024), Arc::new(TokioClock)).unwrap();
     let peak = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..40 {

@@ -82,14 +82,8 @@ fn with_marker(marker: &str) -> Vec<i64> {
 
 /// Waits (bounded) until no process carries `marker`.
 async fn eventually_none_with(marker: &str) -> Vec<i64> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = with_marker(marker);
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    faas_core::testkit::eventually(Duration::from_secs(5), || with_marker(marker).is_empty()).await;
+    with_marker(marker)
 }
 
 /// Whether `pid` is gone (or a zombie nobody reaped yet).

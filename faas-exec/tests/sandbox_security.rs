@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use faas_core::{Container, ContainerSpec, Executor, ProxyError};
@@ -368,18 +368,13 @@ async fn detached_processes_die_with_the_sandbox() {
     let c = start(&ex, &ContainerSpec::new("detach", node, 128), &code).await;
     run(&*c, json!({})).await;
     // `setsid -f` returns before its grandchild has executed `sleep`: wait (bounded) for both.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while with_marker(&marker).len() < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    faas_core::testkit::eventually(Duration::from_secs(5), || with_marker(&marker).len() >= 2)
+        .await;
     assert_eq!(with_marker(&marker).len(), 2, "both detached children run");
     c.destroy().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut left = with_marker(&marker);
-    while !left.is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        left = with_marker(&marker);
-    }
+    faas_core::testkit::eventually(Duration::from_secs(5), || with_marker(&marker).is_empty())
+        .await;
+    let left = with_marker(&marker);
     assert!(left.is_empty(), "detached processes survived: {left:?}");
 }
 

@@ -29,6 +29,7 @@
 
 use std::path::Path;
 
+use backon::Retryable;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -44,8 +45,14 @@ use faas_core::{
 /// The namespace that holds the catalog.
 pub const SYSTEM_NAMESPACE: &str = "whisk.system";
 
-/// How many times a conditional write is tried again after losing a race.
-const RACE_RETRIES: usize = 8;
+/// How many times a conditional write is tried in all when it keeps losing races.
+const RACE_ATTEMPTS: usize = 8;
+
+/// Re-reads after a lost race at once: the winner's write is already there to read, so there is
+/// nothing to wait for (every attempt reads the current revision first).
+const RACE_RETRY: backon::ConstantBuilder = backon::ConstantBuilder::new()
+    .with_delay(std::time::Duration::ZERO)
+    .with_max_times(RACE_ATTEMPTS - 1);
 
 /// One action of a catalog package, as its manifest describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -400,37 +407,47 @@ fn build_action(
 }
 
 /// Writes `fqn` until the store holds what `decide` wants (it answers `None` when the current
-/// document is fine), re-reading after each lost race.
+/// document is fine), re-reading after each lost race, [`RACE_ATTEMPTS`] times at most.
 async fn converge(
     store: &dyn Store,
     fqn: &FullyQualifiedName,
     report: &mut InstallReport,
     decide: impl Fn(Option<&Entity>) -> Option<Entity>,
 ) -> Result<()> {
-    for _ in 0..RACE_RETRIES {
+    let lost_race = |e: &Error| matches!(e, Error::AlreadyExists { .. } | Error::Conflict { .. });
+    // One attempt: `true` when it wrote, `false` when the stored document was fine.
+    let attempt = async || -> Result<bool> {
         let current = match store.get_entity(fqn).await {
             Ok(Versioned { value, rev }) => Some((value, rev)),
             Err(Error::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
         let Some(next) = decide(current.as_ref().map(|(v, _)| v)) else {
-            report.unchanged += 1;
-            return Ok(());
+            return Ok(false);
         };
         let rev: Option<&Revision> = current.as_ref().map(|(_, r)| r);
-        match store.put_entity(&next, rev).await {
-            Ok(_) => {
-                report.written += 1;
-                return Ok(());
+        store.put_entity(&next, rev).await.map(|_| true)
+    };
+    let wrote = attempt
+        .retry(RACE_RETRY)
+        .when(lost_race)
+        .await
+        .map_err(|e| {
+            if lost_race(&e) {
+                Error::unavailable(format!(
+                    "installing {} kept losing races with other writers",
+                    fqn.doc_id()
+                ))
+            } else {
+                e
             }
-            Err(Error::AlreadyExists { .. } | Error::Conflict { .. }) => continue,
-            Err(e) => return Err(e),
-        }
+        })?;
+    if wrote {
+        report.written += 1;
+    } else {
+        report.unchanged += 1;
     }
-    Err(Error::unavailable(format!(
-        "installing {} kept losing races with other writers",
-        fqn.doc_id()
-    )))
+    Ok(())
 }
 
 fn same_package(a: &Package, b: &Package) -> bool {

@@ -741,30 +741,20 @@ async fn a_created_alarm_fires_its_trigger_and_rule_through_the_engine() {
     let report = s.poll().await.unwrap();
     assert_eq!(report.fired, vec![("guest/every".to_string(), tick)]);
 
-    let msg = within("the rule's action", async {
-        loop {
-            if let Some(m) = seen.lock().unwrap().first().cloned() {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    let msg = found("the rule's action", async || {
+        seen.lock().unwrap().first().cloned()
     })
     .await;
     assert_eq!(msg.content.as_ref().unwrap()["payload"], "tock");
     // The trigger's record holds the payload.
-    let list = within("the trigger record", async {
-        loop {
-            let r = get(
-                &e.router,
-                "/api/v1/namespaces/_/activations?name=every&docs=true",
-            )
-            .await;
-            let v = r.json();
-            if v.as_array().is_some_and(|a| !a.is_empty()) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    let list = found("the trigger record", async || {
+        let v = get(
+            &e.router,
+            "/api/v1/namespaces/_/activations?name=every&docs=true",
+        )
+        .await
+        .json();
+        v.as_array().is_some_and(|a| !a.is_empty()).then_some(v)
     })
     .await;
     assert_eq!(list[0]["response"]["result"], json!({"payload": "tock"}));

@@ -88,14 +88,9 @@ async fn invokers_follow_health_pings() {
         .publish(HEALTH_TOPIC, None, b"garbage".to_vec().into())
         .await
         .unwrap();
-    within("invoker up", async {
-        loop {
-            let r = call(&e.router, request(Method::GET, "/invokers", None, None)).await;
-            if r.json()["invoker3"] == "up" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+    until("invoker up", async || {
+        let r = call(&e.router, request(Method::GET, "/invokers", None, None)).await;
+        r.json()["invoker3"] == "up"
     })
     .await;
     let r = call(
@@ -134,14 +129,9 @@ async fn kinds_come_from_the_invokers_pings() {
         )
         .await
         .unwrap();
-    within("the invoker's kinds", async {
-        loop {
-            let r = call(&e.router, request(Method::GET, "/", None, None)).await;
-            if r.json()["runtimes"]["nodejs"][0]["kind"] == "nodejs:18" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+    until("the invoker's kinds", async || {
+        let r = call(&e.router, request(Method::GET, "/", None, None)).await;
+        r.json()["runtimes"]["nodejs"][0]["kind"] == "nodejs:18"
     })
     .await;
     let r = call(&e.router, request(Method::GET, "/", None, None)).await;

@@ -114,13 +114,8 @@ async fn blocking(e: &Env, name: &str, payload: Value) -> Activation {
 async fn record(e: &Env, id: &str) -> Activation {
     let ns = EntityName::new("guest").unwrap();
     let id = faas_core::ActivationId::parse(id).unwrap();
-    within("record", async {
-        loop {
-            if let Ok(a) = e.store.get_activation(&ns, &id).await {
-                return a;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    found("record", async || {
+        e.store.get_activation(&ns, &id).await.ok()
     })
     .await
 }

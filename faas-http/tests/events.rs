@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use faas_core::events::EVENTS_TOPIC;
 use faas_core::message::InvokerInstanceId;
 use faas_core::{Executor, SystemLimits, TopicConfig};
-use faas_exec::invoker::{InvokerConfig, InvokerService, run_invoker};
+use faas_exec::invoker::{InvokerConfig, InvokerService};
 use faas_exec::pool::ContainerPool;
 use faas_exec::process::ProcessExecutor;
 use faas_http::ControllerConfig;
@@ -52,13 +52,7 @@ async fn activation_and_metric_events_are_published_in_openwhisks_shape() {
         Arc::clone(&env.bus),
         pool,
     );
-    let invoker = within("invoker start", run_invoker(svc)).await.unwrap();
-    within("invoker healthy", async {
-        while !env.scheduler.invokers().iter().any(|h| h.state.is_usable()) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let invoker = start_invoker(&env, svc).await;
     let code = "function main() { return {statusCode: 201, body: 'made'}; }";
     let r = put(&env.router, &format!("{ACTIONS}/hello"), node_action(code)).await;
     assert_eq!(r.status, StatusCode::OK);

@@ -275,13 +275,8 @@ async fn a_stopped_consumer_makes_the_controller_not_ready() {
     faas_core::MessageBus::publish(&*bus, "boom", None, bytes::Bytes::from_static(b"x"))
         .await
         .unwrap();
-    within("the consumer task to end", async {
-        loop {
-            if controller.engine().readiness().await.bus == "stopped" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+    until("the consumer task to end", async || {
+        controller.engine().readiness().await.bus == "stopped"
     })
     .await;
     let r = unauthenticated_get(&router, "/ready").await;

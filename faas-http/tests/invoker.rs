@@ -13,7 +13,7 @@ use serde_json::json;
 
 use faas_core::Executor;
 use faas_core::message::InvokerInstanceId;
-use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
+use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService};
 use faas_exec::pool::ContainerPool;
 use faas_exec::process::ProcessExecutor;
 use faas_http::ControllerConfig;
@@ -35,13 +35,7 @@ impl Platform {
             .with_shutdown_timeout(Duration::from_secs(10));
         let pool = ContainerPool::new(Arc::new(exec), config.pool_config()).unwrap();
         let svc = InvokerService::new(config, Arc::clone(&env.store), Arc::clone(&env.bus), pool);
-        let invoker = within("invoker start", run_invoker(svc)).await.unwrap();
-        within("invoker healthy", async {
-            while !env.scheduler.invokers().iter().any(|h| h.state.is_usable()) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
+        let invoker = start_invoker(&env, svc).await;
         Self {
             env,
             invoker: Some(invoker),
@@ -66,17 +60,7 @@ impl Platform {
 }
 
 async fn await_record(p: &Platform, id: &str) -> Reply {
-    within("record stored", async {
-        loop {
-            let r = get(&p.env.router, &format!("{ACTIVATIONS}/{id}")).await;
-            if r.status == StatusCode::OK {
-                return r;
-            }
-            assert_eq!(r.status, StatusCode::NOT_FOUND);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
+    stored_record(&p.env.router, id).await
 }
 
 #[tokio::test]
@@ -176,12 +160,7 @@ async fn expired_waits_and_non_blocking_invokes_finish_later() {
     let id = r.json()["activationId"].as_str().unwrap().to_string();
     let rec = await_record(&p, &id).await;
     assert_eq!(rec.json()["response"]["result"], json!({"n": 42}));
-    within("books drained", async {
-        while p.env.controller.in_flight() > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    drained(&p.env).await;
     let r = get(router, &format!("{ACTIVATIONS}?name=quick")).await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
     p.stop().await;

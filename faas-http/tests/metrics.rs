@@ -18,7 +18,7 @@ use faas_core::identity::Subject;
 use faas_core::message::InvokerInstanceId;
 use faas_core::metrics::{InstrumentedBus, InstrumentedStore};
 use faas_core::{AuthKey, EntityName, Executor, MessageBus, Store, SystemLimits};
-use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService, run_invoker};
+use faas_exec::invoker::{InvokerConfig, InvokerHandle, InvokerService};
 use faas_exec::pool::ContainerPool;
 use faas_exec::process::ProcessExecutor;
 use faas_http::ControllerConfig;
@@ -84,14 +84,7 @@ async fn start_invoker(
         .with_metrics(metrics.handle());
     let pool = ContainerPool::new(Arc::new(exec), config.pool_config()).unwrap();
     let svc = InvokerService::new(config, Arc::clone(&env.store), Arc::clone(&env.bus), pool);
-    let invoker = within("invoker start", run_invoker(svc)).await.unwrap();
-    within("invoker healthy", async {
-        while !env.scheduler.invokers().iter().any(|h| h.state.is_usable()) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    invoker
+    support::start_invoker(env, svc).await
 }
 
 #[tokio::test]
@@ -135,20 +128,14 @@ async fn scrape_after_known_invocations() {
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.json());
 
     // The invoker stores the record and acknowledges; wait for both ends of the last one.
-    within("records stored", async {
-        loop {
-            let text = metrics.render();
-            if value(
-                &text,
-                "faas_store_operation_duration_seconds_count",
-                &[("op", "put_activation")],
-            ) >= 4.0
-                && value(&text, "faas_controller_activation_seconds_count", &[]) >= 4.0
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    until("records stored", async || {
+        let text = metrics.render();
+        value(
+            &text,
+            "faas_store_operation_duration_seconds_count",
+            &[("op", "put_activation")],
+        ) >= 4.0
+            && value(&text, "faas_controller_activation_seconds_count", &[]) >= 4.0
     })
     .await;
 

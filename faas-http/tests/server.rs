@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use faas_http::ServerConfig;
 use faas_http::server::serve;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -66,12 +66,13 @@ async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
         let _ = w.write_all(&raw).await;
         w
     });
-    let answer = read_half(&mut r).await;
+    let answer = read_answer(&mut r).await;
     writer.abort();
     answer
 }
 
-async fn read_half(s: &mut tokio::net::tcp::OwnedReadHalf) -> String {
+/// Reads until the server closes or the answer is [`complete`], within [`BOUND`].
+async fn read_answer(s: &mut (impl AsyncRead + Unpin)) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let end = Instant::now() + BOUND;
@@ -109,30 +110,6 @@ fn complete(out: &[u8]) -> bool {
         })
         .and_then(|v| v.trim().parse::<usize>().ok())
         .is_some_and(|l| body.len() >= l)
-}
-
-async fn read_answer(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + BOUND;
-    loop {
-        let n = match timeout(end - Instant::now(), s.read(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(_)) => 0,
-            Err(_) => panic!(
-                "no complete answer in time: {}",
-                String::from_utf8_lossy(&out)
-            ),
-        };
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-        if complete(&out) {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&out).to_string()
 }
 
 fn status(answer: &str) -> u16 {
@@ -188,15 +165,13 @@ async fn keeps_answering_through_hundreds_of_half_open_connections() {
         other => panic!("unexpected {other}: {answer}"),
     }
     // Once the half-open heads time out, their slots are free again.
-    let end = Instant::now() + BOUND;
-    loop {
-        let answer = exchange(server.addr, PING).await;
-        if status(&answer) == 200 {
-            break;
-        }
-        assert!(Instant::now() < end, "still refused: {answer}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut answer = String::new();
+    let served = faas_core::testkit::eventually_async(BOUND, async || {
+        answer = exchange(server.addr, PING).await;
+        status(&answer) == 200
+    })
+    .await;
+    assert!(served, "still refused: {answer}");
     // And the half-open connections were closed by the server.
     let mut closed = 0;
     for s in &mut half_open {

@@ -16,8 +16,8 @@ use serde_json::json;
 use faas_bus::InProcessBus;
 use faas_core::activation::{ActivationResponse, StatusCode};
 use faas_core::{
-    Activation, ActivationId, AuthKey, EntityName, EntityPath, FullyQualifiedName, Identity,
-    MessageBus, TopicConfig,
+    Activation, ActivationId, AuthKey, EntityName, FullyQualifiedName, Identity, MessageBus,
+    TopicConfig,
 };
 use faas_http::ControllerConfig;
 use faas_http::engine::{
@@ -63,14 +63,9 @@ async fn accepted(e: &Env, name: &str) -> ActivationId {
 
 /// Waits until the composition journal holds nothing and no composition runs.
 async fn journal_empty(bus: &InProcessBus, topic: &str, e: &Env) {
-    within("the composition journal emptied", async {
-        loop {
-            let s = bus.group_stats(topic, &controller_group("0")).unwrap();
-            if s.queued + s.in_flight == 0 && e.controller.engine().compositions_running() == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    until("the composition journal emptied", async || {
+        let s = bus.group_stats(topic, &controller_group("0")).unwrap();
+        s.queued + s.in_flight == 0 && e.controller.engine().compositions_running() == 0
     })
     .await;
 }
@@ -81,15 +76,7 @@ async fn stored(e: &Env, id: &ActivationId) -> Option<Activation> {
 }
 
 async fn eventually_stored(e: &Env, id: &ActivationId) -> Activation {
-    within("a record", async {
-        loop {
-            if let Some(a) = stored(e, id).await {
-                return a;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
+    found("a record", async || stored(e, id).await).await
 }
 
 fn error_of(a: &Activation) -> String {
@@ -112,17 +99,15 @@ async fn drain_refuses_new_work_and_shutdown_records_what_did_not_complete() {
     }
     let seq = accepted(&e, "seq").await;
     let engine = e.controller.engine();
-    within("the sequence's first component", async {
-        while engine.in_flight() < 6 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    until("the sequence's first component", async || {
+        engine.in_flight() >= 6
     })
     .await;
     assert_eq!(engine.compositions_running(), 1);
 
     // Drain: nothing finishes by the deadline, and new invokes are refused meanwhile.
-    let until = tokio::time::Instant::now() + Duration::from_millis(100);
-    assert!(!within("drain", engine.drain(until)).await);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+    assert!(!within("drain", engine.drain(deadline)).await);
     let refused = engine
         .invoke(guest(&e).await, InvokeRequest::new(fqn("slow")))
         .await
@@ -226,21 +211,12 @@ async fn compositions_are_journaled_until_recorded_and_a_crashed_ones_are_failed
     // In the group of controller 0's one consumer.
     let predecessor = bus.subscribe(&topic, &controller_group("0")).await.unwrap();
     let lost = ActivationId::generate();
-    let draft = Activation {
-        namespace: EntityPath::namespace(&EntityName::new("guest").unwrap()),
-        name: EntityName::new("seq").unwrap(),
-        subject: "guest".into(),
-        activation_id: lost.clone(),
-        start: 1_700_000_000_000,
-        end: 1_700_000_000_000,
-        duration: Some(0),
-        cause: None,
-        response: ActivationResponse::whisk_error(INTERRUPTED),
-        logs: vec![],
-        version: Default::default(),
-        publish: false,
-        annotations: Default::default(),
-    };
+    let draft = faas_core::testkit::fixtures::record(
+        "guest",
+        "seq",
+        lost.clone(),
+        ActivationResponse::whisk_error(INTERRUPTED),
+    );
     bus.publish(
         &topic,
         Some(lost.as_str().as_bytes()),

@@ -15,7 +15,7 @@ use http::{Method, Request, StatusCode};
 use faas_core::Executor;
 use faas_core::message::InvokerInstanceId;
 use faas_core::trace::{FinishedSpan, SpanExporter, Tracer};
-use faas_exec::invoker::{InvokerConfig, InvokerService, run_invoker};
+use faas_exec::invoker::{InvokerConfig, InvokerService};
 use faas_exec::pool::ContainerPool;
 use faas_exec::process::ProcessExecutor;
 use faas_http::ControllerConfig;
@@ -77,13 +77,7 @@ async fn one_activation_is_one_trace_from_controller_through_the_bus_to_the_invo
         Arc::clone(&env.bus),
         pool,
     );
-    let invoker = within("invoker start", run_invoker(svc)).await.unwrap();
-    within("invoker healthy", async {
-        while !env.scheduler.invokers().iter().any(|h| h.state.is_usable()) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let invoker = start_invoker(&env, svc).await;
     let r = put(
         &env.router,
         &format!("{ACTIONS}/hello"),
@@ -95,12 +89,9 @@ async fn one_activation_is_one_trace_from_controller_through_the_bus_to_the_invo
 
     // With the caller's traceparent.
     invoke(&env.router, Some(PARENT)).await;
-    within("the invoker's spans", async {
-        while collector.named("invoker.activation").is_empty()
-            || collector.named("invoker.store").is_empty()
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    until("the invoker's spans", async || {
+        !collector.named("invoker.activation").is_empty()
+            && !collector.named("invoker.store").is_empty()
     })
     .await;
     let one = |name: &str| {
@@ -156,10 +147,8 @@ async fn one_activation_is_one_trace_from_controller_through_the_bus_to_the_invo
     for tp in [None, Some("00-zz-00f067aa0ba902b7-01")] {
         collector.0.lock().unwrap().clear();
         invoke(&env.router, tp).await;
-        within("the invoker's spans", async {
-            while collector.named("invoker.store").is_empty() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        until("the invoker's spans", async || {
+            !collector.named("invoker.store").is_empty()
         })
         .await;
         let request = one("http.request");

@@ -52,17 +52,7 @@ async fn rule(e: &Env, name: &str, trigger: &str, action: &str) -> Reply {
 
 /// The activation record `id` of guest, once stored.
 async fn record(e: &Env, id: &str) -> Value {
-    within("activation record", async {
-        loop {
-            let r = get(&e.router, &format!("{ACTIVATIONS}/{id}")).await;
-            if r.status == StatusCode::OK {
-                return r.json();
-            }
-            assert_eq!(r.status, StatusCode::NOT_FOUND);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
+    stored_record(&e.router, id).await.json()
 }
 
 fn log_lines(record: &Value) -> Vec<Value> {

@@ -99,16 +99,16 @@ async fn an_invoker_node_has_a_metrics_listener_of_its_own() {
         .expect("a metrics listener")
         .addr;
     // Its health pings are bus publishes, once a second.
-    let text = within("a health ping recorded", async {
-        loop {
+    let text = faas_core::testkit::wait_for(
+        "a health ping recorded",
+        Duration::from_secs(30),
+        async || {
             let (status, text) = get(addr, "/metrics", None).await;
             assert!(status.contains(" 200"), "{status}");
-            if text.contains("faas_bus_publish_duration_seconds_count{topic=\"health\"}") {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+            text.contains("faas_bus_publish_duration_seconds_count{topic=\"health\"}")
+                .then_some(text)
+        },
+    )
     .await;
     assert!(text.contains("faas_pool_memory_free_bytes"), "{text}");
     assert!(

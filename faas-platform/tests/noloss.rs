@@ -16,8 +16,7 @@ async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor(
     use faas_core::sharding::ShardingScheduler;
     use faas_core::testkit;
     use faas_core::{
-        Activation, ActivationId, EntityName, EntityPath, MessageBus, Scheduler, Store,
-        StoreAuthenticator, TopicConfig,
+        ActivationId, EntityName, MessageBus, Scheduler, Store, StoreAuthenticator, TopicConfig,
     };
     use faas_http::engine::{INTERRUPTED, compositions_topic, controller_group};
     use faas_http::{Controller, ControllerConfig};
@@ -60,21 +59,12 @@ async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor(
             .subscribe(&topic, &controller_group("0"))
             .await
             .unwrap();
-        let draft = Activation {
-            namespace: EntityPath::namespace(&EntityName::new("guest").unwrap()),
-            name: EntityName::new("seq").unwrap(),
-            subject: "guest".into(),
-            activation_id: lost.clone(),
-            start: 1_700_000_000_000,
-            end: 1_700_000_000_000,
-            duration: Some(0),
-            cause: None,
-            response: ActivationResponse::whisk_error(INTERRUPTED),
-            logs: vec![],
-            version: Default::default(),
-            publish: false,
-            annotations: Default::default(),
-        };
+        let draft = testkit::fixtures::record(
+            "guest",
+            "seq",
+            lost.clone(),
+            ActivationResponse::whisk_error(INTERRUPTED),
+        );
         crashed
             .publish(
                 &topic,
@@ -104,16 +94,12 @@ async fn over_kafka_a_crashed_controllers_sequence_is_recorded_by_its_successor(
     .unwrap();
     successor.start().await.unwrap();
     let ns = EntityName::new("guest").unwrap();
-    let record = tokio::time::timeout(Duration::from_secs(90), async {
-        loop {
-            if let Ok(a) = store.get_activation(&ns, &lost).await {
-                return a;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the successor records the interrupted sequence");
+    let record = testkit::wait_for(
+        "the successor to record the interrupted sequence",
+        Duration::from_secs(90),
+        async || store.get_activation(&ns, &lost).await.ok(),
+    )
+    .await;
     assert_eq!(record.response.status_code, StatusCode::WhiskError);
     assert_eq!(
         record.response.result.unwrap()["error"],

@@ -9,12 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use faas_bus::InProcessBus;
 use faas_core::bus::MessageBus;
-use faas_core::entity::{Entity, Trigger};
 use faas_core::identity::{AuthKey, Subject};
 use faas_core::limits::UserLimits;
-use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
-use faas_core::params::{Parameters, SemVer};
 use faas_core::store::{Store, StoreExt};
+use faas_core::testkit::fixtures::{fqn, trigger};
 use faas_core::testkit::store::unique_name;
 use faas_core::{Authenticator, Error, StoreAuthenticator};
 use faas_store::cache::{CACHE_INVALIDATION_TOPIC, InvalidationMessage};
@@ -56,24 +54,6 @@ mod cached_authenticator {
         Some((Arc::new(auth), store))
     }
     faas_core::authenticator_conformance!(setup);
-}
-
-fn trigger(ns: &EntityName, name: &str, updated: u64) -> Entity {
-    Entity::Trigger(Trigger {
-        namespace: EntityPath::namespace(ns),
-        name: EntityName::new(name).unwrap(),
-        version: SemVer::default(),
-        publish: false,
-        parameters: Parameters::new().with("u", json!(updated)),
-        limits: serde_json::Map::new(),
-        annotations: Parameters::new(),
-        rules: None,
-        updated,
-    })
-}
-
-fn fqn(ns: &EntityName, name: &str) -> FullyQualifiedName {
-    FullyQualifiedName::new(EntityPath::namespace(ns), EntityName::new(name).unwrap())
 }
 
 /// Waits (bounded) until `check` holds.
@@ -322,9 +302,18 @@ async fn own_and_foreign_messages() {
         .put_entity(&trigger(&ns, "t", 2), Some(&rev))
         .await
         .unwrap();
+    // A marker entry that a foreign announcement published after ours drops: once it is gone,
+    // ours has been read too (one listener, in order), with no sleep.
+    shared
+        .put_entity(&trigger(&ns, "marker", 1), None)
+        .await
+        .unwrap();
+    c.get_entity(&fqn(&ns, "marker")).await.unwrap();
+    assert_eq!(c.len().0, 2);
     // An announcement that claims to be our own is ignored...
     publish(json!({"key": {"mainId": format!("{ns}/t")}, "instanceId": "controller0"})).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    publish(json!({"key": {"mainId": format!("{ns}/marker")}, "instanceId": "controller7"})).await;
+    eventually("the marker dropped", async || c.len().0 == 1).await;
     assert_eq!(
         c.get_entity(&fqn(&ns, "t")).await.unwrap().value.updated(),
         1

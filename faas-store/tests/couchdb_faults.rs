@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use couchdb_support::{Fault, FaultProxy, TestStore};
 use faas_core::Error;
 use faas_core::activation::{Activation, ActivationId, ActivationResponse};
-use faas_core::entity::{Entity, EntityKind, Trigger};
-use faas_core::names::{EntityName, EntityPath, FullyQualifiedName};
+use faas_core::entity::EntityKind;
+use faas_core::names::{EntityName, EntityPath};
 use faas_core::params::{Parameters, SemVer};
 use faas_core::store::{ActivationQuery, ListQuery, Store};
+use faas_core::testkit::fixtures::{fqn, trigger};
 use faas_core::testkit::{self, store::unique_name};
 use serde_json::json;
 
@@ -46,24 +47,6 @@ macro_rules! proxied_or_skip {
             }
         }
     };
-}
-
-fn trigger(ns: &EntityName, name: &str, updated: u64) -> Entity {
-    Entity::Trigger(Trigger {
-        namespace: EntityPath::namespace(ns),
-        name: EntityName::new(name).unwrap(),
-        version: SemVer::default(),
-        publish: false,
-        parameters: Parameters::new().with("u", json!(updated)),
-        limits: serde_json::Map::new(),
-        annotations: Parameters::new(),
-        rules: None,
-        updated,
-    })
-}
-
-fn fqn(ns: &EntityName, name: &str) -> FullyQualifiedName {
-    FullyQualifiedName::new(EntityPath::namespace(ns), EntityName::new(name).unwrap())
 }
 
 fn activation(ns: &EntityName, start: u64) -> Activation {

@@ -411,17 +411,9 @@ async fn the_background_task_sweeps_by_itself() {
     now.fetch_add(5_000, Ordering::SeqCst);
     let ns = name("ns");
     // Bounded wait for the task (it runs every 20 ms).
-    let gone = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if store.get_activation(&ns, &a.activation_id).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let gone = faas_core::testkit::eventually_async(Duration::from_secs(10), async || {
+        store.get_activation(&ns, &a.activation_id).await.is_err()
     })
     .await;
-    assert!(
-        gone.is_ok(),
-        "the background sweep never removed the record"
-    );
+    assert!(gone, "the background sweep never removed the record");
 }

@@ -130,14 +130,16 @@ function cluster ({ storePrefix, busPrefix, nodeArgs = [] }) {
   return { KAFKA, COUCH, skip, run, STORE, BUS, procs, node, stopAll }
 }
 
-const headers = {
-  authorization: 'Basic ' + Buffer.from(AUTH).toString('base64'),
-  'content-type': 'application/json'
+// A call of the REST API as the guest: status, parsed JSON (if any) and text.
+function api (host, method, p, body) {
+  return apiAs(host, AUTH, method, p, body)
 }
 
-// A call of the REST API as the guest: status, parsed JSON (if any) and text.
-async function api (host, method, p, body) {
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+// A call of the REST API with the key `key` (`uuid:secret`), as `api`.
+async function apiAs (host, key, method, p, body) {
+  const hs = { authorization: 'Basic ' + Buffer.from(key).toString('base64') }
+  if (body !== undefined) hs['content-type'] = 'application/json'
+  const res = await fetch(`${host}/api/v1${p}`, { method, headers: hs, body: body === undefined ? undefined : JSON.stringify(body) })
   const text = await res.text()
   let json
   try { json = JSON.parse(text) } catch { json = undefined }
@@ -161,4 +163,4 @@ async function invokers (host) {
   return r.json()
 }
 
-module.exports = { BIN, AUTH, startNode, startPlatform, stopPlatform, processTree, tempDataDir, stop, cluster, headers, api, eventually, invokers }
+module.exports = { BIN, AUTH, startNode, startPlatform, stopPlatform, processTree, tempDataDir, stop, cluster, api, apiAs, eventually, invokers }

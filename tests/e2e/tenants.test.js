@@ -13,7 +13,7 @@ const { execFile } = require('node:child_process')
 const crypto = require('node:crypto')
 const openwhisk = require('openwhisk')
 
-const { BIN, startNode } = require('./support')
+const { BIN, startNode, apiAs: api, eventually } = require('./support')
 const KAFKA = (process.env.FAAS_TEST_KAFKA_BROKERS || '').trim()
 const COUCH = (process.env.FAAS_TEST_COUCHDB_URL || '').trim()
 const REQUIRED = ['1', 'true'].includes(process.env.FAAS_REQUIRE_SERVICES || '')
@@ -51,26 +51,6 @@ function admin (connection, args) {
 function ok (r) {
   assert.equal(r.code, 0, `admin failed: ${r.stderr}`)
   return r.stdout
-}
-
-async function api (host, key, method, p, body) {
-  const headers = { authorization: 'Basic ' + Buffer.from(key).toString('base64') }
-  if (body !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(`${host}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  let json
-  try { json = JSON.parse(text) } catch { json = undefined }
-  return { status: res.status, json, text }
-}
-
-async function eventually (what, fn, ms) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try { return await fn() } catch (e) { last = e }
-    if (Date.now() > deadline) throw new Error(`${what}: ${last && last.message}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
 }
 
 // Milliseconds from now until `check(host)` holds on `host` (polled every 10 ms, at most 5 s;

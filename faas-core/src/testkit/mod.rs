@@ -14,16 +14,19 @@
 //! (the project's test script does) to turn such skips into failures.
 //!
 //! For tests of asynchronous behaviour, [`eventually`] and [`eventually_async`] wait, bounded,
-//! for a condition.
+//! for a condition, and [`eventually_some`] for a value; [`wait_until`] and [`wait_for`] are the
+//! same waits that panic, naming what they waited for, at the timeout. [`fixtures`] holds small
+//! values many tests build (a minimal activation record).
 
 pub mod auth;
 pub mod bus;
 pub mod executor;
+pub mod fixtures;
 pub mod scheduler;
 pub mod store;
 mod wait;
 
-pub use wait::{eventually, eventually_async};
+pub use wait::{eventually, eventually_async, eventually_some, wait_for, wait_until};
 
 /// Whether service-backed tests must not skip (`FAAS_REQUIRE_SERVICES=1`).
 pub fn services_required() -> bool {

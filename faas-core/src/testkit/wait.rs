@@ -34,19 +34,62 @@ pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> b
 
 /// As [`eventually`], with a check that awaits (reads a store, calls a server).
 pub async fn eventually_async(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    eventually_some(timeout, async || check().await.then_some(()))
+        .await
+        .is_some()
+}
+
+/// Polls `check` until it yields a value, for at most `timeout`; that value, or `None` at the
+/// timeout. For waits whose result the test goes on to inspect (the record that appeared, the
+/// response that finally came back). Polls as [`eventually`] does.
+///
+/// ```
+/// use std::time::Duration;
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let mut n = 0;
+/// let found = faas_core::testkit::eventually_some(Duration::from_secs(1), async || {
+///     n += 1;
+///     (n >= 3).then_some(n)
+/// })
+/// .await;
+/// assert_eq!(found, Some(3));
+/// # });
+/// ```
+pub async fn eventually_some<T>(
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let end = tokio::time::Instant::now() + timeout;
     let mut pause = FIRST_POLL;
     loop {
-        if check().await {
-            return true;
+        if let Some(found) = check().await {
+            return Some(found);
         }
         let now = tokio::time::Instant::now();
         if now >= end {
-            return false;
+            return None;
         }
         tokio::time::sleep(pause.min(end - now)).await;
         pause = (pause * 2).min(MAX_POLL);
     }
+}
+
+/// As [`eventually_some`], panicking with `what` at the timeout: for tests, where a wait that
+/// never ends is a failure.
+pub async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    match eventually_some(timeout, check).await {
+        Some(found) => found,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// As [`eventually_async`], panicking with `what` at the timeout.
+pub async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    wait_for(what, timeout, async || check().await.then_some(())).await;
 }
 
 #[cfg(test)]

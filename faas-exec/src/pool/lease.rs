@@ -129,8 +129,7 @@ impl Inner {
                     st.draining.remove(&lease.key);
                 }
             }
-            st.mem.busy -= m;
-            st.in_use -= 1;
+            st.remove_busy(m);
             if outcome == Release::Reuse && !st.shutdown {
                 let mut idle = Idle {
                     container: Arc::clone(&lease.container),
@@ -144,28 +143,19 @@ impl Inner {
                 // A request waiting for exactly this (finishing) container takes it first.
                 while let Some(pos) = st.drain_waiters.iter().position(|w| w.req.key == lease.key) {
                     let w = st.drain_waiters.swap_remove(pos);
-                    st.mem.busy += m;
-                    st.in_use += 1;
+                    st.add_busy(m);
                     st.stats.warm_hits += 1;
                     match w.tx.send(Grant::Warm(lease.key.clone(), idle)) {
                         Ok(()) => return,
                         Err(Grant::Warm(_, back)) => {
-                            st.mem.busy -= m;
-                            st.in_use -= 1;
+                            st.remove_busy(m);
                             st.stats.warm_hits -= 1;
                             idle = back;
                         }
                         Err(_) => return,
                     }
                 }
-                st.mem.idle += m;
-                st.idle_count += 1;
-                match st.free.get_mut(&lease.key) {
-                    Some(v) => v.push(idle),
-                    None => {
-                        st.free.insert(lease.key.clone(), vec![idle]);
-                    }
-                }
+                st.add_idle(lease.key.clone(), idle);
             } else {
                 st.destroying += 1;
                 fx.destroy.push(Arc::clone(&lease.container));

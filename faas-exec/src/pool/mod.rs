@@ -394,8 +394,7 @@ impl ContainerPool {
         let mut st = lock(inner);
         st.mem.starting -= req.memory_mb;
         st.cold_starting -= 1;
-        st.mem.busy += req.memory_mb;
-        st.in_use += 1;
+        st.add_busy(req.memory_mb);
         let shut = st.shutdown;
         drop(st);
         let lease = Lease {

@@ -208,15 +208,43 @@ impl State {
         self.stems.iter().map(|x| x.starting).sum()
     }
 
-    pub(super) fn try_warm(&mut self, r: &ReqRef<'_>) -> Option<Grant> {
-        let idle = self.free.get_mut(r.key)?.pop()?;
+    /// Books a container of `mb` as in use.
+    pub(super) fn add_busy(&mut self, mb: u64) {
+        self.mem.busy += mb;
+        self.in_use += 1;
+    }
+
+    /// Books a container of `mb` as no longer in use.
+    pub(super) fn remove_busy(&mut self, mb: u64) {
+        self.mem.busy -= mb;
+        self.in_use -= 1;
+    }
+
+    /// Books `idle` as idle and files it under `key`, in least-recently-used order.
+    pub(super) fn add_idle(&mut self, key: ContainerKey, idle: Idle) {
+        self.mem.idle += idle.memory_mb;
+        self.idle_count += 1;
+        if idle.paused {
+            self.paused_count += 1;
+        }
+        let v = self.free.entry(key).or_default();
+        let pos = v.partition_point(|i| i.last_used <= idle.last_used);
+        v.insert(pos, idle);
+    }
+
+    /// Books `idle`, just taken out of the free lists, as no longer idle.
+    pub(super) fn remove_idle(&mut self, idle: &Idle) {
         self.mem.idle -= idle.memory_mb;
-        self.mem.busy += idle.memory_mb;
         self.idle_count -= 1;
         if idle.paused {
             self.paused_count -= 1;
         }
-        self.in_use += 1;
+    }
+
+    pub(super) fn try_warm(&mut self, r: &ReqRef<'_>) -> Option<Grant> {
+        let idle = self.free.get_mut(r.key)?.pop()?;
+        self.remove_idle(&idle);
+        self.add_busy(idle.memory_mb);
         self.stats.warm_hits += 1;
         Some(Grant::Warm(r.key.clone(), idle))
     }
@@ -240,8 +268,7 @@ impl State {
         {
             let p = self.prewarmed.swap_remove(pos);
             self.mem.prewarm -= m;
-            self.mem.busy += m;
-            self.in_use += 1;
+            self.add_busy(m);
             self.stats.prewarm_hits += 1;
             return Some(Grant::Prewarm(p));
         }
@@ -315,11 +342,7 @@ impl State {
         if v.is_empty() {
             self.free.remove(&key);
         }
-        self.mem.idle -= idle.memory_mb;
-        self.idle_count -= 1;
-        if idle.paused {
-            self.paused_count -= 1;
-        }
+        self.remove_idle(&idle);
         self.stats.evictions += 1;
         self.destroying += 1;
         fx.destroy.push(idle.container);
@@ -362,23 +385,13 @@ impl State {
     pub(super) fn undo(&mut self, g: Grant) {
         match g {
             Grant::Warm(key, idle) => {
-                let m = idle.memory_mb;
-                self.mem.busy -= m;
-                self.mem.idle += m;
-                self.in_use -= 1;
-                self.idle_count += 1;
-                if idle.paused {
-                    self.paused_count += 1;
-                }
+                self.remove_busy(idle.memory_mb);
                 self.stats.warm_hits = self.stats.warm_hits.saturating_sub(1);
-                let v = self.free.entry(key).or_default();
-                let pos = v.partition_point(|i| i.last_used <= idle.last_used);
-                v.insert(pos, idle);
+                self.add_idle(key, idle);
             }
             Grant::Prewarm(p) => {
-                self.mem.busy -= p.memory_mb;
+                self.remove_busy(p.memory_mb);
                 self.mem.prewarm += p.memory_mb;
-                self.in_use -= 1;
                 self.stats.prewarm_hits = self.stats.prewarm_hits.saturating_sub(1);
                 self.prewarmed.push(p);
             }
@@ -549,12 +562,7 @@ impl State {
         self.mem.transit -= idle.memory_mb;
         if ok && !self.shutdown {
             idle.paused = true;
-            self.mem.idle += idle.memory_mb;
-            self.idle_count += 1;
-            self.paused_count += 1;
-            let v = self.free.entry(key).or_default();
-            let pos = v.partition_point(|i| i.last_used <= idle.last_used);
-            v.insert(pos, idle);
+            self.add_idle(key, idle);
         } else {
             self.destroying += 1;
             fx.destroy.push(idle.container);

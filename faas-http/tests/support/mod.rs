@@ -31,11 +31,52 @@ pub const GUEST: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BK
 /// A second user.
 pub const OTHER: &str = "789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
 
+/// The bound of every wait of a test.
+pub const WAIT: Duration = Duration::from_secs(20);
+
 /// Bounds every wait of a test.
 pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
+    tokio::time::timeout(WAIT, f)
         .await
         .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Waits, bounded by [`WAIT`], until `check` holds.
+pub async fn until(what: &str, check: impl AsyncFnMut() -> bool) {
+    faas_core::testkit::wait_until(what, WAIT, check).await;
+}
+
+/// Waits, bounded by [`WAIT`], until `check` yields a value; that value.
+pub async fn found<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    faas_core::testkit::wait_for(what, WAIT, check).await
+}
+
+/// The activation record `id` of the caller (GET, guest), once stored; 404 until then.
+pub async fn stored_record(router: &Router, id: &str) -> Reply {
+    found("activation record", async || {
+        let r = get(router, &format!("{ACTIVATIONS}/{id}")).await;
+        if r.status == StatusCode::OK {
+            return Some(r);
+        }
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        None
+    })
+    .await
+}
+
+/// Runs `svc` and waits until the controller sees an invoker it may schedule on.
+pub async fn start_invoker(
+    env: &Env,
+    svc: faas_exec::invoker::InvokerService,
+) -> faas_exec::invoker::InvokerHandle {
+    let invoker = within("invoker start", faas_exec::invoker::run_invoker(svc))
+        .await
+        .unwrap();
+    until("invoker healthy", async || {
+        env.scheduler.invokers().iter().any(|h| h.state.is_usable())
+    })
+    .await;
+    invoker
 }
 
 pub struct Env {

@@ -4,7 +4,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -17,7 +16,7 @@ use faas_core::message::{
 use faas_core::params::Annotations;
 use faas_core::{Activation, Consumer, EntityPath, TopicConfig};
 
-use super::{ACTIONS, Env, node_action, put, within};
+use super::{ACTIONS, Env, node_action, put, until, within};
 
 /// Plays invoker 0: receives activation messages and sends the acknowledgements a test asks for.
 pub struct FakeInvoker {
@@ -42,15 +41,11 @@ impl FakeInvoker {
             )
             .await
             .unwrap();
-        within("invoker registered", async {
-            while !e
-                .scheduler
+        until("invoker registered", async || {
+            e.scheduler
                 .invokers()
                 .iter()
                 .any(|h| h.id.instance == 0 && h.state.is_usable())
-            {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
         })
         .await;
         Self { consumer, instance }
@@ -139,12 +134,7 @@ pub async fn with_action(e: &Env, name: &str, extra: Value) {
 }
 
 pub async fn drained(e: &Env) {
-    within("books drained", async {
-        while e.controller.in_flight() > 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
+    until("books drained", async || e.controller.in_flight() == 0).await;
 }
 
 impl FakeInvoker {
