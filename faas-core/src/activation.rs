@@ -129,6 +129,19 @@ pub struct ActivationResponse {
     pub size: Option<u64>,
 }
 
+/// A writer that only counts the bytes written to it.
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl ActivationResponse {
     /// A successful result.
     pub fn success(result: Value) -> Self {
@@ -162,6 +175,18 @@ impl ActivationResponse {
             size: None,
         }
     }
+    /// The size of the result in bytes (OpenWhisk's user-events `size`): [`size`](Self::size)
+    /// when set (a truncated result), else the length of the result's compact JSON, counted
+    /// without building it; `None` without a result.
+    pub fn result_size(&self) -> Option<u64> {
+        self.size.or_else(|| {
+            let result = self.result.as_ref()?;
+            let mut n = ByteCount(0);
+            serde_json::to_writer(&mut n, result).ok()?;
+            Some(n.0)
+        })
+    }
+
     /// The API form: `{result, size?, success, status}`.
     pub fn to_api_json(&self) -> Value {
         let mut o = serde_json::Map::new();
