@@ -129,17 +129,22 @@ pub struct ActivationResponse {
     pub size: Option<u64>,
 }
 
-/// A writer that only counts the bytes written to it.
-struct ByteCount(u64);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
+/// The length of `value`'s JSON, counted by a writer that keeps nothing (0 if it cannot be
+/// serialized).
+pub fn json_size(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
 }
 
 impl ActivationResponse {
@@ -179,12 +184,7 @@ impl ActivationResponse {
     /// when set (a truncated result), else the length of the result's compact JSON, counted
     /// without building it; `None` without a result.
     pub fn result_size(&self) -> Option<u64> {
-        self.size.or_else(|| {
-            let result = self.result.as_ref()?;
-            let mut n = ByteCount(0);
-            serde_json::to_writer(&mut n, result).ok()?;
-            Some(n.0)
-        })
+        self.size.or_else(|| self.result.as_ref().map(json_size))
     }
 
     /// The API form: `{result, size?, success, status}`.

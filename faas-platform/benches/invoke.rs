@@ -991,13 +991,18 @@ async fn compare_stores(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<StoreC
     })
 }
 
-/// `--only store`: the store comparison alone.
-async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison> {
-    // As `bench` checks it: the action's runtime must be there.
+/// As `bench` checks it: the action's runtime must be there.
+fn require_node() -> Res<()> {
     ProcessExecutor::detect()?
         .runtimes()
         .default_kind("nodejs")
         .ok_or("no Node.js runtime on this machine (node not on PATH)")?;
+    Ok(())
+}
+
+/// `--only store`: the store comparison alone.
+async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison> {
+    require_node()?;
     let mut seq = 1u64;
     compare_stores(platform_rt, s, &mut seq).await
 }
@@ -1020,10 +1025,7 @@ async fn compare_metrics(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<OnOff
 
 /// `--only metrics`: the metrics comparison alone.
 async fn metrics_bench(s: &Settings, platform_rt: &Runtime) -> Res<OnOff> {
-    ProcessExecutor::detect()?
-        .runtimes()
-        .default_kind("nodejs")
-        .ok_or("no Node.js runtime on this machine (node not on PATH)")?;
+    require_node()?;
     let mut seq = 1u64;
     compare_metrics(platform_rt, s, &mut seq).await
 }
