@@ -129,6 +129,24 @@ pub struct ActivationResponse {
     pub size: Option<u64>,
 }
 
+/// The length of `value`'s JSON, counted by a writer that keeps nothing (0 if it cannot be
+/// serialized).
+pub fn json_size(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
 impl ActivationResponse {
     /// A successful result.
     pub fn success(result: Value) -> Self {
@@ -162,6 +180,13 @@ impl ActivationResponse {
             size: None,
         }
     }
+    /// The size of the result in bytes (OpenWhisk's user-events `size`): [`size`](Self::size)
+    /// when set (a truncated result), else the length of the result's compact JSON, counted
+    /// without building it; `None` without a result.
+    pub fn result_size(&self) -> Option<u64> {
+        self.size.or_else(|| self.result.as_ref().map(json_size))
+    }
+
     /// The API form: `{result, size?, success, status}`.
     pub fn to_api_json(&self) -> Value {
         let mut o = serde_json::Map::new();

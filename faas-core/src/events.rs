@@ -112,12 +112,7 @@ impl ActivationEvent {
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
             caused_by: ann("causedBy").and_then(Value::as_str).map(str::to_string),
-            size: a.response.size.or_else(|| {
-                a.response
-                    .result
-                    .as_ref()
-                    .map(|r| r.to_string().len() as u64)
-            }),
+            size: a.response.result_size(),
             user_defined_status_code: user_defined_status_code(a.response.result.as_ref()),
         })
     }
@@ -125,7 +120,7 @@ impl ActivationEvent {
 
 /// OpenWhisk's `userDefinedStatusCode`: `error.statusCode`, else `statusCode`, of an object
 /// result; a value that is not an integer counts as 400.
-fn user_defined_status_code(result: Option<&Value>) -> Option<i64> {
+pub fn user_defined_status_code(result: Option<&Value>) -> Option<i64> {
     let obj = result?.as_object()?;
     let v = obj
         .get("error")

@@ -134,6 +134,11 @@ pub struct ActivationSample<'a> {
     pub duration: Duration,
     /// From the controller's acceptance to the end of the run.
     pub end_to_end: Duration,
+    /// The size of the result in bytes (OpenWhisk's user-events `size`), when there is one.
+    pub response_size: Option<u64>,
+    /// The status code the action's result sets (OpenWhisk's `userDefinedStatusCode`:
+    /// `error.statusCode`, else `statusCode`), when it sets one.
+    pub status_code: Option<i64>,
 }
 
 impl<'a> ActivationSample<'a> {
@@ -151,11 +156,14 @@ impl<'a> ActivationSample<'a> {
             init: None,
             duration: Duration::ZERO,
             end_to_end: Duration::ZERO,
+            response_size: None,
+            status_code: None,
         }
     }
 
     /// The sample of a finished activation record invoked by `initiator`. The `kind`,
-    /// `initTime` and `waitTime` annotations and the limits' memory are read from it.
+    /// `initTime` and `waitTime` annotations, the limits' memory, the result's size and its
+    /// user-defined status code are read from it.
     pub fn of(activation: &'a Activation, initiator: &'a str, accepted_ms: u64) -> Self {
         let ann = |k: &str| activation.annotations.get(k);
         let ms = |v: Option<&Value>| v.and_then(Value::as_u64).map(Duration::from_millis);
@@ -180,6 +188,10 @@ impl<'a> ActivationSample<'a> {
             init,
             duration: Duration::from_millis(activation.duration.unwrap_or(0)),
             end_to_end: Duration::from_millis(activation.end.saturating_sub(accepted_ms)),
+            response_size: activation.response.result_size(),
+            status_code: crate::events::user_defined_status_code(
+                activation.response.result.as_ref(),
+            ),
         }
     }
 }
@@ -316,11 +328,18 @@ impl Metrics {
 /// `.`/`_`-free word and without a trailing instance number (`invoker0` → `invoker`,
 /// `test_x_completed12` → `completed`).
 pub fn topic_family(topic: &str) -> &str {
-    let base = topic.trim_end_matches(|c: char| c.is_ascii_digit());
-    match base.rfind(['_', '.', '-']) {
-        Some(i) => &base[i + 1..],
-        None => base,
-    }
+    // Bytes, not chars: it runs for every bus message, and every byte looked at is ASCII
+    // (a cut after an ASCII byte is a char boundary).
+    let bytes = topic.as_bytes();
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| matches!(b, b'_' | b'.' | b'-'))
+        .map_or(0, |i| i + 1);
+    &topic[start..end]
 }
 
 /// The error class of `e`, a bounded label.
@@ -671,13 +690,12 @@ impl InstrumentedConsumer {
         }
     }
 
-    /// The topic's hash (`std`'s fixed-key SipHash: a collision only misattributes one
-    /// commit delay sample).
+    /// The topic's hash (64-bit FNV-1a: topic names are short, and a collision only
+    /// misattributes one commit delay sample).
     fn topic_hash(topic: &str) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        topic.hash(&mut h);
-        h.finish()
+        topic.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
     }
 }
 
@@ -761,6 +779,10 @@ mod tests {
         assert_eq!(topic_family("t_abc_completed3"), "completed");
         assert_eq!(topic_family("health"), "health");
         assert_eq!(topic_family("cacheInvalidation"), "cacheInvalidation");
+        assert_eq!(topic_family("a.b-events"), "events");
+        assert_eq!(topic_family("42"), "");
+        assert_eq!(topic_family("prefix_7x12"), "7x");
+        assert_eq!(topic_family("é_invoker1"), "invoker");
     }
 
     #[test]

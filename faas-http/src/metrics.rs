@@ -14,6 +14,7 @@
 //! `openwhisk_action_status`; `prometheus-client` gives every counter the `_total` suffix),
 //! `openwhisk_action_waitTime_seconds`, `openwhisk_action_initTime_seconds`,
 //! `openwhisk_action_duration_seconds`, `openwhisk_action_memory`,
+//! `openwhisk_action_response_size_bytes`, `openwhisk_action_status_code_total{…,status_code}`,
 //! `openwhisk_action_limit_concurrent_total{namespace}` and
 //! `openwhisk_action_limit_timed_total{namespace}`. Everything else is `faas_…` with
 //! Prometheus conventions (base units, `_total` counters): see the table in `DESIGN-NOTES.md`.
@@ -78,6 +79,17 @@ const SECONDS: [f64; 17] = [
 
 fn seconds_histogram() -> Histogram {
     Histogram::new(SECONDS)
+}
+
+/// Response size buckets in bytes, as OpenWhisk's user-events service has them
+/// (`linearBuckets(0, MAX_ACTIVATION_ENTITY_LIMIT, 10)`: 0 to 9 MiB by 1 MiB).
+fn size_histogram() -> Histogram {
+    Histogram::new((0..10).map(|i| f64::from(i) * 1_048_576.0))
+}
+
+/// User-defined status codes outside `100..=599` count under [`OTHER`].
+fn status_code_label(code: i64) -> Option<u16> {
+    u16::try_from(code).ok().filter(|c| (100..=599).contains(c))
 }
 
 type Labels<const N: usize> = [(&'static str, String); N];
@@ -186,6 +198,33 @@ struct ActionSeries {
     duration: Histogram,
     end_to_end: Histogram,
     memory: Gauge,
+    response_size: Histogram,
+    /// The set's labels, for the status code series made on their first use.
+    labels: Labels<3>,
+    /// `openwhisk_action_status_code` by code (`None`: [`OTHER`]); a few per action.
+    status_codes: Mutex<Vec<(Option<u16>, Counter)>>,
+}
+
+impl ActionSeries {
+    /// Counts one activation whose result set `code`.
+    fn count_status_code(&self, family: &Family<Labels<4>, Counter>, code: i64) {
+        let code = status_code_label(code);
+        let mut codes = self
+            .status_codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, c)) = codes.iter().find(|(k, _)| *k == code) {
+            c.inc();
+            return;
+        }
+        let [a, b, c] = self.labels.clone();
+        let value = code.map_or_else(|| OTHER.to_string(), |c| c.to_string());
+        let counter = family
+            .get_or_create(&[a, b, c, ("status_code", value)])
+            .clone();
+        counter.inc();
+        codes.push((code, counter));
+    }
 }
 
 const STATUSES: [&str; 4] = [
@@ -205,6 +244,8 @@ struct Families {
     duration: Histograms<3>,
     end_to_end: Histograms<3>,
     memory: Family<Labels<3>, Gauge>,
+    response_size: Family<Labels<3>, Histogram, fn() -> Histogram>,
+    status_code: Family<Labels<4>, Counter>,
     limit_concurrent: Family<Labels<1>, Counter>,
     limit_timed: Family<Labels<1>, Counter>,
     limit_fires: Family<Labels<1>, Counter>,
@@ -232,6 +273,8 @@ impl Families {
             duration: histograms(),
             end_to_end: histograms(),
             memory: Family::default(),
+            response_size: Family::new_with_constructor(size_histogram as fn() -> Histogram),
+            status_code: Family::default(),
             limit_concurrent: Family::default(),
             limit_timed: Family::default(),
             limit_fires: Family::default(),
@@ -314,6 +357,16 @@ impl PrometheusMetrics {
             "openwhisk_action_memory",
             "Memory consumption of the action containers",
             f.memory.clone(),
+        );
+        r.register(
+            "openwhisk_action_response_size_bytes",
+            "Activation Response size",
+            f.response_size.clone(),
+        );
+        r.register(
+            "openwhisk_action_status_code",
+            "status code returned in action result response set by developer",
+            f.status_code.clone(),
         );
         r.register(
             "openwhisk_action_limit_concurrent",
@@ -531,6 +584,9 @@ impl PrometheusMetrics {
             duration: f.duration.get_or_create(&three).clone(),
             end_to_end: f.end_to_end.get_or_create(&three).clone(),
             memory: f.memory.get_or_create(&three).clone(),
+            response_size: f.response_size.get_or_create(&three).clone(),
+            labels: three,
+            status_codes: Mutex::new(Vec::new()),
         })
     }
 }
@@ -563,6 +619,12 @@ impl MetricsRecorder for PrometheusMetrics {
                 s.end_to_end.observe(secs(a.end_to_end));
                 // MB, as OpenWhisk's gauge (`gauge.set(a.memory)`).
                 s.memory.set(i64::try_from(a.memory_mb).unwrap_or(i64::MAX));
+                if let Some(size) = a.response_size {
+                    s.response_size.observe(size as f64);
+                }
+                if let Some(code) = a.status_code {
+                    s.count_status_code(&f.status_code, code);
+                }
             }),
             Event::Completed { outcome, elapsed } => hot.completed.with(
                 outcome,
@@ -862,6 +924,31 @@ mod tests {
             text.contains("openwhisk_action_waitTime_seconds_count{namespace=\"guest\",initiator=\"guest\",action=\"hello\"} 2"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn response_sizes_and_user_status_codes_are_recorded() {
+        let p = Arc::new(PrometheusMetrics::default());
+        let m = p.handle();
+        for code in [Some(404), Some(404), Some(200), Some(7), None] {
+            let mut s = sample("guest", "web");
+            s.response_size = Some(2_000_000);
+            s.status_code = code;
+            m.record(Event::Activation(&s));
+        }
+        let text = p.render();
+        let labels = "namespace=\"guest\",initiator=\"guest\",action=\"web\"";
+        for line in [
+            format!("openwhisk_action_status_code_total{{{labels},status_code=\"404\"}} 2"),
+            format!("openwhisk_action_status_code_total{{{labels},status_code=\"200\"}} 1"),
+            format!("openwhisk_action_status_code_total{{{labels},status_code=\"other\"}} 1"),
+            format!("openwhisk_action_response_size_bytes_count{{{labels}}} 5"),
+            // 2 MB: above the 1 MiB bucket, within the 2 MiB one.
+            format!("openwhisk_action_response_size_bytes_bucket{{le=\"1048576.0\",{labels}}} 0"),
+            format!("openwhisk_action_response_size_bytes_bucket{{le=\"2097152.0\",{labels}}} 5"),
+        ] {
+            assert!(text.contains(&line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -110,7 +110,10 @@ async fn scrape_after_known_invocations() {
             "hello",
             "function main(p) { return {greeting: 'hi ' + p.name}; }",
         ),
-        ("fail", "function main() { return {error: 'no'}; }"),
+        (
+            "fail",
+            "function main() { return {error: {statusCode: 404, body: 'no'}}; }",
+        ),
     ] {
         let r = put(&env.router, &format!("{ACTIONS}/{name}"), node_action(code)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json());
@@ -222,6 +225,29 @@ async fn scrape_after_known_invocations() {
     assert_eq!(
         value(&text, "openwhisk_action_duration_seconds_count", &hello),
         3.0
+    );
+    // The result's size (`{"greeting":"hi x"}`, 19 bytes) and the status code an action's
+    // result sets (`error.statusCode`), as OpenWhisk's user-events service has them.
+    assert_eq!(
+        value(&text, "openwhisk_action_response_size_bytes_count", &hello),
+        3.0
+    );
+    assert_eq!(
+        value(&text, "openwhisk_action_response_size_bytes_sum", &hello),
+        57.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "openwhisk_action_status_code_total",
+            &[fail[2], ("status_code", "404")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "openwhisk_action_status_code_total", &hello),
+        0.0
     );
     assert_eq!(
         value(&text, "faas_activation_end_to_end_seconds_count", &hello),

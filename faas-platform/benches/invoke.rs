@@ -71,6 +71,7 @@
 //! | `FAAS_BENCH_PLATFORM_THREADS` | `--platform-threads` | one per CPU | worker threads of the platform's runtime |
 //! | `FAAS_BENCH_STRICT=1` | `--strict` | off | exit with status 1 when a target is missed |
 //! | `FAAS_BENCH_ONLY=store` | `--only store` | all phases | run only the store comparison (its table and target line) |
+//! | `FAAS_BENCH_ONLY=metrics` | `--only metrics` | all phases | run only the metrics on/off comparison (its table and target line) |
 //! | `FAAS_BENCH_SQLITE_OPTIONS` | `--sqlite-options` | none | options appended to the SQLite side's store URL, e.g. `activation_flush=0` |
 //! | `FAAS_BENCH_STORE_URL` | `--store-url` | `sqlite:<temporary dir>/faas.db` | the store compared with memory instead; `memory:` measures the comparison's own noise (two identical platforms) |
 //!
@@ -167,7 +168,7 @@ fn run() -> Res<bool> {
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let pass = if s.only_store {
+    let pass = if s.only == Some(Only::Store) {
         let load_before = loadavg();
         let stores = client_rt.block_on(store_bench(&s, &platform_rt))?;
         println!();
@@ -178,6 +179,21 @@ fn run() -> Res<bool> {
         );
         println!();
         stores.print(&s)
+    } else if s.only == Some(Only::Metrics) {
+        let load_before = loadavg();
+        let metrics = client_rt.block_on(metrics_bench(&s, &platform_rt))?;
+        println!();
+        println!(
+            "faas-platform invoke benchmark, metrics comparison only: {:.1} s per phase and side; load average before {load_before} / after {}",
+            s.secs,
+            loadavg()
+        );
+        println!();
+        let tput = metrics.print_metrics();
+        if s.smoke {
+            println!("smoke run: the figures above mean nothing; use `cargo bench`");
+        }
+        metrics_verdict(tput)
     } else {
         let report = client_rt.block_on(bench(&s, &platform_rt))?;
         report.print(&s)
@@ -206,12 +222,29 @@ struct Settings {
     strict: bool,
     /// A quick smoke run (not under `cargo bench`).
     smoke: bool,
-    /// Only the store comparison.
-    only_store: bool,
+    /// Only one comparison (`--only store`, `--only metrics`).
+    only: Option<Only>,
     /// `k=v&…` appended to the SQLite side's store URL.
     sqlite_options: String,
     /// The store compared with memory instead of the SQLite default.
     store_url: Option<String>,
+}
+
+/// The one comparison `--only` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    Store,
+    Metrics,
+}
+
+impl Only {
+    fn parse(v: &str) -> Res<Self> {
+        match v {
+            "store" => Ok(Self::Store),
+            "metrics" => Ok(Self::Metrics),
+            other => Err(format!("only {other}: 'store' and 'metrics' are known").into()),
+        }
+    }
 }
 
 impl Settings {
@@ -236,12 +269,9 @@ impl Settings {
             smoke: false,
             sqlite_options: env("FAAS_BENCH_SQLITE_OPTIONS")?.unwrap_or_default(),
             store_url: env::<String>("FAAS_BENCH_STORE_URL")?.filter(|u| !u.is_empty()),
-            only_store: match env::<String>("FAAS_BENCH_ONLY")?.as_deref() {
-                None | Some("") => false,
-                Some("store") => true,
-                Some(other) => {
-                    return Err(format!("FAAS_BENCH_ONLY={other}: only 'store' is known").into());
-                }
+            only: match env::<String>("FAAS_BENCH_ONLY")?.as_deref() {
+                None | Some("") => None,
+                Some(v) => Some(Only::parse(v)?),
             },
         };
         // `cargo bench` passes `--bench`; without it (`cargo test --benches`, `--all-targets`)
@@ -275,10 +305,7 @@ impl Settings {
                 "--strict" => s.strict = true,
                 "--sqlite-options" => s.sqlite_options = value("--sqlite-options")?,
                 "--store-url" => s.store_url = Some(value("--store-url")?),
-                "--only" => match value("--only")?.as_str() {
-                    "store" => s.only_store = true,
-                    other => return Err(format!("--only {other}: only 'store' is known").into()),
-                },
+                "--only" => s.only = Some(Only::parse(&value("--only")?)?),
                 // `cargo bench` passes `--bench`; filters and other harness flags mean nothing here.
                 _ => {}
             }
@@ -964,15 +991,54 @@ async fn compare_stores(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<StoreC
     })
 }
 
-/// `--only store`: the store comparison alone.
-async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison> {
-    // As `bench` checks it: the action's runtime must be there.
+/// As `bench` checks it: the action's runtime must be there.
+fn require_node() -> Res<()> {
     ProcessExecutor::detect()?
         .runtimes()
         .default_kind("nodejs")
         .ok_or("no Node.js runtime on this machine (node not on PATH)")?;
+    Ok(())
+}
+
+/// `--only store`: the store comparison alone.
+async fn store_bench(s: &Settings, platform_rt: &Runtime) -> Res<StoreComparison> {
+    require_node()?;
     let mut seq = 1u64;
     compare_stores(platform_rt, s, &mut seq).await
+}
+
+/// Metrics on against metrics off, on two fresh platforms.
+async fn compare_metrics(rt: &Runtime, s: &Settings, seq: &mut u64) -> Res<OnOff> {
+    eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
+    let off = Variant {
+        metrics: false,
+        ..Variant::memory()
+    };
+    let (on, off) = compare_fresh(rt, s, Variant::memory(), off, seq).await?;
+    Ok(OnOff {
+        on: on.latency,
+        off: off.latency,
+        on_tput: on.tput,
+        off_tput: off.tput,
+    })
+}
+
+/// `--only metrics`: the metrics comparison alone.
+async fn metrics_bench(s: &Settings, platform_rt: &Runtime) -> Res<OnOff> {
+    require_node()?;
+    let mut seq = 1u64;
+    compare_metrics(platform_rt, s, &mut seq).await
+}
+
+/// Prints the metrics target line; whether it was met (8-client throughput ratio `tput`).
+fn metrics_verdict(tput: f64) -> bool {
+    let pass = tput >= 0.97;
+    println!(
+        "{} metrics: with metrics on, 8-client throughput is {:+.1} % of that with metrics off (target: cost under 3 %)",
+        if pass { "PASS" } else { "FAIL" },
+        (tput - 1.0) * 100.0
+    );
+    pass
 }
 
 /// A fresh platform on the in-memory store against one on the SQLite store.
@@ -999,6 +1065,15 @@ struct OnOff {
 }
 
 impl OnOff {
+    /// The metrics table; the throughput ratio.
+    fn print_metrics(&self) -> f64 {
+        self.table(
+            "metrics (same action)",
+            "metrics off (--no-metrics)",
+            "metrics on (default)",
+        )
+    }
+
     /// Prints the comparison under `title` (off, on, their ratios); the throughput ratio.
     fn table(&self, title: &str, off: &str, on: &str) -> f64 {
         println!(
@@ -1185,18 +1260,7 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
     // on two fresh platforms started and warmed alike (a platform that served the phases
     // above has runners whose JIT is warmer than a new one's, which biased these ratios).
     let stores = compare_stores(platform_rt, s, &mut seq).await?;
-    eprintln!("metrics: on vs off, {:.1} s per side", s.secs);
-    let off = Variant {
-        metrics: false,
-        ..Variant::memory()
-    };
-    let (on, off) = compare_fresh(platform_rt, s, Variant::memory(), off, &mut seq).await?;
-    let metrics = OnOff {
-        on: on.latency,
-        off: off.latency,
-        on_tput: on.tput,
-        off_tput: off.tput,
-    };
+    let metrics = compare_metrics(platform_rt, s, &mut seq).await?;
     eprintln!(
         "tracing: on (OTLP export to a loopback sink) vs off, {:.1} s per side",
         s.secs
@@ -1588,11 +1652,7 @@ impl Report {
 
         let (lat_ratio, tput_ratio) = self.stores.table();
 
-        let metrics_tput = self.metrics.table(
-            "metrics (same action)",
-            "metrics off (--no-metrics)",
-            "metrics on (default)",
-        );
+        let metrics_tput = self.metrics.print_metrics();
         println!();
         self.tracing.table(
             "tracing (same action, metrics on)",
@@ -1692,12 +1752,7 @@ impl Report {
             (web_lat - 1.0) * 100.0,
             (web_tput - 1.0) * 100.0
         );
-        let t5 = metrics_tput >= 0.97;
-        println!(
-            "{} metrics: with metrics on, 8-client throughput is {:+.1} % of that with metrics off (target: cost under 3 %)",
-            if t5 { "PASS" } else { "FAIL" },
-            (metrics_tput - 1.0) * 100.0
-        );
+        let t5 = metrics_verdict(metrics_tput);
         t1 && t2 && t3 && t4 && t5
     }
 }

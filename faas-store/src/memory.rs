@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use faas_core::activation::{Activation, ActivationId};
+use faas_core::activation::{Activation, ActivationId, json_size};
 use faas_core::entity::{Entity, EntityKind};
 use faas_core::identity::{AuthKey, Identity, Namespace, Subject};
 use faas_core::limits::UserLimits;
@@ -337,23 +337,6 @@ impl State {
             self.activations.remove(ns);
         }
     }
-}
-
-/// The length of `value`'s JSON, counted by a writer that keeps nothing.
-fn json_size(value: &impl serde::Serialize) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, value);
-    c.0
 }
 
 /// Compares secrets in time independent of where they differ.
