@@ -184,6 +184,33 @@ pub(crate) async fn store_record(engine: &Engine, user: &Identity, record: &Acti
     }
 }
 
+/// One run of a sequence or of a conductor action's composition: who runs what, on which
+/// input, as which activation, caused by which (`None` for a topmost run).
+pub(crate) struct RunArgs<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) user: Identity,
+    pub(crate) action: ResolvedAction,
+    pub(crate) payload: Option<Value>,
+    pub(crate) transid: TransactionId,
+    pub(crate) id: ActivationId,
+    pub(crate) cause: Option<ActivationId>,
+}
+
+impl<'a> Component<'a> {
+    /// A run of `action` nested in this component's enclosing run, as a new activation.
+    pub(crate) fn nested(&self, action: ResolvedAction, payload: Option<Value>) -> RunArgs<'a> {
+        RunArgs {
+            engine: self.engine,
+            user: self.user.clone(),
+            action,
+            payload,
+            transid: self.transid.clone(),
+            id: ActivationId::generate(),
+            cause: Some(self.cause.clone()),
+        }
+    }
+}
+
 /// What a top-level composite invoke runs: a sequence or a conductor action's composition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Composite {
@@ -230,14 +257,18 @@ pub(super) async fn invoke(
     let task = tokio::spawn(async move {
         let _ticket = ticket;
         let mut counts = Counts::default();
-        let (e, c) = (&engine2, &mut counts);
+        let run = RunArgs {
+            engine: &engine2,
+            user,
+            action,
+            payload,
+            transid,
+            id: run_id,
+            cause,
+        };
         match what {
-            Composite::Sequence => {
-                super::sequence::run(e, user, action, payload, transid, run_id, cause, c).await
-            }
-            Composite::Conductor => {
-                super::conductor::run(e, user, action, payload, transid, run_id, cause, c).await
-            }
+            Composite::Sequence => super::sequence::run(run, &mut counts).await,
+            Composite::Conductor => super::conductor::run(run, &mut counts).await,
         }
     });
     engine.inner.running.set_task(&id, task.abort_handle());

@@ -25,16 +25,15 @@ use serde_json::{Map, Value, json};
 
 use faas_core::activation::ActivationResponse;
 use faas_core::entity::now_ms;
-use faas_core::message::TransactionId;
-use faas_core::{Activation, ActivationId, Error, FullyQualifiedName, Identity};
+use faas_core::{Activation, ActivationId, Error, FullyQualifiedName};
 
+use super::Outcome;
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, enter, record_memory,
     store_record,
 };
 use super::entitlement::Privilege;
 use super::invoke::{atomic, run_component};
-use super::{Engine, Outcome, ResolvedAction};
 
 /// Application error: more component or conductor invocations than allowed.
 pub(crate) const TOO_LONG: &str = "Too many actions in the composition.";
@@ -100,17 +99,16 @@ fn error_payload(message: String) -> Option<Value> {
 
 /// Runs the composition of `conductor` as activation `id` and stores its record; returns the
 /// record. `counts` is shared with enclosing compositions.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run(
-    engine: &Engine,
-    user: Identity,
-    conductor: ResolvedAction,
-    payload: Option<Value>,
-    transid: TransactionId,
-    id: ActivationId,
-    cause: Option<ActivationId>,
-    counts: &mut Counts,
-) -> Activation {
+pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
+    let RunArgs {
+        engine,
+        user,
+        action: conductor,
+        payload,
+        transid,
+        id,
+        cause,
+    } = run;
     let limit = engine.config().limits.sequence_max_length as usize;
     let start = now_ms();
     enter(

@@ -238,60 +238,20 @@ pub(crate) fn run_component<'a>(
                 if in_composition {
                     counts.components += 1;
                     let mut inner = Counts::default();
-                    let record = sequence::run(
-                        c.engine,
-                        c.user.clone(),
-                        resolved,
-                        payload,
-                        c.transid.clone(),
-                        ActivationId::generate(),
-                        Some(c.cause.clone()),
-                        &mut inner,
-                    )
-                    .await;
+                    let record = sequence::run(c.nested(resolved, payload), &mut inner).await;
                     ComponentEnd::Done(Box::new(record))
                 } else {
-                    let record = sequence::run(
-                        c.engine,
-                        c.user.clone(),
-                        resolved,
-                        payload,
-                        c.transid.clone(),
-                        ActivationId::generate(),
-                        Some(c.cause.clone()),
-                        counts,
-                    )
-                    .await;
+                    let record = sequence::run(c.nested(resolved, payload), counts).await;
                     ComponentEnd::Done(Box::new(record))
                 }
             }
             _ if is_conductor(&resolved.action) => {
                 let record = if in_composition {
-                    conductor::run(
-                        c.engine,
-                        c.user.clone(),
-                        resolved,
-                        payload,
-                        c.transid.clone(),
-                        ActivationId::generate(),
-                        Some(c.cause.clone()),
-                        counts,
-                    )
-                    .await
+                    conductor::run(c.nested(resolved, payload), counts).await
                 } else {
                     counts.atomic += 1;
                     let mut inner = Counts::default();
-                    conductor::run(
-                        c.engine,
-                        c.user.clone(),
-                        resolved,
-                        payload,
-                        c.transid.clone(),
-                        ActivationId::generate(),
-                        Some(c.cause.clone()),
-                        &mut inner,
-                    )
-                    .await
+                    conductor::run(c.nested(resolved, payload), &mut inner).await
                 };
                 ComponentEnd::Done(Box::new(record))
             }

@@ -23,18 +23,15 @@ use serde_json::{Value, json};
 
 use faas_core::activation::ActivationResponse;
 use faas_core::entity::now_ms;
-use faas_core::message::TransactionId;
-use faas_core::{
-    Activation, ActivationId, Error, Exec, FullyQualifiedName, Identity, Result, StatusCode,
-};
+use faas_core::{Activation, Error, Exec, FullyQualifiedName, Identity, Result, StatusCode};
 
+use super::Engine;
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, enter, record_memory,
     store_record,
 };
 use super::entitlement::{Privilege, Resource};
 use super::invoke::{component_fqn, run_component};
-use super::{Engine, ResolvedAction};
 
 /// 400: more atomic actions than the sequence limit.
 pub(crate) const TOO_LONG: &str = "Too many actions in the sequence.";
@@ -117,17 +114,16 @@ pub(crate) async fn validate(
 ///
 /// `cause` is the enclosing sequence or composition (`None` for a topmost sequence);
 /// `counts.atomic` is shared with the enclosing sequences.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run(
-    engine: &Engine,
-    user: Identity,
-    seq: ResolvedAction,
-    payload: Option<Value>,
-    transid: TransactionId,
-    id: ActivationId,
-    cause: Option<ActivationId>,
-    counts: &mut Counts,
-) -> Activation {
+pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
+    let RunArgs {
+        engine,
+        user,
+        action: seq,
+        payload,
+        transid,
+        id,
+        cause,
+    } = run;
     let limit = engine.config().limits.sequence_max_length as usize;
     let start = now_ms();
     enter(engine, &user, &seq, &id, cause.as_ref(), &transid, false);
