@@ -196,6 +196,26 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) cause: Option<ActivationId>,
 }
 
+impl RunArgs<'_> {
+    /// Registers the run with its draft (see [`enter`]); returns its start (epoch ms) and the
+    /// limit on the length of sequences and compositions.
+    pub(crate) fn begin(&self, conductor: bool) -> (u64, usize) {
+        let start = now_ms();
+        let (action, cause) = (&self.action, self.cause.as_ref());
+        enter(
+            self.engine,
+            &self.user,
+            action,
+            &self.id,
+            cause,
+            &self.transid,
+            conductor,
+        );
+        let limit = self.engine.config().limits.sequence_max_length as usize;
+        (start, limit)
+    }
+}
+
 impl<'a> Component<'a> {
     /// A run of `action` nested in this component's enclosing run, as a new activation.
     pub(crate) fn nested(&self, action: ResolvedAction, payload: Option<Value>) -> RunArgs<'a> {

@@ -24,12 +24,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use faas_core::activation::ActivationResponse;
-use faas_core::entity::now_ms;
 use faas_core::{Activation, ActivationId, Error, FullyQualifiedName};
 
 use super::Outcome;
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, record_memory,
     store_record,
 };
 use super::entitlement::Privilege;
@@ -100,6 +99,7 @@ fn error_payload(message: String) -> Option<Value> {
 /// Runs the composition of `conductor` as activation `id` and stores its record; returns the
 /// record. `counts` is shared with enclosing compositions.
 pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
+    let (start, limit) = run.begin(true);
     let RunArgs {
         engine,
         user,
@@ -109,17 +109,6 @@ pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
         id,
         cause,
     } = run;
-    let limit = engine.config().limits.sequence_max_length as usize;
-    let start = now_ms();
-    enter(
-        engine,
-        &user,
-        &conductor,
-        &id,
-        cause.as_ref(),
-        &transid,
-        true,
-    );
     let mut session = Session {
         logs: Vec::new(),
         duration: 0,

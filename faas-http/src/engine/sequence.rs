@@ -22,12 +22,11 @@
 use serde_json::{Value, json};
 
 use faas_core::activation::ActivationResponse;
-use faas_core::entity::now_ms;
 use faas_core::{Activation, Error, Exec, FullyQualifiedName, Identity, Result, StatusCode};
 
 use super::Engine;
 use super::composite::{
-    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, enter, record_memory,
+    Component, ComponentEnd, CompositeRun, Counts, RunArgs, composite_record, record_memory,
     store_record,
 };
 use super::entitlement::{Privilege, Resource};
@@ -115,6 +114,7 @@ pub(crate) async fn validate(
 /// `cause` is the enclosing sequence or composition (`None` for a topmost sequence);
 /// `counts.atomic` is shared with the enclosing sequences.
 pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
+    let (start, limit) = run.begin(false);
     let RunArgs {
         engine,
         user,
@@ -124,9 +124,6 @@ pub(crate) async fn run(run: RunArgs<'_>, counts: &mut Counts) -> Activation {
         id,
         cause,
     } = run;
-    let limit = engine.config().limits.sequence_max_length as usize;
-    let start = now_ms();
-    enter(engine, &user, &seq, &id, cause.as_ref(), &transid, false);
     let components = match &seq.action.exec {
         Exec::Sequence { components } => components.clone(),
         _ => Vec::new(),
