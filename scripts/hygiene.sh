@@ -63,4 +63,11 @@ step "licenses, bans and sources (cargo deny)"
 cargo deny --log-level error check licenses bans sources
 
 step "packaging (cargo publish --dry-run)"
+# The dry run builds our packages as registry crates (an overlay source unpacked into Cargo's
+# registry cache, directory name starting with '-'), and Cargo takes a registry crate of the
+# same version as unchanged: on a machine that ran it before, it would verify against stale
+# copies. Drop the unpacked copies, the old packages and our crates' fingerprints (a fresh
+# machine has none of them, so this costs CI nothing).
+rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/faas-* \
+  target/debug/.fingerprint/faas-*
 cargo publish --workspace --dry-run --locked --quiet
