@@ -619,6 +619,47 @@ async fn drive(
     Ok((total, elapsed))
 }
 
+/// Latencies and (requests, time) of two sides compared by [`alternate_http`]: `(a, b)`.
+struct HttpAb {
+    latency: (Vec<Duration>, Vec<Duration>),
+    throughput: ((u64, Duration), (u64, Duration)),
+}
+
+/// Two sides of one platform alternated round by round, `a` first in even rounds: per round
+/// the first client samples each side's latency for `chunk`, then `group` clients drive each
+/// side for `chunk`.
+async fn alternate_http(
+    clients: &mut [HttpClient],
+    group: usize,
+    chunk: Duration,
+    a: for<'c> fn(&'c mut HttpClient) -> Side<'c>,
+    b: for<'c> fn(&'c mut HttpClient) -> Side<'c>,
+    seq: &mut u64,
+) -> Res<HttpAb> {
+    let (mut la, mut lb) = (Vec::new(), Vec::new());
+    let (mut ta, mut tb) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for round in 0..ROUNDS {
+        for side in 0..2 {
+            let a_turn = (side + round) % 2 == 0;
+            let (make, out) = if a_turn { (a, &mut la) } else { (b, &mut lb) };
+            let mut one = make(&mut clients[0]);
+            sample(&mut one, Instant::now() + chunk, out, seq).await?;
+        }
+        for side in 0..2 {
+            let a_turn = (side + round) % 2 == 0;
+            let (make, acc) = if a_turn { (a, &mut ta) } else { (b, &mut tb) };
+            let sides = clients[..group].iter_mut().map(make).collect();
+            let (n, t) = drive(sides, Instant::now() + chunk, MAX_REQUESTS, seq).await?;
+            acc.0 += n;
+            acc.1 += t;
+        }
+    }
+    Ok(HttpAb {
+        latency: (la, lb),
+        throughput: (ta, tb),
+    })
+}
+
 /// Sequential requests until `end` (or the sample cap), appending each latency.
 async fn sample(
     side: &mut Side<'_>,
@@ -1302,35 +1343,16 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         &mut seq,
     )
     .await?;
-    let (mut ti, mut tf) = (Vec::new(), Vec::new());
-    let (mut ni, mut nf) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
-    for round in 0..ROUNDS {
-        for side in 0..2 {
-            let fire_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            if fire_turn {
-                let mut one = Side::FireRecord(&mut clients[0]);
-                sample(&mut one, end, &mut tf, &mut seq).await?;
-            } else {
-                let mut one = Side::InvokeRecord(&mut clients[0]);
-                sample(&mut one, end, &mut ti, &mut seq).await?;
-            }
-        }
-        for side in 0..2 {
-            let fire_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            let group = clients[..TRIGGER_CLIENTS].iter_mut();
-            let sides = if fire_turn {
-                group.map(Side::FireRecord).collect()
-            } else {
-                group.map(Side::InvokeRecord).collect()
-            };
-            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
-            let acc = if fire_turn { &mut nf } else { &mut ni };
-            acc.0 += n;
-            acc.1 += t;
-        }
-    }
+    let ab = alternate_http(
+        &mut clients,
+        TRIGGER_CLIENTS,
+        chunk,
+        |c| Side::FireRecord(c),
+        |c| Side::InvokeRecord(c),
+        &mut seq,
+    )
+    .await?;
+    let ((tf, ti), (nf, ni)) = (ab.latency, ab.throughput);
     // The same action as a web action, alternating with the blocking invoke.
     eprintln!("web action vs blocking invoke, {:.1} s per side", s.secs);
     let warm_end = Instant::now() + Duration::from_secs(5);
@@ -1341,35 +1363,16 @@ async fn bench(s: &Settings, platform_rt: &Runtime) -> Res<Report> {
         &mut seq,
     )
     .await?;
-    let (mut wi, mut ww) = (Vec::new(), Vec::new());
-    let (mut wti, mut wtw) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
-    for round in 0..ROUNDS {
-        for side in 0..2 {
-            let invoke_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            if invoke_turn {
-                let mut one = Side::Platform(&mut clients[0]);
-                sample(&mut one, end, &mut wi, &mut seq).await?;
-            } else {
-                let mut one = Side::Web(&mut clients[0]);
-                sample(&mut one, end, &mut ww, &mut seq).await?;
-            }
-        }
-        for side in 0..2 {
-            let invoke_turn = (side + round) % 2 == 0;
-            let end = Instant::now() + chunk;
-            let group = clients[..STORE_CLIENTS].iter_mut();
-            let sides = if invoke_turn {
-                group.map(Side::Platform).collect()
-            } else {
-                group.map(Side::Web).collect()
-            };
-            let (n, t) = drive(sides, end, MAX_REQUESTS, &mut seq).await?;
-            let acc = if invoke_turn { &mut wti } else { &mut wtw };
-            acc.0 += n;
-            acc.1 += t;
-        }
-    }
+    let ab = alternate_http(
+        &mut clients,
+        STORE_CLIENTS,
+        chunk,
+        |c| Side::Platform(c),
+        |c| Side::Web(c),
+        &mut seq,
+    )
+    .await?;
+    let ((wi, ww), (wti, wtw)) = (ab.latency, ab.throughput);
     let triggers = TriggerComparison {
         invoke: percentiles(ti),
         fire: percentiles(tf),
