@@ -889,6 +889,39 @@ struct Percentiles {
     n: usize,
 }
 
+/// Prints two sides' latency percentiles, 8-client throughput and samples, then the ratio row
+/// (second / first); returns the p50 and throughput ratios.
+fn print_ab(
+    title: &str,
+    a: (&str, &Percentiles, f64),
+    b: (&str, &Percentiles, f64),
+    ratio_label: &str,
+) -> (f64, f64) {
+    println!(
+        "{:<34} {:>10} {:>10} {:>12} {:>10}",
+        title, "p50 µs", "p99 µs", "8 clients/s", "samples"
+    );
+    for (label, p, tput) in [a, b] {
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
+            label,
+            us(p.p50),
+            us(p.p99),
+            tput,
+            p.n
+        );
+    }
+    let (p50, tput) = (ratio(us(b.1.p50), us(a.1.p50)), ratio(b.2, a.2));
+    println!(
+        "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+        ratio_label,
+        p50,
+        ratio(us(b.1.p99), us(a.1.p99)),
+        tput
+    );
+    (p50, tput)
+}
+
 fn percentiles(mut v: Vec<Duration>) -> Percentiles {
     if v.is_empty() {
         return Percentiles::default();
@@ -1665,32 +1698,11 @@ impl Report {
         println!();
 
         let tr = &self.triggers;
-        println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "trigger fire -> rule -> action", "p50 µs", "p99 µs", "8 clients/s", "samples"
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "invoke (202), record read back",
-            us(tr.invoke.p50),
-            us(tr.invoke.p99),
-            tr.invoke_tput,
-            tr.invoke.n
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "fire (202), action record read",
-            us(tr.fire.p50),
-            us(tr.fire.p99),
-            tr.fire_tput,
-            tr.fire.n
-        );
-        println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+        print_ab(
+            "trigger fire -> rule -> action",
+            ("invoke (202), record read back", &tr.invoke, tr.invoke_tput),
+            ("fire (202), action record read", &tr.fire, tr.fire_tput),
             "fire / invoke",
-            ratio(us(tr.fire.p50), us(tr.invoke.p50)),
-            ratio(us(tr.fire.p99), us(tr.invoke.p99)),
-            ratio(tr.fire_tput, tr.invoke_tput)
         );
         println!(
             "(both read the record every {} ms until it is stored; the fire reads two records)",
@@ -1699,34 +1711,11 @@ impl Report {
         println!();
 
         let w = &self.web;
-        println!(
-            "{:<34} {:>10} {:>10} {:>12} {:>10}",
-            "web action (same platform, action)", "p50 µs", "p99 µs", "8 clients/s", "samples"
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "blocking invoke:",
-            us(w.invoke.p50),
-            us(w.invoke.p99),
-            w.invoke_tput,
-            w.invoke.n
-        );
-        println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.0} {:>10}",
-            "web action (.json):",
-            us(w.web.p50),
-            us(w.web.p99),
-            w.web_tput,
-            w.web.n
-        );
-        let web_lat = ratio(us(w.web.p50), us(w.invoke.p50));
-        let web_tput = ratio(w.web_tput, w.invoke_tput);
-        println!(
-            "{:<34} {:>10.2} {:>10.2} {:>12.2}",
+        let (web_lat, web_tput) = print_ab(
+            "web action (same platform, action)",
+            ("blocking invoke:", &w.invoke, w.invoke_tput),
+            ("web action (.json):", &w.web, w.web_tput),
             "web / invoke",
-            web_lat,
-            ratio(us(w.web.p99), us(w.invoke.p99)),
-            web_tput
         );
         println!();
 
